@@ -1,0 +1,62 @@
+# lit_mia — `make help` lists the targets. `make run` and `make test` set everything up.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The pinned PyTorch pair that installs from local wheels on the project machines (CPU here,
+# CUDA-capable on GPU hosts). Override e.g. `make run TORCH_SPEC=torch` elsewhere.
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+STAMP := $(VENV)/.installed
+SWEEP ?= eps
+EXPERIMENT ?= default
+ARGS ?=
+PORT ?= 5000
+
+.DEFAULT_GOAL := help
+.PHONY: help setup run test test-all bench sweep ui lint format clean
+
+help: ## show this help
+	@awk 'BEGIN {FS = ":.*## "; printf "lit_mia make targets:\n"} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo "variables: EXPERIMENT=$(EXPERIMENT) SWEEP=$(SWEEP) ARGS='key=value ...' PORT=$(PORT)"
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(TORCH_SPEC)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP) ## create .venv and install lit_mia with dev tools (only when missing or stale)
+
+run: $(STAMP) ## run the embedded default experiment offline (EXPERIMENT=default ARGS=...)
+	$(VENV)/bin/lit-mia run $(EXPERIMENT) $(ARGS)
+
+test: $(STAMP) ## fast test suite (excludes tests marked slow)
+	$(PY) -m pytest -m "not slow" -q $(ARGS)
+
+test-all: $(STAMP) ## full test suite including slow tests
+	$(PY) -m pytest -q $(ARGS)
+
+bench: $(STAMP) ## benchmarks: Lightning vs plain loop, PGD-k vs natural step (ratios)
+	$(PY) bench/bench_training.py $(ARGS)
+
+sweep: $(STAMP) ## Optuna sweep, resumable: make sweep SWEEP=eps ARGS='sweep.n_trials=2'
+	$(VENV)/bin/lit-mia sweep $(SWEEP) $(ARGS)
+
+ui: $(STAMP) ## MLflow UI on http://127.0.0.1:$(PORT) over mlruns/
+	@mkdir -p mlruns/artifacts
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db \
+		--default-artifact-root mlruns/artifacts --host 127.0.0.1 --port $(PORT)
+
+lint: $(STAMP) ## ruff lint and format check
+	$(VENV)/bin/ruff check lit_mia tests bench
+	$(VENV)/bin/ruff format --check lit_mia tests bench
+
+format: $(STAMP) ## apply ruff fixes and formatting
+	$(VENV)/bin/ruff check --fix lit_mia tests bench
+	$(VENV)/bin/ruff format lit_mia tests bench
+
+clean: ## remove caches and run data (keeps .venv and mlruns/.gitkeep)
+	rm -rf .pytest_cache .ruff_cache .hypothesis lightning_logs bench/results
+	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +
+	find mlruns -mindepth 1 -not -name .gitkeep -delete 2>/dev/null || true

@@ -1,0 +1,104 @@
+"""`lit-mia` command line.
+
+    lit-mia run EXPERIMENT [key=value ...]     train, attack and track an experiment
+    lit-mia sweep SWEEP [key=value ...]        Optuna study over an experiment (resumable)
+    lit-mia config EXPERIMENT [key=value ...]  print the resolved config
+    lit-mia list                               config groups and the names in each
+
+EXPERIMENT is a name under conf/experiment/ or a path to a YAML file; SWEEP a name under
+sweeps/ or a path. Bad input prints `error: <one line naming the key>` and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from lit_mia.errors import ConfigError
+
+EXIT_CONFIG = 2
+
+
+def _sigterm_as_interrupt(signum, frame):  # pragma: no cover - signal path
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="lit-mia",
+        description="Membership inference against naturally and robustly trained models.",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, what, help_ in (
+        ("run", "experiment", "train targets, run attacks, log everything to MLflow"),
+        ("config", "experiment", "print the resolved configuration"),
+        ("sweep", "sweep", "run or resume an Optuna study (sweeps/<name>.yaml)"),
+    ):
+        sp = sub.add_parser(name, help=help_)
+        sp.add_argument(what, help=f"name under conf/{what}/ or sweeps/, or a YAML path")
+        sp.add_argument("overrides", nargs="*", help="key=value overrides, e.g. target.eps=0.2")
+    sub.add_parser("list", help="list config groups and their names")
+    return p
+
+
+def _quiet_lightning() -> None:
+    """Keep progress bars and warnings; drop Lightning's per-fit banner lines and tips."""
+    import logging
+
+    for name in ("pytorch_lightning.utilities.rank_zero", "lightning.pytorch.utilities.rank_zero",
+                 "lightning_fabric.utilities.seed", "pytorch_lightning.accelerators.cuda"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _quiet_lightning()
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    try:
+        return _dispatch(args)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from lit_mia import config
+
+    if args.command == "list":
+        for group in (*config.GROUPS, "experiment"):
+            print(f"{group}: {', '.join(config.group_names(group))}")
+        print(f"sweeps: {', '.join(sorted(p.stem for p in config.SWEEPS_DIR.glob('*.yaml')))}")
+        return 0
+    if args.command == "config":
+        cfgs = config.per_target(args.experiment, args.overrides)
+        for cfg in cfgs:
+            if len(cfgs) > 1:
+                print(f"# target {cfg.target.name}")
+            print(config.to_yaml(cfg))
+        return 0
+    if args.command == "run":
+        from lit_mia.run import comparison_table, run_experiment
+        from lit_mia.tracking import is_rank_zero
+
+        results = run_experiment(args.experiment, args.overrides)
+        if is_rank_zero():
+            cfg = config.load(args.experiment, args.overrides)
+            print()
+            print(comparison_table(results, list(cfg.attacks)))
+            uri = cfg.tracking.uri
+            print(f"\nMLflow: experiment {cfg.tracking.experiment!r} in {uri} (make ui)")
+        return 0
+    if args.command == "sweep":
+        from lit_mia.sweep import run_sweep
+
+        run_sweep(args.sweep, args.overrides)
+        return 0
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

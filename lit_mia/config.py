@@ -1,0 +1,382 @@
+"""Configuration: structured dataclasses, YAML groups under conf/, CLI `key=value` overrides.
+
+Composition (later wins)::
+
+    schema defaults (the dataclasses below)
+      -> conf/<group>/<name>.yaml   for each group: data net target attack trainer
+      -> the experiment file's section for that group
+      -> CLI overrides (`target.eps=0.2`, or the group shorthand `target=pgd`)
+
+A group's YAML is chosen by its `name` key (CLI `g.name` / `g=NAME`, else the experiment's, else
+the schema default), so `target.name=pgd` loads conf/target/pgd.yaml's defaults. Top-level keys
+(`seed`, `attacks`, `targets`, `tracking.*`) are schema -> experiment -> CLI. Every user error
+(unknown key or name, wrong type, value out of range) is a one-line `ConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from lit_mia.errors import ConfigError, unknown_name
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = ROOT / "conf"
+SWEEPS_DIR = ROOT / "sweeps"
+GROUPS = ("data", "net", "target", "attack", "trainer")
+
+
+@dataclass
+class TrackingConfig:
+    """Where MLflow writes. MLflow 3 refuses a bare ./mlruns file store: SQLite inside mlruns/."""
+
+    uri: str = "sqlite:///mlruns/mlflow.db"
+    artifact_root: str | None = None  # None: beside the SQLite file (mlruns/artifacts)
+    experiment: str = "lit_mia"
+    log_checkpoint: bool = True
+
+
+@dataclass
+class DataConfig:
+    """Dataset and membership split sizes (counts of samples; see data/splits.py)."""
+
+    name: str = "mnist5k"
+    root: str = "data_root"
+    download: bool = False
+    n_members: int = 1000
+    n_nonmembers: int = 1000
+    n_validation: int = 250
+    n_shadow: int = 2000
+    n_probe: int = 0
+    batch_size: int = 128
+    num_workers: int = 0
+
+
+@dataclass
+class NetConfig:
+    """Architecture from lit_mia.nets with its capacity knob `width` (channel multiplier)."""
+
+    name: str = "fmnist_cnn"
+    width: float = 1.0
+    depth: int | None = None
+    dropout: float = 0.0
+    activation: str = "relu"
+
+
+@dataclass
+class TargetConfig:
+    """Training regime of the target (and of its shadow models).
+
+    PGD fields follow Madry et al. / the CCS'19 released code (FMNIST: eps 0.1, 8 steps,
+    step 0.02, random start). `ratio` is the CCS'19 Table 5 mixed-PGD fraction r of the training
+    set (a fixed subset chosen from the seed) that contributes the robust loss; `ratio_mode=batch`
+    instead draws a random fraction r of every batch (a different experiment, see REFERENCE.md).
+    """
+
+    name: str = "natural"
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    eps: float = 0.0
+    steps: int = 0
+    step_size: float = 0.0
+    random_start: bool = True
+    ratio: float = 1.0
+    ratio_mode: str = "fixed"
+
+
+@dataclass
+class AttackConfig:
+    """Shared attack settings. Attack-time PGD is the CCS'19 released one: 20 steps,
+    step 2.5*eps/20 (`step_size: null`), no random start."""
+
+    name: str = "ib"
+    eps: float = 0.1
+    steps: int = 20
+    step_size: float | None = None
+    random_start: bool = False
+    batch_size: int = 500
+    n_eval: int | None = None
+    kl_bins: int = 50
+    calibrate: bool = True
+
+
+@dataclass
+class TrainerConfig:
+    """Lightning Trainer settings: cpu (default), gpu, ddp."""
+
+    name: str = "cpu"
+    max_epochs: int = 20
+    accelerator: str = "cpu"
+    devices: Any = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+    deterministic: bool = True
+    enable_progress_bar: bool = True
+    log_every_n_steps: int = 10
+    val_adv_steps: int = 10
+    val_every_n_epochs: int = 1
+
+
+@dataclass
+class SweepConfig:
+    """Optuna study settings; `storage: null` = SQLite at mlruns/optuna.db."""
+
+    n_trials: int = 4
+    storage: str | None = None
+    study_name: str | None = None
+    sampler: str = "tpe"
+    seed: int = 0
+
+
+@dataclass
+class ExperimentConfig:
+    """The resolved configuration of one `lit-mia run`."""
+
+    name: str = "single"
+    description: str = ""
+    seed: int = 0
+    targets: list[str] = field(default_factory=list)
+    attacks: list[str] = field(default_factory=lambda: ["ib", "ia"])
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    net: NetConfig = field(default_factory=NetConfig)
+    target: TargetConfig = field(default_factory=TargetConfig)
+    attack: AttackConfig = field(default_factory=AttackConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+
+
+GROUP_SCHEMAS = {
+    "data": DataConfig,
+    "net": NetConfig,
+    "target": TargetConfig,
+    "attack": AttackConfig,
+    "trainer": TrainerConfig,
+}
+
+
+# ---------------------------------------------------------------- helpers
+def _names_in(folder: Path) -> list[str]:
+    return sorted(p.stem for p in folder.glob("*.yaml"))
+
+
+def group_names(group: str) -> list[str]:
+    """Names available for a config group (the YAML files under conf/<group>/)."""
+    return _names_in(CONF_DIR / group)
+
+
+def _read_yaml(path: Path) -> DictConfig:
+    try:
+        cfg = OmegaConf.load(path)
+    except (OmegaConfBaseException, OSError, ValueError) as e:
+        raise ConfigError(f"cannot read {path}: {e}") from None
+    if not isinstance(cfg, DictConfig):
+        raise ConfigError(f"{path} must hold a mapping at top level")
+    return cfg
+
+
+def resolve_file(spec: str, folder: Path, kind: str) -> Path:
+    """A name under `folder` (without .yaml) or a path to a YAML file."""
+    p = Path(spec)
+    if p.suffix in (".yaml", ".yml") or "/" in spec:
+        if not p.is_file():
+            raise ConfigError(f"{kind} file {spec!r} does not exist")
+        return p
+    candidate = folder / f"{spec}.yaml"
+    if not candidate.is_file():
+        raise unknown_name(kind, spec, _names_in(folder))
+    return candidate
+
+
+def parse_overrides(items: list[str]) -> list[tuple[str, str]]:
+    """Split `key=value` strings; group shorthands `g=NAME` become `g.name=NAME`."""
+    pairs = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key or any(c.isspace() for c in key) or key.startswith("."):
+            raise ConfigError(f"cannot parse override {item!r}: expected key=value")
+        if key in GROUPS:
+            key = f"{key}.name"
+        pairs.append((key, value))
+    return pairs
+
+
+def _dotlist(pairs: list[tuple[str, str]]) -> DictConfig:
+    try:
+        return OmegaConf.from_dotlist([f"{k}={v}" for k, v in pairs])
+    except OmegaConfBaseException as e:
+        raise ConfigError(f"cannot parse overrides: {e}") from None
+
+
+def _merge(base: DictConfig, other: Any, where: str) -> DictConfig:
+    try:
+        return OmegaConf.merge(base, other)
+    except OmegaConfBaseException as e:
+        raise ConfigError(_explain(e, where)) from None
+
+
+def _explain(e: OmegaConfBaseException, where: str) -> str:
+    key = getattr(e, "full_key", None) or ""
+    msg = str(e).splitlines()[0]
+    if "Key '" in msg and "not in" in msg:
+        return f"unknown key {key!r} in {where}"
+    if key:
+        return f"{key}: {msg} (in {where})"
+    return f"{msg} (in {where})"
+
+
+# ---------------------------------------------------------------- loading
+def load(experiment: str, overrides: list[str] | None = None) -> DictConfig:
+    """Resolve an experiment (name under conf/experiment/ or YAML path) with CLI overrides."""
+    path = resolve_file(experiment, CONF_DIR / "experiment", "experiment")
+    exp = _read_yaml(path)
+    pairs = parse_overrides(overrides or [])
+    cli = _dotlist(pairs)
+    schema = OmegaConf.structured(ExperimentConfig)
+    cfg = _merge(schema, {"name": path.stem}, str(path))
+
+    for group in GROUPS:
+        name = OmegaConf.select(cli, f"{group}.name")
+        if name is None:
+            name = OmegaConf.select(exp, f"{group}.name")
+        if name is None:
+            name = cfg[group].name
+        gpath = CONF_DIR / group / f"{name}.yaml"
+        if not gpath.is_file():
+            raise unknown_name(f"{group} name (key {group}.name)", name, group_names(group))
+        cfg = _merge(cfg, {group: _read_yaml(gpath)}, str(gpath))
+        cfg[group].name = str(name)
+
+    cfg = _merge(cfg, exp, str(path))
+    if OmegaConf.select(cli, "attack.name") is not None and "attacks" not in cli:
+        cli.attacks = [str(cli.attack.name)]
+    cfg = _merge(cfg, cli, "command-line overrides")
+    try:
+        OmegaConf.resolve(cfg)
+    except OmegaConfBaseException as e:
+        raise ConfigError(_explain(e, "interpolation")) from None
+    validate(cfg)
+    return cfg
+
+
+def per_target(experiment: str, overrides: list[str] | None = None) -> list[DictConfig]:
+    """One resolved config per target of the experiment (`targets`, else `target.name`).
+
+    Each is `load(experiment, overrides + [target.name=<name>])`, so conf/target/<name>.yaml
+    supplies that regime's defaults and experiment/CLI `target.*` keys still apply on top.
+    """
+    cfg = load(experiment, overrides)
+    names = target_names(cfg)
+    if names == [str(cfg.target.name)]:
+        return [cfg]
+    return [load(experiment, [*(overrides or []), f"target.name={n}"]) for n in names]
+
+
+def target_names(cfg: DictConfig) -> list[str]:
+    return list(cfg.targets) if cfg.targets else [str(cfg.target.name)]
+
+
+# ---------------------------------------------------------------- validation
+def _check(cfg: DictConfig, key: str, ok: bool, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key} must be {allowed}, got {OmegaConf.select(cfg, key)!r}")
+
+
+def validate(cfg: DictConfig) -> None:
+    """Range checks that types alone cannot express; names are checked by the registries."""
+    from lit_mia.attacks import ATTACKS
+    from lit_mia.targets import TARGETS
+
+    c = cfg
+    _check(c, "seed", c.seed >= 0, ">= 0")
+    for k in ("n_members", "n_nonmembers"):
+        _check(c, f"data.{k}", c.data[k] >= 1, ">= 1")
+    for k in ("n_validation", "n_shadow", "n_probe", "num_workers"):
+        _check(c, f"data.{k}", c.data[k] >= 0, ">= 0")
+    _check(c, "data.batch_size", c.data.batch_size >= 1, ">= 1")
+    _check(c, "net.width", c.net.width > 0, "> 0")
+    _check(c, "net.depth", c.net.depth is None or c.net.depth >= 1, ">= 1 or null")
+    _check(c, "net.dropout", 0 <= c.net.dropout < 1, "in [0, 1)")
+    t = c.target
+    _check(c, "target.lr", t.lr > 0, "> 0")
+    _check(c, "target.optimizer", t.optimizer in ("adam", "sgd"), "one of adam, sgd")
+    _check(c, "target.weight_decay", t.weight_decay >= 0, ">= 0")
+    _check(c, "target.momentum", 0 <= t.momentum < 1, "in [0, 1)")
+    _check(c, "target.eps", 0 <= t.eps <= 1, "in [0, 1] (pixel space)")
+    _check(c, "target.steps", t.steps >= 0, ">= 0")
+    _check(c, "target.step_size", t.step_size >= 0, ">= 0")
+    _check(c, "target.ratio", 0 <= t.ratio <= 1, "in [0, 1]")
+    _check(c, "target.ratio_mode", t.ratio_mode in ("fixed", "batch"), "one of fixed, batch")
+    if t.name in TARGETS and TARGETS[t.name].adversarial and t.eps > 0:
+        _check(c, "target.steps", t.steps >= 1, ">= 1 for an adversarial target with eps > 0")
+    a = c.attack
+    _check(c, "attack.eps", 0 <= a.eps <= 1, "in [0, 1] (pixel space)")
+    _check(c, "attack.steps", a.steps >= 0, ">= 0")
+    _check(c, "attack.step_size", a.step_size is None or a.step_size >= 0, ">= 0 or null")
+    _check(c, "attack.batch_size", a.batch_size >= 1, ">= 1")
+    _check(c, "attack.n_eval", a.n_eval is None or a.n_eval >= 1, ">= 1 or null")
+    _check(c, "attack.kl_bins", a.kl_bins >= 2, ">= 2")
+    tr = c.trainer
+    _check(c, "trainer.max_epochs", tr.max_epochs >= 1, ">= 1")
+    _check(c, "trainer.val_adv_steps", tr.val_adv_steps >= 0, ">= 0")
+    _check(c, "trainer.val_every_n_epochs", tr.val_every_n_epochs >= 1, ">= 1")
+    valid_acc = ("cpu", "gpu", "cuda", "mps", "auto")
+    _check(c, "trainer.accelerator", tr.accelerator in valid_acc, f"one of {', '.join(valid_acc)}")
+    dev = tr.devices
+    ok_dev = (isinstance(dev, int) and dev >= 1) or dev == "auto" or isinstance(dev, str | list)
+    _check(c, "trainer.devices", ok_dev and dev != 0, "an int >= 1, 'auto' or a device list")
+    for name in target_names(c):
+        if name not in TARGETS:
+            raise unknown_name("target", name, TARGETS)
+    if not c.attacks:
+        raise ConfigError("attacks must name at least one attack; valid: " + ", ".join(ATTACKS))
+    for name in c.attacks:
+        if name not in ATTACKS:
+            raise unknown_name("attack (in attacks)", name, ATTACKS)
+    if c.attack.calibrate and c.data.n_shadow < 2:
+        raise ConfigError(
+            "data.n_shadow must be >= 2 when attack.calibrate=true (shadow model for "
+            f"acc_calibrated), got {c.data.n_shadow}"
+        )
+
+
+def to_yaml(cfg: DictConfig) -> str:
+    return OmegaConf.to_yaml(cfg)
+
+
+def flatten(cfg: DictConfig | dict, prefix: str = "") -> dict[str, str]:
+    """Flat `a.b.c -> str(value)` for MLflow params."""
+    data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+    out: dict[str, str] = {}
+    for k, v in data.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = str(v)
+    return out
+
+
+def schema_keys() -> list[str]:
+    """All dotted keys of the experiment schema (for docs and tests)."""
+    return sorted(flatten(OmegaConf.structured(ExperimentConfig)))
+
+
+__all__ = [
+    "ExperimentConfig",
+    "SweepConfig",
+    "load",
+    "per_target",
+    "target_names",
+    "validate",
+    "flatten",
+    "parse_overrides",
+    "resolve_file",
+    "group_names",
+]

@@ -1,0 +1,300 @@
+"""One experiment from resolved config to MLflow: the reading path of `lit-mia run`.
+
+    configs = config.per_target(experiment, overrides)     # one per target of the experiment
+    data, split = load_dataset(...), make_split(...)        # before any MLflow run exists
+    for each target (one MLflow run each, children of a parent run when there are several):
+        fit the target on the members (validation set for early stopping, never non-members)
+        fit a shadow model the same way on the shadow pool's first half (calibration)
+        rank 0: target metrics, attack scores -> metrics.py -> MLflow (+ plots, scores, ckpt)
+    print a comparison table
+
+Fits run on every rank under DDP (each rank executes this file); evaluation and tracking run
+once, on rank 0 (`tracking.Run` is inert elsewhere).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig
+
+from lit_mia import config, metrics, plots, tracking
+from lit_mia.attacks import ATTACKS
+from lit_mia.data.datamodule import MembershipDataModule
+from lit_mia.data.datasets import DatasetBundle, load_dataset
+from lit_mia.data.splits import MembershipSplit, make_split
+from lit_mia.evaluation import Predictor, attack_pgd_args
+from lit_mia.nets import build_net
+from lit_mia.targets import TargetModule, build_target, eval_eps
+
+TARGET_KEYS = ("train_acc", "test_acc", "adv_train_acc", "adv_test_acc")
+
+
+@dataclass
+class TargetResult:
+    """What one target's run produced (rank 0; empty elsewhere)."""
+
+    name: str
+    run_id: str | None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- building blocks
+def build_data(cfg: DictConfig) -> tuple[DatasetBundle, MembershipSplit]:
+    d = cfg.data
+    bundle = load_dataset(d.name, root=d.root, download=d.download)
+    split = make_split(
+        len(bundle),
+        n_members=d.n_members,
+        n_nonmembers=d.n_nonmembers,
+        n_validation=d.n_validation,
+        n_shadow=d.n_shadow,
+        n_probe=d.n_probe,
+        seed=cfg.seed,
+        dataset=d.name,
+    )
+    return bundle, split
+
+
+def make_net(cfg: DictConfig, bundle: DatasetBundle) -> torch.nn.Module:
+    n = cfg.net
+    return build_net(
+        n.name,
+        bundle.shape,
+        bundle.n_classes,
+        bundle.mean,
+        bundle.std,
+        width=n.width,
+        depth=n.depth,
+        dropout=n.dropout,
+        activation=n.activation,
+    )
+
+
+def make_trainer(cfg: DictConfig, logger, has_val: bool) -> pl.Trainer:
+    t = cfg.trainer
+    return pl.Trainer(
+        max_epochs=t.max_epochs,
+        accelerator=t.accelerator,
+        devices=t.devices,
+        strategy=t.strategy,
+        precision=t.precision,
+        deterministic=t.deterministic,
+        logger=logger if logger is not None else False,
+        enable_checkpointing=False,
+        enable_progress_bar=t.enable_progress_bar,
+        enable_model_summary=False,
+        inference_mode=False,  # PGD needs input gradients inside validation
+        num_sanity_val_steps=0,
+        limit_val_batches=1.0 if has_val else 0,
+        check_val_every_n_epoch=t.val_every_n_epochs,
+        log_every_n_steps=t.log_every_n_steps,
+    )
+
+
+def fit(
+    cfg: DictConfig,
+    bundle: DatasetBundle,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray | None,
+    *,
+    logger=None,
+    seed: int | None = None,
+) -> TargetModule:
+    """Train one model of the configured regime on `train_idx` (all ranks under DDP)."""
+    seed = cfg.seed if seed is None else seed
+    pl.seed_everything(seed, workers=True, verbose=False)
+    module = build_target(cfg, make_net(cfg, bundle), torch.as_tensor(train_idx))
+    has_val = val_idx is not None and len(val_idx) > 0
+    dm = MembershipDataModule(
+        bundle,
+        train_idx,
+        val_idx if has_val else None,
+        batch_size=cfg.data.batch_size,
+        num_workers=cfg.data.num_workers,
+        seed=seed,
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*does not have many workers.*")
+        warnings.filterwarnings("ignore", ".*number of training batches.*")
+        make_trainer(cfg, logger, has_val).fit(module, datamodule=dm)
+    return module.cpu().eval()
+
+
+def _subset(bundle: DatasetBundle, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    t = torch.as_tensor(idx, dtype=torch.long)
+    return bundle.x[t], bundle.y[t]
+
+
+def eval_sets(bundle: DatasetBundle, members, nonmembers, n_eval: int | None):
+    """Equal numbers of members and non-members (the first n of each, the split is random)."""
+    n = min(len(members), len(nonmembers), n_eval or len(members))
+    return {"members": _subset(bundle, members[:n]), "nonmembers": _subset(bundle, nonmembers[:n])}
+
+
+def target_metrics(cfg: DictConfig, pred: Predictor) -> dict[str, float]:
+    """CCS'19 target metrics: benign and PGD-20 (step 2.5*eps/20, no random start) accuracy."""
+    args = attack_pgd_args(eval_eps(cfg), steps=20)
+    return {
+        "target/train_acc": pred.accuracy("members"),
+        "target/test_acc": pred.accuracy("nonmembers"),
+        "target/adv_train_acc": pred.accuracy("members", **args),
+        "target/adv_test_acc": pred.accuracy("nonmembers", **args),
+        "target/eval_eps": args["eps"],
+    }
+
+
+def score_sets(pred: Predictor, name: str, acfg) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(scores, CE losses, is_member) of attack `name` over the predictor's members+nonmembers."""
+    sm, lm = ATTACKS[name](pred, "members", acfg)
+    sn, ln = ATTACKS[name](pred, "nonmembers", acfg)
+    is_member = np.r_[np.ones(len(sm), dtype=int), np.zeros(len(sn), dtype=int)]
+    return np.r_[sm, sn], np.r_[lm, ln], is_member
+
+
+# ---------------------------------------------------------------- one target
+def run_target(
+    cfg: DictConfig,
+    bundle: DatasetBundle,
+    split: MembershipSplit,
+    parent_run_id: str | None = None,
+    run_name: str | None = None,
+) -> TargetResult:
+    tname = str(cfg.target.name)
+    tr = cfg.tracking
+    tags = {"lit_mia.experiment": str(cfg.name), "lit_mia.target": tname, "seed": str(cfg.seed)}
+    with tracking.Run(
+        tr.uri,
+        tr.experiment,
+        run_name or f"{cfg.name}/{tname}",
+        artifact_root=tr.artifact_root,
+        tags=tags,
+        parent_run_id=parent_run_id,
+    ) as run:
+        run.log_params(config.flatten(cfg))
+        run.log_text(config.to_yaml(cfg), "config.yaml")
+        run.log_dict(split.to_dict(), "split/indices.json")
+        run.log_dict(split.sizes(), "split/sizes.json")
+
+        target = fit(cfg, bundle, split.members, split.validation, logger=run.lightning_logger())
+        shadow = None
+        if cfg.attack.calibrate:
+            shadow_in, _ = split.shadow_halves()
+            shadow = fit(cfg, bundle, shadow_in, None, seed=cfg.seed + 1)
+        if not tracking.is_rank_zero():
+            return TargetResult(tname, None)
+
+        result = evaluate(cfg, bundle, split, target, shadow, run)
+        if tr.log_checkpoint:
+            run.log_torch_state(target.net.state_dict(), "target.pt")
+        return TargetResult(tname, run.run_id, result)
+
+
+def evaluate(cfg, bundle, split, target, shadow, run) -> dict[str, float]:
+    """Target metrics and every attack's metrics; logs them, the scores and the plots."""
+    acfg = cfg.attack
+    pred = Predictor(target, eval_sets(bundle, split.members, split.nonmembers, acfg.n_eval),
+                     acfg.batch_size)
+    out = target_metrics(cfg, pred)
+    spred = None
+    if shadow is not None:
+        s_in, s_out = split.shadow_halves()
+        spred = Predictor(shadow, eval_sets(bundle, s_in, s_out, acfg.n_eval), acfg.batch_size)
+        out["shadow/train_acc"] = spred.accuracy("members")
+        out["shadow/test_acc"] = spred.accuracy("nonmembers")
+
+    curves = {}
+    for name in cfg.attacks:
+        scores, losses, is_member = score_sets(pred, name, acfg)
+        shadow_scores = shadow_member = None
+        if spred is not None:
+            shadow_scores, _, shadow_member = score_sets(spred, name, acfg)
+        m = metrics.attack_metrics(
+            scores, is_member, losses=losses, shadow_scores=shadow_scores,
+            shadow_is_member=shadow_member, kl_bins=acfg.kl_bins,
+        )
+        out.update({f"attack/{name}/{k}": v for k, v in m.items()})
+        curves[name] = (scores, is_member)
+        run.log_text(metrics.scores_table(scores, is_member, losses), f"scores/{name}.csv")
+        run.log_figure(
+            plots.loss_histogram(losses[is_member == 1], losses[is_member == 0],
+                                 bins=acfg.kl_bins, title=f"{cfg.target.name}: {name} CE loss"),
+            f"plots/loss_hist_{name}.png",
+        )
+    run.log_figure(plots.roc_loglog(curves, title=f"{cfg.name}/{cfg.target.name}"),
+                   "plots/roc_loglog.png")
+    run.log_metrics(out)
+    return out
+
+
+# ---------------------------------------------------------------- experiment
+def run_experiment(
+    experiment: str,
+    overrides: list[str] | None = None,
+    parent_run_id: str | None = None,
+    run_name: str | None = None,
+) -> dict[str, TargetResult]:
+    """Resolve, train, attack and track every target of an experiment."""
+    cfgs = config.per_target(experiment, overrides)
+    bundle, split = build_data(cfgs[0])
+    for cfg in cfgs:  # fail on bad nets before any run exists
+        make_net(cfg, bundle)
+    results: dict[str, TargetResult] = {}
+    if len(cfgs) == 1:
+        cfg = cfgs[0]
+        results[str(cfg.target.name)] = run_target(cfg, bundle, split, parent_run_id, run_name)
+        return results
+
+    base = cfgs[0]
+    tr = base.tracking
+    with tracking.Run(tr.uri, tr.experiment, run_name or str(base.name),
+                      artifact_root=tr.artifact_root, parent_run_id=parent_run_id,
+                      tags={"lit_mia.experiment": str(base.name), "seed": str(base.seed)}) as parent:
+        parent.log_params({k: v for k, v in config.flatten(base).items()
+                           if not k.startswith("target.")})
+        parent.log_text(config.to_yaml(base), "config.yaml")
+        for cfg in cfgs:
+            results[str(cfg.target.name)] = run_target(cfg, bundle, split, parent.run_id)
+        if tracking.is_rank_zero():
+            table = comparison_table(results, list(base.attacks))
+            parent.log_text(table, "comparison.md")
+            flat = {f"{t}/{k}": v for t, r in results.items() for k, v in r.metrics.items()}
+            parent.log_metrics(flat)
+            parent.log_figure(
+                plots.comparison_bar(
+                    {t: r.metrics for t, r in results.items()},
+                    [f"attack/{a}/acc_best" for a in base.attacks],
+                    title="membership inference accuracy (oracle threshold)",
+                ),
+                "plots/comparison.png",
+            )
+    return results
+
+
+def comparison_table(results: dict[str, TargetResult], attacks: list[str]) -> str:
+    """Markdown table: target accuracy and each attack's inference accuracy per target."""
+    cols = [("train", "target/train_acc"), ("test", "target/test_acc"),
+            ("adv-train", "target/adv_train_acc"), ("adv-test", "target/adv_test_acc")]
+    for a in attacks:
+        cols += [(f"{a} acc", f"attack/{a}/acc_best"), (f"{a} calib", f"attack/{a}/acc_calibrated"),
+                 (f"{a} auc", f"attack/{a}/auc")]
+    head = "| target | " + " | ".join(c for c, _ in cols) + " |"
+    sep = "|---" * (len(cols) + 1) + "|"
+    rows = []
+    for t, r in results.items():
+        vals = [f"{r.metrics[k]:.3f}" if k in r.metrics else "-" for _, k in cols]
+        rows.append(f"| {t} | " + " | ".join(vals) + " |")
+    return "\n".join([head, sep, *rows])
+
+
+def load_state(path: str | Path) -> dict:
+    """Load a checkpoint written by `Run.log_torch_state` (weights only, no pickled code)."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+__all__ = ["run_experiment", "run_target", "fit", "build_data", "comparison_table", "load_state"]

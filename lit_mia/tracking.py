@@ -1,0 +1,274 @@
+"""The tracking layer: the only module that talks to MLflow.
+
+- `resolve_uri` turns the configured tracking URI into an absolute one; the default is a SQLite
+  store `mlruns/mlflow.db` with artifacts beside it in `mlruns/artifacts` (MLflow 3 refuses the
+  old ./mlruns file store).
+- `Run` is a context manager around one MLflow run, created with an explicit `MlflowClient`
+  (no global state, so tests can point at a temporary store). It ends FINISHED on success,
+  KILLED on KeyboardInterrupt and FAILED on any exception — never left RUNNING. Off rank 0 it
+  is inert: every method is a no-op, so callers need no rank checks around logging.
+- `LightningLogger` streams per-epoch metrics of a Lightning Trainer into an existing run
+  (step = epoch), on rank 0 only, and picklable for ddp_spawn.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pytorch_lightning.loggers.logger import Logger
+from pytorch_lightning.utilities import rank_zero_only
+
+from lit_mia.config import ROOT
+
+MAX_PARAMS_PER_BATCH = 100
+
+
+def resolve_uri(uri: str, artifact_root: str | None = None) -> tuple[str, str]:
+    """(absolute tracking URI, artifact root URI). Creates the SQLite file's folder."""
+    artifacts = artifact_root
+    if uri.startswith("sqlite:///"):
+        db = Path(uri[len("sqlite:///") :])
+        db = db if db.is_absolute() else Path.cwd() / db
+        db.parent.mkdir(parents=True, exist_ok=True)
+        uri = f"sqlite:///{db}"
+        artifacts = artifacts or str(db.parent / "artifacts")
+    elif "://" not in uri:  # a plain folder: keep everything inside it, as SQLite
+        folder = Path(uri).resolve()
+        folder.mkdir(parents=True, exist_ok=True)
+        uri = f"sqlite:///{folder / 'mlflow.db'}"
+        artifacts = artifacts or str(folder / "artifacts")
+    artifacts = artifacts or str(Path.cwd() / "mlruns" / "artifacts")
+    if "://" not in artifacts:
+        artifacts = Path(artifacts).resolve().as_uri()
+    return uri, artifacts
+
+
+def client_for(uri: str):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def experiment_id(client, name: str, artifact_uri: str) -> str:
+    """Id of the MLflow experiment `name`, created with its artifacts under `artifact_uri`."""
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        if exp.lifecycle_stage == "deleted":
+            client.restore_experiment(exp.experiment_id)
+        return exp.experiment_id
+    try:
+        return client.create_experiment(name, artifact_location=f"{artifact_uri}/{name}")
+    except Exception:  # created concurrently by another worker
+        exp = client.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id
+
+
+def git_sha() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5
+        )
+        sha = out.stdout.strip()
+        if out.returncode == 0 and sha:
+            dirty = subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                cwd=ROOT, capture_output=True, text=True, timeout=5,
+            ).stdout.strip()
+            return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return "unknown"
+
+
+def version_tags() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    tags = {}
+    for pkg in ("lit_mia", "torch", "pytorch-lightning", "mlflow", "optuna", "numpy"):
+        try:
+            tags[f"version.{pkg}"] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return tags
+
+
+def is_rank_zero() -> bool:
+    return rank_zero_only.rank == 0
+
+
+class Run:
+    """One MLflow run as a context manager; inert off rank 0."""
+
+    def __init__(
+        self,
+        uri: str,
+        experiment: str,
+        run_name: str,
+        *,
+        artifact_root: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        parent_run_id: str | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        self.uri, self.artifact_uri = resolve_uri(uri, artifact_root)
+        self.experiment, self.run_name = experiment, run_name
+        self.tags = dict(tags or {})
+        self.parent_run_id = parent_run_id
+        self.run_id = run_id  # reopen an existing run (sweep parents on resume)
+        self.active = is_rank_zero()
+        self.client = None
+
+    def __enter__(self) -> Run:
+        if not self.active:
+            return self
+        self.client = client_for(self.uri)
+        if self.run_id:
+            self.client.update_run(self.run_id, status="RUNNING")
+            return self
+        tags = {"git_sha": git_sha(), **version_tags(), **self.tags}
+        if self.parent_run_id:
+            tags["mlflow.parentRunId"] = self.parent_run_id
+        exp_id = experiment_id(self.client, self.experiment, self.artifact_uri)
+        run = self.client.create_run(exp_id, run_name=self.run_name, tags=tags)
+        self.run_id = run.info.run_id
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if not self.active or self.client is None:
+            return False
+        if exc_type is None:
+            status = "FINISHED"
+        elif issubclass(exc_type, KeyboardInterrupt):
+            status = "KILLED"
+        else:
+            status = "FAILED"
+            self.set_tag("error", f"{exc_type.__name__}: {exc}"[:4000])
+        self.client.set_terminated(self.run_id, status=status)
+        return False
+
+    # -------------------------------------------------------------- logging
+    def set_tag(self, key: str, value: Any) -> None:
+        if self.active and self.client:
+            self.client.set_tag(self.run_id, key, str(value))
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        if not (self.active and self.client):
+            return
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+        for i in range(0, len(items), MAX_PARAMS_PER_BATCH):
+            self.client.log_batch(self.run_id, params=items[i : i + MAX_PARAMS_PER_BATCH])
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
+        if self.active and self.client:
+            log_metric_batch(self.client, self.run_id, metrics, step)
+
+    def log_text(self, text: str, path: str) -> None:
+        if self.active and self.client:
+            self.client.log_text(self.run_id, text, path)
+
+    def log_dict(self, data: Any, path: str) -> None:
+        if self.active and self.client:
+            self.client.log_dict(self.run_id, data, path)
+
+    def log_figure(self, fig, path: str) -> None:
+        if self.active and self.client:
+            import matplotlib.pyplot as plt
+
+            self.client.log_figure(self.run_id, fig, path)
+            plt.close(fig)
+
+    def log_file(self, local_path: str | Path, artifact_dir: str | None = None) -> None:
+        if self.active and self.client:
+            self.client.log_artifact(self.run_id, str(local_path), artifact_dir)
+
+    def log_torch_state(self, state: Mapping[str, Any], name: str) -> None:
+        """Save a state_dict as `checkpoints/<name>` (load it with weights_only=True)."""
+        if not (self.active and self.client):
+            return
+        import torch
+
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / name
+            torch.save(dict(state), path)
+            self.client.log_artifact(self.run_id, str(path), "checkpoints")
+
+    def lightning_logger(self) -> LightningLogger | None:
+        """A Lightning logger writing this run's per-epoch metrics (None when inert)."""
+        if not self.active:
+            return LightningLogger(self.uri, None)
+        return LightningLogger(self.uri, self.run_id)
+
+
+def log_metric_batch(client, run_id: str, metrics: Mapping[str, float], step: int) -> None:
+    import math
+
+    from mlflow.entities import Metric
+
+    ts = int(time.time() * 1000)
+    items = [
+        Metric(k, float(v), ts, int(step))
+        for k, v in metrics.items()
+        if v is not None and math.isfinite(float(v))
+    ]
+    for i in range(0, len(items), 1000):
+        client.log_batch(run_id, metrics=items[i : i + 1000])
+
+
+class LightningLogger(Logger):
+    """Per-epoch Lightning metrics into an existing MLflow run (step = epoch), rank 0 only."""
+
+    def __init__(self, uri: str, run_id: str | None, prefix: str = "") -> None:
+        super().__init__()
+        self.uri, self.run_id, self.prefix = uri, run_id, prefix
+        self._client = None
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_client"] = None
+        return state
+
+    @property
+    def name(self) -> str:
+        return "mlflow"
+
+    @property
+    def version(self) -> str:
+        return self.run_id or ""
+
+    @property
+    def experiment(self):
+        if self._client is None:
+            self._client = client_for(self.uri)
+        return self._client
+
+    @rank_zero_only
+    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
+        """Parameters are logged once by `Run` from the resolved config."""
+
+    @rank_zero_only
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        if not self.run_id:
+            return
+        metrics = dict(metrics)
+        epoch = metrics.pop("epoch", None)
+        step = int(epoch) if epoch is not None else int(step or 0)
+        named = {f"{self.prefix}{k}": v for k, v in metrics.items()}
+        log_metric_batch(self.experiment, self.run_id, named, step)
+
+
+def env_rank() -> int:
+    """Global rank from the launcher's environment (0 when not distributed)."""
+    for key in ("RANK", "LOCAL_RANK", "SLURM_PROCID"):
+        if key in os.environ:
+            return int(os.environ[key])
+    return 0
