@@ -46,8 +46,12 @@ def _quiet_lightning() -> None:
     """Keep progress bars and warnings; drop Lightning's per-fit banner lines and tips."""
     import logging
 
-    for name in ("pytorch_lightning.utilities.rank_zero", "lightning.pytorch.utilities.rank_zero",
-                 "lightning_fabric.utilities.seed", "pytorch_lightning.accelerators.cuda"):
+    for name in (
+        "pytorch_lightning.utilities.rank_zero",
+        "lightning.pytorch.utilities.rank_zero",
+        "lightning_fabric.utilities.seed",
+        "pytorch_lightning.accelerators.cuda",
+    ):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 

@@ -15,11 +15,12 @@ the schema default), so `target.name=pgd` loads conf/target/pgd.yaml's defaults.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from lit_mia.errors import ConfigError, unknown_name
@@ -288,6 +289,48 @@ def _check(cfg: DictConfig, key: str, ok: bool, allowed: str) -> None:
         raise ConfigError(f"{key} must be {allowed}, got {OmegaConf.select(cfg, key)!r}")
 
 
+# Lightning's accepted `precision` strings (lightning_fabric.connector).
+PRECISIONS = (
+    "32-true",
+    "16-mixed",
+    "bf16-mixed",
+    "16-true",
+    "bf16-true",
+    "64-true",
+    "transformer-engine",
+    "transformer-engine-float16",
+    "32",
+    "16",
+    "bf16",
+    "64",
+)
+
+
+def _check_devices(c: DictConfig) -> None:
+    """Lightning `devices`: a count >= 1 or "auto"; on accelerators other than cpu also -1
+    (all), an index list [0, 1] or an index string "0,1"."""
+    dev, cpu = c.trainer.devices, c.trainer.accelerator == "cpu"
+    if isinstance(dev, ListConfig):
+        dev = list(dev)
+    if isinstance(dev, bool):
+        ok = False
+    elif isinstance(dev, int):
+        ok = dev >= 1 or (dev == -1 and not cpu)
+    elif isinstance(dev, str):
+        ok = (
+            dev == "auto"
+            or re.fullmatch(r"[1-9]\d*", dev) is not None
+            or (not cpu and re.fullmatch(r"-1|(\d+,)+\d*", dev.replace(" ", "")) is not None)
+        )
+    elif isinstance(dev, list):
+        ints = all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in dev)
+        ok = not cpu and bool(dev) and ints
+    else:
+        ok = False
+    allowed = "an int >= 1 or 'auto' (other accelerators than cpu: also -1 or a device list)"
+    _check(c, "trainer.devices", ok, allowed)
+
+
 def validate(cfg: DictConfig) -> None:
     """Range checks that types alone cannot express; names are checked by the registries."""
     from lit_mia.attacks import ATTACKS
@@ -328,14 +371,18 @@ def validate(cfg: DictConfig) -> None:
     _check(c, "trainer.val_every_n_epochs", tr.val_every_n_epochs >= 1, ">= 1")
     valid_acc = ("cpu", "gpu", "cuda", "mps", "auto")
     _check(c, "trainer.accelerator", tr.accelerator in valid_acc, f"one of {', '.join(valid_acc)}")
-    dev = tr.devices
-    ok_dev = (isinstance(dev, int) and dev >= 1) or dev == "auto" or isinstance(dev, str | list)
-    _check(c, "trainer.devices", ok_dev and dev != 0, "an int >= 1, 'auto' or a device list")
+    _check_devices(c)
+    from pytorch_lightning.strategies import StrategyRegistry
+
+    strategies = ("auto", *StrategyRegistry.available_strategies())
+    _check(c, "trainer.strategy", tr.strategy in strategies, f"one of {', '.join(strategies)}")
+    _check(c, "trainer.precision", tr.precision in PRECISIONS, f"one of {', '.join(PRECISIONS)}")
     for name in target_names(c):
         if name not in TARGETS:
-            raise unknown_name("target", name, TARGETS)
+            raise unknown_name("target (in targets)" if c.targets else "target", name, TARGETS)
     if not c.attacks:
-        raise ConfigError("attacks must name at least one attack; valid: " + ", ".join(ATTACKS))
+        valid = ", ".join(sorted(ATTACKS))
+        raise ConfigError(f"attacks must name at least one attack; valid: {valid}")
     for name in c.attacks:
         if name not in ATTACKS:
             raise unknown_name("attack (in attacks)", name, ATTACKS)

@@ -14,20 +14,30 @@ from torch import Tensor, nn
 from lit_mia.perturb.pgd import batched, pgd
 
 
-def attack_pgd_args(eps: float, steps: int = 20, step_size: float | None = None,
-                    random_start: bool = False) -> dict:
+def attack_pgd_args(
+    eps: float, steps: int = 20, step_size: float | None = None, random_start: bool = False
+) -> dict:
     """CCS'19 released attack-time PGD: 20 steps, step 2.5*eps/steps, no random start."""
     if step_size is None:
         step_size = 2.5 * eps / steps if steps else 0.0
-    return dict(eps=float(eps), steps=int(steps), step_size=float(step_size),
-                random_start=bool(random_start))
+    return dict(
+        eps=float(eps),
+        steps=int(steps),
+        step_size=float(step_size),
+        random_start=bool(random_start),
+    )
 
 
 class Predictor:
     """A model in eval mode answering for the sets it was given (name -> (x, y))."""
 
-    def __init__(self, model: nn.Module, sets: dict[str, tuple[Tensor, Tensor]],
-                 batch_size: int = 500, device: torch.device | str | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        sets: dict[str, tuple[Tensor, Tensor]],
+        batch_size: int = 500,
+        device: torch.device | str | None = None,
+    ) -> None:
         self.device = torch.device(device) if device else next(model.parameters()).device
         self.model = model.to(self.device).eval()
         self.sets = sets
@@ -40,8 +50,10 @@ class Predictor:
 
     @torch.no_grad()
     def _predict(self, x: Tensor) -> Tensor:
-        out = [self.model(x[i : i + self.batch_size].to(self.device)).cpu()
-               for i in range(0, len(x), self.batch_size)]
+        out = [
+            self.model(x[i : i + self.batch_size].to(self.device)).cpu()
+            for i in range(0, len(x), self.batch_size)
+        ]
         return torch.cat(out) if out else torch.empty(0)
 
     def logits(self, name: str) -> Tensor:
@@ -58,8 +70,9 @@ class Predictor:
             if pgd_args.get("eps", 0) == 0 or pgd_args.get("steps", 0) == 0:
                 self._adv[key] = x
             else:
-                x_adv = batched(pgd, x, y, self.batch_size, device=self.device,
-                                model=self.model, **pgd_args)
+                x_adv = batched(
+                    pgd, x, y, self.batch_size, device=self.device, model=self.model, **pgd_args
+                )
                 self._adv[key] = x_adv.cpu()
         return self._adv[key]
 

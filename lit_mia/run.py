@@ -28,6 +28,7 @@ from lit_mia.attacks import ATTACKS
 from lit_mia.data.datamodule import MembershipDataModule
 from lit_mia.data.datasets import DatasetBundle, load_dataset
 from lit_mia.data.splits import MembershipSplit, make_split
+from lit_mia.errors import ConfigError
 from lit_mia.evaluation import Predictor, attack_pgd_args
 from lit_mia.nets import build_net
 from lit_mia.targets import TargetModule, build_target, eval_eps
@@ -95,6 +96,20 @@ def make_trainer(cfg: DictConfig, logger, has_val: bool) -> pl.Trainer:
         check_val_every_n_epoch=t.val_every_n_epochs,
         log_every_n_steps=t.log_every_n_steps,
     )
+
+
+def check_trainer(cfg: DictConfig) -> None:
+    """Build the Trainer once so an unavailable accelerator/strategy is a ConfigError."""
+    from lightning_fabric.utilities.exceptions import MisconfigurationException
+
+    try:
+        make_trainer(cfg, None, False)
+    except (MisconfigurationException, ValueError, RuntimeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(
+            f"trainer (accelerator={cfg.trainer.accelerator}, devices={cfg.trainer.devices}, "
+            f"strategy={cfg.trainer.strategy}) cannot start here: {first}"
+        ) from None
 
 
 def fit(
@@ -198,8 +213,9 @@ def run_target(
 def evaluate(cfg, bundle, split, target, shadow, run) -> dict[str, float]:
     """Target metrics and every attack's metrics; logs them, the scores and the plots."""
     acfg = cfg.attack
-    pred = Predictor(target, eval_sets(bundle, split.members, split.nonmembers, acfg.n_eval),
-                     acfg.batch_size)
+    pred = Predictor(
+        target, eval_sets(bundle, split.members, split.nonmembers, acfg.n_eval), acfg.batch_size
+    )
     out = target_metrics(cfg, pred)
     spred = None
     if shadow is not None:
@@ -215,19 +231,28 @@ def evaluate(cfg, bundle, split, target, shadow, run) -> dict[str, float]:
         if spred is not None:
             shadow_scores, _, shadow_member = score_sets(spred, name, acfg)
         m = metrics.attack_metrics(
-            scores, is_member, losses=losses, shadow_scores=shadow_scores,
-            shadow_is_member=shadow_member, kl_bins=acfg.kl_bins,
+            scores,
+            is_member,
+            losses=losses,
+            shadow_scores=shadow_scores,
+            shadow_is_member=shadow_member,
+            kl_bins=acfg.kl_bins,
         )
         out.update({f"attack/{name}/{k}": v for k, v in m.items()})
         curves[name] = (scores, is_member)
         run.log_text(metrics.scores_table(scores, is_member, losses), f"scores/{name}.csv")
         run.log_figure(
-            plots.loss_histogram(losses[is_member == 1], losses[is_member == 0],
-                                 bins=acfg.kl_bins, title=f"{cfg.target.name}: {name} CE loss"),
+            plots.loss_histogram(
+                losses[is_member == 1],
+                losses[is_member == 0],
+                bins=acfg.kl_bins,
+                title=f"{cfg.target.name}: {name} CE loss",
+            ),
             f"plots/loss_hist_{name}.png",
         )
-    run.log_figure(plots.roc_loglog(curves, title=f"{cfg.name}/{cfg.target.name}"),
-                   "plots/roc_loglog.png")
+    run.log_figure(
+        plots.roc_loglog(curves, title=f"{cfg.name}/{cfg.target.name}"), "plots/roc_loglog.png"
+    )
     run.log_metrics(out)
     return out
 
@@ -242,8 +267,9 @@ def run_experiment(
     """Resolve, train, attack and track every target of an experiment."""
     cfgs = config.per_target(experiment, overrides)
     bundle, split = build_data(cfgs[0])
-    for cfg in cfgs:  # fail on bad nets before any run exists
+    for cfg in cfgs:  # fail on bad nets and trainer settings before any run exists
         make_net(cfg, bundle)
+        check_trainer(cfg)
     results: dict[str, TargetResult] = {}
     if len(cfgs) == 1:
         cfg = cfgs[0]
@@ -252,11 +278,17 @@ def run_experiment(
 
     base = cfgs[0]
     tr = base.tracking
-    with tracking.Run(tr.uri, tr.experiment, run_name or str(base.name),
-                      artifact_root=tr.artifact_root, parent_run_id=parent_run_id,
-                      tags={"lit_mia.experiment": str(base.name), "seed": str(base.seed)}) as parent:
-        parent.log_params({k: v for k, v in config.flatten(base).items()
-                           if not k.startswith("target.")})
+    with tracking.Run(
+        tr.uri,
+        tr.experiment,
+        run_name or str(base.name),
+        artifact_root=tr.artifact_root,
+        parent_run_id=parent_run_id,
+        tags={"lit_mia.experiment": str(base.name), "seed": str(base.seed)},
+    ) as parent:
+        parent.log_params(
+            {k: v for k, v in config.flatten(base).items() if not k.startswith("target.")}
+        )
         parent.log_text(config.to_yaml(base), "config.yaml")
         for cfg in cfgs:
             results[str(cfg.target.name)] = run_target(cfg, bundle, split, parent.run_id)
@@ -278,11 +310,18 @@ def run_experiment(
 
 def comparison_table(results: dict[str, TargetResult], attacks: list[str]) -> str:
     """Markdown table: target accuracy and each attack's inference accuracy per target."""
-    cols = [("train", "target/train_acc"), ("test", "target/test_acc"),
-            ("adv-train", "target/adv_train_acc"), ("adv-test", "target/adv_test_acc")]
+    cols = [
+        ("train", "target/train_acc"),
+        ("test", "target/test_acc"),
+        ("adv-train", "target/adv_train_acc"),
+        ("adv-test", "target/adv_test_acc"),
+    ]
     for a in attacks:
-        cols += [(f"{a} acc", f"attack/{a}/acc_best"), (f"{a} calib", f"attack/{a}/acc_calibrated"),
-                 (f"{a} auc", f"attack/{a}/auc")]
+        cols += [
+            (f"{a} acc", f"attack/{a}/acc_best"),
+            (f"{a} calib", f"attack/{a}/acc_calibrated"),
+            (f"{a} auc", f"attack/{a}/auc"),
+        ]
     head = "| target | " + " | ".join(c for c, _ in cols) + " |"
     sep = "|---" * (len(cols) + 1) + "|"
     rows = []

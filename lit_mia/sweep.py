@@ -131,7 +131,7 @@ def storage_url(spec: SweepSpec, cfg) -> str:
         return spec.sweep.storage
     uri, _ = tracking.resolve_uri(cfg.tracking.uri, cfg.tracking.artifact_root)
     if uri.startswith("sqlite:///"):
-        return f"sqlite:///{Path(uri[len('sqlite:///'):]).parent / 'optuna.db'}"
+        return f"sqlite:///{Path(uri[len('sqlite:///') :]).parent / 'optuna.db'}"
     return f"sqlite:///{Path('mlruns').resolve() / 'optuna.db'}"
 
 
@@ -156,8 +156,9 @@ def _storage(url: str):
 
     if url.startswith("sqlite"):
         return optuna.storages.RDBStorage(url)
-    return optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180,
-                                      failed_trial_callback=None)
+    return optuna.storages.RDBStorage(
+        url, heartbeat_interval=60, grace_period=180, failed_trial_callback=None
+    )
 
 
 def _parent_run_id(cfg, study_name: str, storage: str) -> str | None:
@@ -216,24 +217,38 @@ def run_sweep(name: str, overrides: list[str] | None = None) -> Any:
     tr = base.tracking
     parent_id = _parent_run_id(base, study_name, url)
     with tracking.Run(
-        tr.uri, tr.experiment, f"sweep/{study_name}", artifact_root=tr.artifact_root,
+        tr.uri,
+        tr.experiment,
+        f"sweep/{study_name}",
+        artifact_root=tr.artifact_root,
         run_id=parent_id,
         tags={"lit_mia.study": study_name, "lit_mia.storage": url, "lit_mia.sweep": name},
     ) as parent:
         if parent_id is None:
-            parent.log_params({"sweep." + k: v for k, v in config.flatten(
-                OmegaConf.structured(spec.sweep)).items()} | {
-                "sweep.experiment": spec.experiment,
-                "sweep.objectives": ",".join(f"{o.metric}:{o.direction}" for o in spec.objectives),
-            })
+            parent.log_params(
+                {
+                    "sweep." + k: v
+                    for k, v in config.flatten(OmegaConf.structured(spec.sweep)).items()
+                }
+                | {
+                    "sweep.experiment": spec.experiment,
+                    "sweep.objectives": ",".join(
+                        f"{o.metric}:{o.direction}" for o in spec.objectives
+                    ),
+                }
+            )
             parent.log_text(OmegaConf.to_yaml(OmegaConf.structured(spec)), "sweep.yaml")
 
         def objective(trial):
             values = {k: _suggest(trial, k, p) for k, p in spec.params.items()}
             ties = {dst: values[src] for dst, src in spec.tie.items()}
             trial_ov = [*exp_overrides, *(f"{k}={v}" for k, v in {**values, **ties}.items())]
-            results = run_experiment(spec.experiment, trial_ov, parent_run_id=parent.run_id,
-                                     run_name=f"{study_name}/trial-{trial.number}")
+            results = run_experiment(
+                spec.experiment,
+                trial_ov,
+                parent_run_id=parent.run_id,
+                run_name=f"{study_name}/trial-{trial.number}",
+            )
             (res,) = results.values()
             trial.set_user_attr("mlflow_run_id", res.run_id or "")
             missing = [o.metric for o in spec.objectives if o.metric not in res.metrics]
@@ -265,8 +280,11 @@ def summary_table(study, spec: SweepSpec) -> str:
     """Markdown table of every trial: number, state, params, objective values; * = best."""
     import optuna
 
-    best = {t.number for t in study.best_trials} if any(
-        t.state == optuna.trial.TrialState.COMPLETE for t in study.trials) else set()
+    best = (
+        {t.number for t in study.best_trials}
+        if any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+        else set()
+    )
     keys = list(spec.params)
     metrics_ = [o.metric for o in spec.objectives]
     head = "| trial | state | " + " | ".join(keys + metrics_) + " |"

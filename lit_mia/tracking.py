@@ -80,7 +80,10 @@ def git_sha() -> str:
         if out.returncode == 0 and sha:
             dirty = subprocess.run(
                 ["git", "status", "--porcelain", "--untracked-files=no"],
-                cwd=ROOT, capture_output=True, text=True, timeout=5,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=5,
             ).stdout.strip()
             return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):

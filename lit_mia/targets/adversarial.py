@@ -61,7 +61,10 @@ class PGDTarget(TargetModule):
         if self.ratio <= 0:
             return torch.zeros_like(idx, dtype=torch.bool)
         if self.ratio_mode == "batch":
-            return torch.rand(idx.shape, generator=self._generator(idx.device), device=idx.device) < self.ratio
+            return (
+                torch.rand(idx.shape, generator=self._generator(idx.device), device=idx.device)
+                < self.ratio
+            )
         return torch.isin(idx, self.robust_idx)
 
     def _generator(self, device: torch.device) -> torch.Generator:

@@ -1,0 +1,152 @@
+"""End-to-end `lit-mia run` on tiny sizes into a temporary MLflow store, read back."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from lit_mia import cli
+from lit_mia.run import run_experiment
+
+TINY = [
+    "data.n_members=64",
+    "data.n_nonmembers=64",
+    "data.n_validation=32",
+    "data.n_shadow=128",
+    "data.batch_size=32",
+    "net.name=lenet_mnist",
+    "net.width=0.5",
+    "trainer.max_epochs=2",
+    "trainer.enable_progress_bar=false",
+    "trainer.val_adv_steps=2",
+    "attack.steps=5",
+]
+
+
+def tiny(tmp_path, *extra: str) -> list[str]:
+    return [*TINY, f"tracking.uri=sqlite:///{tmp_path}/mlruns/mlflow.db", *extra]
+
+
+def client_for(tmp_path) -> MlflowClient:
+    return MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlruns/mlflow.db")
+
+
+def all_runs(client: MlflowClient):
+    exps = client.search_experiments()
+    return client.search_runs([e.experiment_id for e in exps]) if exps else []
+
+
+EXPECTED = [
+    "target/train_acc",
+    "target/test_acc",
+    "target/adv_train_acc",
+    "target/adv_test_acc",
+    *(
+        f"attack/{a}/{m}"
+        for a in ("ib", "ia")
+        for m in (
+            "auc",
+            "acc_best",
+            "advantage_best",
+            "precision",
+            "recall",
+            "auprc",
+            "kl_loss",
+            "tpr_at_fpr_0.01",
+            "tpr_at_fpr_0.001",
+            "acc_calibrated",
+        )
+    ),
+]
+
+
+def test_default_experiment_end_to_end(tmp_path, capsys):
+    code = cli.main(["run", "default", *tiny(tmp_path)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "| natural |" in out and "| pgd |" in out
+
+    client = client_for(tmp_path)
+    runs = all_runs(client)
+    assert len(runs) == 3  # parent + natural + pgd
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    parent = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parent) == 1 and len(children) == 2
+    assert all(c.data.tags["mlflow.parentRunId"] == parent[0].info.run_id for c in children)
+
+    for run in children:
+        m, p, tags = run.data.metrics, run.data.params, run.data.tags
+        missing = [k for k in EXPECTED if k not in m]
+        assert not missing, missing
+        assert 0.0 <= m["attack/ib/auc"] <= 1.0 and 0.5 <= m["attack/ia/acc_best"] <= 1.0
+        assert p["data.n_members"] == "64" and p["seed"] == "0"
+        assert "git_sha" in tags and "version.torch" in tags and tags["seed"] == "0"
+        # per-epoch metrics, step = epoch
+        hist = client.get_metric_history(run.info.run_id, "train/acc")
+        assert sorted(h.step for h in hist) == [0, 1]
+        assert len(client.get_metric_history(run.info.run_id, "val/adv_acc")) == 2
+        # attack metrics are logged exactly once
+        assert len(client.get_metric_history(run.info.run_id, "attack/ib/auc")) == 1
+        arts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"config.yaml", "split", "scores", "plots", "checkpoints"} <= arts
+        local = client.download_artifacts(run.info.run_id, "split/indices.json", str(tmp_path))
+        split = json.loads(open(local).read())
+        sets = [set(split[k]) for k in ("members", "validation", "nonmembers", "shadow")]
+        assert sum(map(len, sets)) == len(set().union(*sets)) == 64 + 32 + 64 + 128
+        csv = client.download_artifacts(run.info.run_id, "scores/ia.csv", str(tmp_path))
+        rows = np.genfromtxt(csv, delimiter=",", names=True)
+        assert rows["is_member"].sum() == 64 and len(rows) == 128
+    pgd_run = next(r for r in children if r.data.tags["lit_mia.target"] == "pgd")
+    assert pgd_run.data.params["target.eps"] == "0.1"
+    assert pgd_run.data.metrics["target/eval_eps"] == pytest.approx(0.1)
+
+
+def test_same_seed_same_numbers(tmp_path):
+    a = run_experiment("single", tiny(tmp_path / "a", "target.name=pgd", "attack.calibrate=false"))
+    b = run_experiment("single", tiny(tmp_path / "b", "target.name=pgd", "attack.calibrate=false"))
+    c = run_experiment(
+        "single", tiny(tmp_path / "c", "target.name=pgd", "attack.calibrate=false", "seed=1")
+    )
+    assert a["pgd"].metrics == b["pgd"].metrics  # bit-identical
+    assert a["pgd"].metrics != c["pgd"].metrics
+
+
+def test_failure_ends_run_failed(tmp_path, monkeypatch):
+    import lit_mia.run as run_mod
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("attack exploded")
+
+    monkeypatch.setattr(run_mod, "evaluate", boom)
+    with pytest.raises(RuntimeError, match="attack exploded"):
+        run_experiment("single", tiny(tmp_path, "attack.calibrate=false"))
+    (run,) = all_runs(client_for(tmp_path))
+    assert run.info.status == "FAILED"
+    assert "attack exploded" in run.data.tags["error"]
+
+
+def test_interrupt_ends_run_killed(tmp_path, monkeypatch):
+    import lit_mia.run as run_mod
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_mod, "evaluate", interrupt)
+    code = cli.main(["run", "single", *tiny(tmp_path, "attack.calibrate=false")])
+    assert code == 130
+    (run,) = all_runs(client_for(tmp_path))
+    assert run.info.status == "KILLED"
+
+
+def test_checkpoint_loads_weights_only(tmp_path):
+    from lit_mia.run import load_state
+
+    res = run_experiment("single", tiny(tmp_path, "attack.calibrate=false"))
+    client = client_for(tmp_path)
+    path = client.download_artifacts(res["natural"].run_id, "checkpoints/target.pt", str(tmp_path))
+    state = load_state(path)
+    assert any(k.endswith("weight") for k in state)
