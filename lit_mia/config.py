@@ -117,7 +117,7 @@ class TrainerConfig:
     devices: Any = 1
     strategy: str = "auto"
     precision: str = "32-true"
-    deterministic: bool = True
+    deterministic: Any = True  # true | false | "warn" (GPU kernels without a deterministic version)
     enable_progress_bar: bool = True
     log_every_n_steps: int = 10
     val_adv_steps: int = 10
@@ -371,6 +371,8 @@ def validate(cfg: DictConfig) -> None:
     _check(c, "trainer.val_every_n_epochs", tr.val_every_n_epochs >= 1, ">= 1")
     valid_acc = ("cpu", "gpu", "cuda", "mps", "auto")
     _check(c, "trainer.accelerator", tr.accelerator in valid_acc, f"one of {', '.join(valid_acc)}")
+    det = tr.deterministic
+    _check(c, "trainer.deterministic", det in (True, False, "warn"), "true, false or warn")
     _check_devices(c)
     from pytorch_lightning.strategies import StrategyRegistry
 
