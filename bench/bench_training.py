@@ -2,27 +2,29 @@
 
 LeNet (`lenet_mnist`) on mnist5k, `--members` training samples, batch `--batch-size`:
 
-1. Lightning overhead: one natural epoch through `pl.Trainer` as `lit_mia.run.make_trainer`
-   builds it (no logger, no progress bar, no checkpointing, no validation) fitting
-   `NaturalTarget` on `MembershipDataModule`, vs a plain PyTorch loop doing the same work
-   (same net and init, Adam, same DataLoader, forward + CE + backward + step). The epoch is
-   timed from the first batch request to the end of the epoch's metric logging; Trainer
-   construction and `fit` setup are reported separately for context. Goal: <= 1.10.
+1. Lightning overhead: one natural epoch through the `pl.Trainer` of `lit_mia.run.make_trainer`
+   (no logger, no progress bar, no checkpointing, no validation) fitting `NaturalTarget` on
+   `MembershipDataModule`, vs a plain PyTorch loop doing the same work (same net and init,
+   Adam, the same DataLoader; forward + CE + backward + step). Timed from the epoch's start to
+   the end of its metric logging. Goal: <= 1.10. Context rows: the same fit including Trainer
+   construction and fit setup, and the epoch with the per-epoch validation (val/adv_acc runs
+   PGD with `trainer.val_adv_steps` steps on the validation set) that `lit-mia run` does.
 2. PGD-k training step (`PGDTarget.training_loss` + backward + Adam step) vs the natural step
    (`NaturalTarget.training_loss` + backward + step) on the same batch. Goal: <= 1.5 * (k + 1).
-   A naive PGD (parameter .grad via `loss.backward()` each attack step, `model.zero_grad()`)
-   is timed alongside, for context: it is what `autograd.grad` on the input saves.
+   A naive PGD (parameter .grad via `loss.backward()` every attack step, `model.zero_grad()`)
+   is timed alongside for context: the cost that `autograd.grad` on the input avoids.
 
 Fairness: one torch thread count for everything, warm-up first, repetitions interleaved
-(A B A B ...) so background load hits every variant alike, and the median of `--repeats`.
-Ratios are the quantity to read; absolute times depend on the machine and its load.
-Results: a table on stdout and JSON in bench/results/bench_training.json.
+(A B A B ...) so background load hits every variant alike, the median of the per-round ratios.
+Ratios are the numbers to read; absolute times depend on the machine and its load.
+Output: a table on stdout and JSON in bench/results/bench_training.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import platform
 import statistics
 import time
@@ -45,12 +47,12 @@ from lit_mia.targets import NaturalTarget, PGDTarget, TargetModule
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_training.json"
 LIGHTNING_GOAL = 1.10
 PGD_GOAL_FACTOR = 1.5  # PGD-k step <= 1.5 * (k + 1) natural steps
-PGD_EPS, PGD_STEP = 0.1, 0.02  # conf/target/pgd.yaml (CCS'19 FMNIST)
+PGD_EPS, PGD_STEP_SIZE = 0.1, 0.02  # conf/target/pgd.yaml (CCS'19 Fashion-MNIST)
 
 
 # ---------------------------------------------------------------- timing helpers
 def interleaved(fns: dict[str, Callable[[], float]], repeats: int, warmup: int) -> dict:
-    """Run each fn `warmup` then `repeats` times, round-robin; fn returns seconds it took."""
+    """Call each fn `warmup` times, then `repeats` times round-robin; fn returns its seconds."""
     for _ in range(warmup):
         for fn in fns.values():
             fn()
@@ -62,22 +64,19 @@ def interleaved(fns: dict[str, Callable[[], float]], repeats: int, warmup: int) 
 
 
 def median_ratio(num: list[float], den: list[float]) -> float:
-    """Median over repetitions of the per-round ratio (num[i] and den[i] ran back to back)."""
-    return statistics.median(a / b for a, b in zip(num, den))
+    """Median over rounds of num[i] / den[i] (the two ran back to back in round i)."""
+    return statistics.median(a / b for a, b in zip(num, den, strict=True))
 
 
 # ---------------------------------------------------------------- 1. Lightning vs plain
 class EpochTimer(pl.Callback):
-    """Wall time of the (single) training epoch: first batch request to epoch-end logging."""
-
-    def __init__(self) -> None:
-        self.start = self.stop = 0.0
+    """Seconds from the start of the (single) epoch to the end of training."""
 
     def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         self.start = time.perf_counter()
 
     def on_train_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        self.stop = time.perf_counter()
+        self.seconds = time.perf_counter() - self.start
 
 
 def bench_cfg(batch_size: int):
@@ -94,31 +93,70 @@ def bench_cfg(batch_size: int):
 
 
 class LightningEpoch:
-    """One natural epoch through the Trainer of `make_trainer`; returns the epoch seconds."""
+    """One natural epoch through `make_trainer`'s Trainer; returns the epoch's seconds."""
 
-    def __init__(self, cfg, bundle: DatasetBundle, idx: np.ndarray) -> None:
-        self.cfg, self.bundle, self.idx = cfg, bundle, idx
-        self.setup: list[float] = []  # fit wall time minus the epoch (Trainer build + fit setup)
+    def __init__(self, cfg, bundle: DatasetBundle, idx: np.ndarray, val_idx=None) -> None:
+        self.cfg, self.bundle, self.idx, self.val_idx = cfg, bundle, idx, val_idx
+        self.setup: list[float] = []  # fit wall time minus the epoch: Trainer build + fit setup
 
     def __call__(self) -> float:
         t0 = time.perf_counter()
         torch.manual_seed(0)
-        module = NaturalTarget(make_net(self.cfg, self.bundle), lr=1e-3, val_adv_steps=0)
-        dm = MembershipDataModule(self.bundle, self.idx, None, batch_size=self.cfg.data.batch_size)
+        val_steps = self.cfg.trainer.val_adv_steps if self.val_idx is not None else 0
+        net = make_net(self.cfg, self.bundle)
+        module = NaturalTarget(net, lr=1e-3, eval_eps=PGD_EPS, val_adv_steps=val_steps)
+        bs = self.cfg.data.batch_size
+        dm = MembershipDataModule(self.bundle, self.idx, self.val_idx, batch_size=bs)
         timer = EpochTimer()
-        trainer = make_trainer(self.cfg, None, has_val=False)
+        trainer = make_trainer(self.cfg, None, has_val=self.val_idx is not None)
         trainer.callbacks.append(timer)
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", ".*does not have many workers.*")
-            warnings.filterwarnings("ignore", ".*number of training batches.*")
+            warnings.simplefilter("ignore")
             trainer.fit(module, datamodule=dm)
-        epoch = timer.stop - timer.start
-        self.setup.append(time.perf_counter() - t0 - epoch)
-        return epoch
+        self.setup.append(time.perf_counter() - t0 - timer.seconds)
+        return timer.seconds
+
+
+class _NoLogTarget(NaturalTarget):
+    """NaturalTarget without any self.log: what Lightning alone costs."""
+
+    def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> Tensor:
+        x, y, idx = batch
+        return self.training_loss(x, y, idx)[0]
+
+    def on_train_epoch_end(self) -> None:
+        pass
+
+
+class LightningFloor:
+    """Lightning's own floor: `Trainer(barebones=True)` fitting `_NoLogTarget`, one epoch."""
+
+    def __init__(self, cfg, bundle: DatasetBundle, idx: np.ndarray) -> None:
+        self.cfg, self.bundle, self.idx = cfg, bundle, idx
+
+    def __call__(self) -> float:
+        torch.manual_seed(0)
+        module = _NoLogTarget(make_net(self.cfg, self.bundle), lr=1e-3, val_adv_steps=0)
+        dm = MembershipDataModule(self.bundle, self.idx, None, batch_size=self.cfg.data.batch_size)
+        timer = EpochTimer()
+        trainer = pl.Trainer(
+            barebones=True,
+            max_epochs=1,
+            accelerator=self.cfg.trainer.accelerator,
+            devices=1,
+            deterministic=self.cfg.trainer.deterministic,
+            inference_mode=False,
+            limit_val_batches=0,
+            callbacks=[timer],
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            trainer.fit(module, datamodule=dm)
+        return timer.seconds
 
 
 class PlainEpoch:
-    """The same epoch as a plain PyTorch loop: same net and init, Adam, same DataLoader."""
+    """The same epoch as a plain PyTorch loop: same net and init, Adam, the same DataLoader."""
 
     def __init__(self, cfg, bundle: DatasetBundle, idx: np.ndarray) -> None:
         self.cfg, self.bundle, self.idx = cfg, bundle, idx
@@ -131,8 +169,7 @@ class PlainEpoch:
         t0 = time.perf_counter()
         for x, y, _ in dl:
             opt.zero_grad()
-            loss = F.cross_entropy(net(x), y)
-            loss.backward()
+            F.cross_entropy(net(x), y).backward()
             opt.step()
         return time.perf_counter() - t0
 
@@ -153,12 +190,13 @@ def naive_pgd(net: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int, step
     return x_adv.detach()
 
 
-class Step:
-    """One optimisation step of a target on a fixed batch, timed over `n` steps."""
+class TrainStep:
+    """Seconds per optimisation step of `module` on a fixed batch, averaged over `n` steps."""
 
-    def __init__(self, module: TargetModule, batch: tuple[Tensor, Tensor, Tensor], n: int,
-                 naive_steps: int = 0) -> None:  # fmt: skip
-        self.module, self.batch, self.n, self.naive_steps = module.train(), batch, n, naive_steps
+    def __init__(
+        self, module: TargetModule, batch: tuple[Tensor, Tensor, Tensor], n: int, naive_k: int = 0
+    ) -> None:
+        self.module, self.batch, self.n, self.naive_k = module.train(), batch, n, naive_k
         self.opt = module.configure_optimizers()
 
     def __call__(self) -> float:
@@ -166,9 +204,9 @@ class Step:
         t0 = time.perf_counter()
         for _ in range(self.n):
             self.opt.zero_grad()
-            if self.naive_steps:
-                x_adv = naive_pgd(self.module.net, x, y, PGD_EPS, self.naive_steps, PGD_STEP)
-                loss, _ = self.module.training_loss(x_adv, y, idx)  # natural loss on x_adv
+            if self.naive_k:
+                x_adv = naive_pgd(self.module.net, x, y, PGD_EPS, self.naive_k, PGD_STEP_SIZE)
+                loss, _ = self.module.training_loss(x_adv, y, idx)
             else:
                 loss, _ = self.module.training_loss(x, y, idx)
             loss.backward()
@@ -177,71 +215,102 @@ class Step:
 
 
 # ---------------------------------------------------------------- main
-def main(argv: list[str] | None = None) -> dict:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--repeats", type=int, default=7, help="interleaved repetitions (median)")
-    p.add_argument("--members", type=int, default=2000, help="training samples (mnist5k)")
+    p.add_argument("--members", type=int, default=2000, help="training samples from mnist5k")
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--steps", type=int, default=10, help="optimisation steps per step timing")
+    p.add_argument("--steps", type=int, default=8, help="optimisation steps per step timing")
     p.add_argument("--k", type=int, nargs="+", default=[8, 3], help="PGD steps to measure")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    p.add_argument("--quick", action="store_true", help="few repeats and members: a smoke run")
-    p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--quick", action="store_true", help="3 repeats, 512 members: a smoke run")
+    p.add_argument("--out", type=Path, default=RESULTS, help="JSON results file")
     a = p.parse_args(argv)
     if a.quick:
-        a.repeats, a.members, a.steps = min(a.repeats, 3), min(a.members, 512), min(a.steps, 3)
+        a.repeats, a.members, a.steps = min(a.repeats, 3), min(a.members, 512), min(a.steps, 2)
+    return a
+
+
+def main(argv: list[str] | None = None) -> dict:
+    a = parse_args(argv)
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
+        logging.getLogger(name).setLevel(logging.ERROR)  # no "GPU available" banners per fit
     if a.threads:
         torch.set_num_threads(a.threads)
     threads = torch.get_num_threads()
-
     cfg = bench_cfg(a.batch_size)
     bundle = load_dataset("mnist5k")
-    idx = np.random.default_rng(0).permutation(len(bundle))[: a.members]  # sorted by label
+    perm = np.random.default_rng(0).permutation(len(bundle))  # mnist5k is sorted by label
+    idx = perm[: a.members]
+    val_idx = perm[a.members : a.members + cfg.data.n_validation]
+    # The Trainer sets this process-wide flag; set it up front so every loop runs under it.
+    det = cfg.trainer.deterministic  # true | false | "warn"
+    torch.use_deterministic_algorithms(bool(det), warn_only=det == "warn")
     rows: list[dict] = []
 
-    # 1. Lightning epoch vs plain epoch
-    torch.use_deterministic_algorithms(bool(cfg.trainer.deterministic))  # as the Trainer sets it
+    # 1. Lightning epoch vs plain epoch; the floor and val variants are context, same rounds
     lit, plain = LightningEpoch(cfg, bundle, idx), PlainEpoch(cfg, bundle, idx)
-    t = interleaved({"lightning": lit, "plain": plain}, a.repeats, warmup=2)
+    fns1 = {
+        "lightning": lit,
+        "plain": plain,
+        "floor": LightningFloor(cfg, bundle, idx),
+        "lightning+val": LightningEpoch(cfg, bundle, idx, val_idx),
+    }
+    t = interleaved(fns1, a.repeats, warmup=2)
     setup = lit.setup[-a.repeats :]
-    rows.append(_row("lightning / plain epoch", median_ratio(t["lightning"], t["plain"]),
-                     LIGHTNING_GOAL, lightning_s=t["lightning"], plain_s=t["plain"]))  # fmt: skip
-    epoch_plus_setup = [e + s for e, s in zip(t["lightning"], setup)]
-    rows.append(_row("lightning fit(1 epoch) incl. setup / plain epoch",
-                     median_ratio(epoch_plus_setup, t["plain"]), None, setup_s=setup))  # fmt: skip
-    if torch.get_num_threads() != threads:
-        raise RuntimeError(f"thread count changed: {threads} -> {torch.get_num_threads()}")
+    with_setup = [e + s for e, s in zip(t["lightning"], setup, strict=True)]
+    val_name = f"with per-epoch val ({len(val_idx)} samples, PGD-{cfg.trainer.val_adv_steps})"
+    for name, times, goal, extra in (
+        ("lightning / plain epoch", t["lightning"], LIGHTNING_GOAL, {}),
+        ("  Lightning floor (barebones, no self.log)", t["floor"], None, {}),
+        ("  incl. Trainer build + fit setup", with_setup, None, {"setup_s": _med(setup)}),
+        (f"  {val_name}", t["lightning+val"], None, {}),
+    ):
+        ratio = median_ratio(times, t["plain"])
+        rows.append(_row(name, ratio, goal, seconds=_med(times), plain_s=_med(t["plain"]), **extra))
 
     # 2. PGD-k step vs natural step, on one batch of the members
     take = torch.as_tensor(idx[: a.batch_size])
     batch = (bundle.x[take], bundle.y[take], take)
     torch.manual_seed(0)
     fns: dict[str, Callable[[], float]] = {
-        "natural": Step(NaturalTarget(make_net(cfg, bundle)), batch, a.steps)
+        "natural": TrainStep(NaturalTarget(make_net(cfg, bundle)), batch, a.steps)
     }
     for k in a.k:
-        pgd_t = PGDTarget(make_net(cfg, bundle), eps=PGD_EPS, steps=k, step_size=PGD_STEP)
-        fns[f"pgd{k}"] = Step(pgd_t, batch, a.steps)
-        fns[f"naive{k}"] = Step(NaturalTarget(make_net(cfg, bundle)), batch, a.steps, k)
+        target = PGDTarget(make_net(cfg, bundle), eps=PGD_EPS, steps=k, step_size=PGD_STEP_SIZE)
+        fns[f"pgd{k}"] = TrainStep(target, batch, a.steps)
+        fns[f"naive{k}"] = TrainStep(NaturalTarget(make_net(cfg, bundle)), batch, a.steps, k)
     t2 = interleaved(fns, a.repeats, warmup=1)
     for k in a.k:
-        goal = PGD_GOAL_FACTOR * (k + 1)
-        for kind, label in ((f"pgd{k}", f"PGD-{k} step / natural step"),
-                            (f"naive{k}", f"naive PGD-{k} step / natural step")):  # fmt: skip
+        for kind, name, goal in (
+            (f"pgd{k}", f"PGD-{k} step / natural step", PGD_GOAL_FACTOR * (k + 1)),
+            (f"naive{k}", f"  naive PGD-{k} (param .grad) / natural", None),
+        ):
             r = median_ratio(t2[kind], t2["natural"])
-            rows.append(_row(label, r, goal if kind.startswith("pgd") else None,
-                             per_k1=r / (k + 1), step_s=t2[kind]))  # fmt: skip
-    rows.append(_row("natural step (seconds)", statistics.median(t2["natural"]), None))
+            rows.append(_row(name, r, goal, per_k1=r / (k + 1), seconds=_med(t2[kind])))
 
     result = {
-        "config": {"members": a.members, "batch_size": a.batch_size, "repeats": a.repeats,
-                   "steps_per_timing": a.steps, "k": a.k, "threads": threads,
-                   "deterministic": bool(cfg.trainer.deterministic), "net": "lenet_mnist",
-                   "data": "mnist5k"},
-        "env": {"torch": torch.__version__, "lightning": pl.__version__,
-                "python": platform.python_version(), "machine": platform.machine()},
+        "config": {
+            "net": "lenet_mnist",
+            "data": "mnist5k",
+            "members": a.members,
+            "batch_size": a.batch_size,
+            "repeats": a.repeats,
+            "steps_per_timing": a.steps,
+            "k": a.k,
+            "threads": threads,
+            "threads_after": torch.get_num_threads(),
+            "deterministic": cfg.trainer.deterministic,
+            "natural_step_s": _med(t2["natural"]),
+        },
+        "env": {
+            "torch": torch.__version__,
+            "lightning": pl.__version__,
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+        },
         "rows": rows,
-    }  # fmt: skip
+    }
     _print_table(rows, result["config"])
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(result, indent=2) + "\n")
@@ -249,23 +318,37 @@ def main(argv: list[str] | None = None) -> dict:
     return result
 
 
-def _row(name: str, value: float, goal: float | None, **extra) -> dict:
-    ok = None if goal is None else bool(value <= goal)
-    return {"measurement": name, "ratio": value, "goal": goal, "pass": ok, **extra}
+def _med(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def _row(name: str, ratio: float, goal: float | None, **extra) -> dict:
+    ok = None if goal is None else bool(ratio <= goal)
+    return {
+        "measurement": name.strip(),
+        "ratio": ratio,
+        "goal": goal,
+        "pass": ok,
+        "label": name,
+        **extra,
+    }
 
 
 def _print_table(rows: list[dict], cfg: dict) -> None:
     print(
         f"lenet_mnist / mnist5k, {cfg['members']} members, batch {cfg['batch_size']}, "
-        f"{cfg['threads']} torch threads, median of {cfg['repeats']} interleaved repeats"
+        f"{cfg['threads']} torch threads, median of {cfg['repeats']} interleaved rounds; "
+        f"natural step {cfg['natural_step_s'] * 1e3:.1f} ms"
     )
-    w = max(len(r["measurement"]) for r in rows)
-    print(f"{'measurement':<{w}}  {'ratio':>8}  {'goal':>8}  result")
+    w = max(len(r["label"]) for r in rows)
+    print(f"{'measurement':<{w}}  {'ratio':>7}  {'goal':>8}  result")
     for r in rows:
         goal = "-" if r["goal"] is None else f"<= {r['goal']:.2f}"
         res = "-" if r["pass"] is None else ("pass" if r["pass"] else "FAIL")
-        extra = f"  ({r['per_k1']:.2f} x (k+1))" if "per_k1" in r else ""
-        print(f"{r['measurement']:<{w}}  {r['ratio']:8.3f}  {goal:>8}  {res}{extra}")
+        note = f"  = {r['per_k1']:.2f} x (k+1)" if "per_k1" in r else ""
+        print(f"{r['label']:<{w}}  {r['ratio']:7.3f}  {goal:>8}  {res:<6}{note}")
+    if cfg["threads_after"] != cfg["threads"]:
+        print(f"note: torch threads changed during the run: {cfg['threads_after']}")
 
 
 if __name__ == "__main__":

@@ -73,18 +73,31 @@ class PGDTarget(TargetModule):
         return self._gen
 
     def training_loss(self, x: Tensor, y: Tensor, idx: Tensor) -> tuple[Tensor, Tensor]:
-        mask = self._robust_mask(idx)
-        if self.eps > 0 and self.steps > 0 and bool(mask.any()):
-            x = x.clone()
-            x[mask] = pgd(
+        if self.eps > 0 and self.steps > 0 and self.ratio > 0:
+            x = self._perturb(x, y, idx)
+        logits = self.net(x)
+        return F.cross_entropy(logits, y), logits
+
+    def _perturb(self, x: Tensor, y: Tensor, idx: Tensor) -> Tensor:
+        """PGD examples for the robust rows of the batch, benign inputs for the others."""
+
+        def attack(xs: Tensor, ys: Tensor) -> Tensor:
+            return pgd(
                 self.net,
-                x[mask],
-                y[mask],
+                xs,
+                ys,
                 self.eps,
                 self.steps,
                 self.step_size,
                 random_start=self.random_start,
                 generator=self._generator(x.device),
             )
-        logits = self.net(x)
-        return F.cross_entropy(logits, y), logits
+
+        if self.ratio >= 1:  # every row robust: no masking, no host-device sync
+            return attack(x, y)
+        mask = self._robust_mask(idx)
+        if not bool(mask.any()):
+            return x
+        x = x.clone()
+        x[mask] = attack(x[mask], y[mask])
+        return x
