@@ -45,7 +45,9 @@ def _parser() -> argparse.ArgumentParser:
 def _quiet_lightning() -> None:
     """Keep progress bars and warnings; drop Lightning's per-fit banner lines and tips."""
     import logging
+    import warnings
 
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated")
     for name in (
         "pytorch_lightning.utilities.rank_zero",
         "lightning.pytorch.utilities.rank_zero",

@@ -124,7 +124,7 @@ def fit(
     """Train one model of the configured regime on `train_idx` (all ranks under DDP)."""
     seed = cfg.seed if seed is None else seed
     pl.seed_everything(seed, workers=True, verbose=False)
-    module = build_target(cfg, make_net(cfg, bundle), torch.as_tensor(train_idx))
+    module = build_target(cfg, make_net(cfg, bundle), torch.tensor(train_idx, dtype=torch.long))
     has_val = val_idx is not None and len(val_idx) > 0
     dm = MembershipDataModule(
         bundle,
@@ -133,6 +133,7 @@ def fit(
         batch_size=cfg.data.batch_size,
         num_workers=cfg.data.num_workers,
         seed=seed,
+        augment=cfg.data.augment,
     )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
@@ -142,7 +143,7 @@ def fit(
 
 
 def _subset(bundle: DatasetBundle, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    t = torch.as_tensor(idx, dtype=torch.long)
+    t = torch.tensor(idx, dtype=torch.long)
     return bundle.x[t], bundle.y[t]
 
 

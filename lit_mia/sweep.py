@@ -16,6 +16,7 @@ CLI overrides starting with `sweep.` set the sweep; all others go to the base ex
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,20 +164,13 @@ def _storage(url: str):
 
 def _parent_run_id(cfg, study_name: str, storage: str) -> str | None:
     """The MLflow parent run of this study, if an earlier invocation created one."""
-    if not tracking.is_rank_zero():
-        return None
-    uri, art = tracking.resolve_uri(cfg.tracking.uri, cfg.tracking.artifact_root)
-    client = tracking.client_for(uri)
-    exp_id = tracking.experiment_id(client, cfg.tracking.experiment, art)
-    runs = client.search_runs(
-        [exp_id],
-        filter_string=f"tags.`lit_mia.study` = '{study_name}'",
-        max_results=50,
+    tr = cfg.tracking
+    return tracking.find_run(
+        tr.uri,
+        tr.experiment,
+        {"lit_mia.study": study_name, "lit_mia.storage": storage},
+        artifact_root=tr.artifact_root,
     )
-    for r in runs:
-        if r.data.tags.get("lit_mia.storage") == storage:
-            return r.info.run_id
-    return None
 
 
 def run_sweep(name: str, overrides: list[str] | None = None) -> Any:
@@ -210,9 +204,9 @@ def run_sweep(name: str, overrides: list[str] | None = None) -> Any:
         if t.state == optuna.trial.TrialState.FAIL and t.number not in retried:
             study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
     study.sampler = _make_sampler(spec, len(study.trials))
-    for o in spec.objectives:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names([o.metric for o in spec.objectives])
-        break
 
     tr = base.tracking
     parent_id = _parent_run_id(base, study_name, url)

@@ -71,6 +71,25 @@ def experiment_id(client, name: str, artifact_uri: str) -> str:
         return exp.experiment_id
 
 
+def find_run(
+    uri: str, experiment: str, tags: Mapping[str, str], artifact_root: str | None = None
+) -> str | None:
+    """Id of the newest run of `experiment` carrying all `tags` (rank 0; None elsewhere)."""
+    if not is_rank_zero():
+        return None
+    uri, artifacts = resolve_uri(uri, artifact_root)
+    client = client_for(uri)
+    exp_id = experiment_id(client, experiment, artifacts)
+    first_key, first_value = next(iter(tags.items()))
+    runs = client.search_runs(
+        [exp_id], filter_string=f"tags.`{first_key}` = '{first_value}'", max_results=100
+    )
+    for r in runs:
+        if all(r.data.tags.get(k) == v for k, v in tags.items()):
+            return r.info.run_id
+    return None
+
+
 def git_sha() -> str:
     try:
         out = subprocess.run(
