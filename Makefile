@@ -37,8 +37,9 @@ test: $(STAMP) ## fast test suite (excludes tests marked slow)
 test-all: $(STAMP) ## full test suite including slow tests
 	$(PY) -m pytest -q $(ARGS)
 
-bench: $(STAMP) ## benchmarks: Lightning vs plain loop, PGD-k vs natural step (ratios)
+bench: $(STAMP) ## benchmarks: Lightning vs plain loop, PGD-k/IBP/TRADES/... vs natural step (ratios)
 	$(PY) bench/bench_training.py $(ARGS)
+	$(PY) bench/bench_regimes.py
 
 sweep: $(STAMP) ## Optuna sweep, resumable: make sweep SWEEP=eps ARGS='sweep.n_trials=2'
 	$(VENV)/bin/lit-mia sweep $(SWEEP) $(ARGS)

@@ -203,6 +203,7 @@ class TrainStep:
         x, y, idx = self.batch
         t0 = time.perf_counter()
         for _ in range(self.n):
+            self.module._step_adv = None  # a new training step: no cached adversarial batch
             self.opt.zero_grad()
             if self.naive_k:
                 x_adv = naive_pgd(self.module.net, x, y, PGD_EPS, self.naive_k, PGD_STEP_SIZE)

@@ -83,7 +83,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         cfgs = config.per_target(args.experiment, args.overrides)
         for cfg in cfgs:
             if len(cfgs) > 1:
-                print(f"# target {cfg.target.name}")
+                print(f"# target {cfg.label or cfg.target.name}")
             print(config.to_yaml(cfg))
         return 0
     if args.command == "run":

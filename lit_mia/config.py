@@ -55,6 +55,7 @@ class DataConfig:
     n_probe: int = 0
     batch_size: int = 128
     num_workers: int = 0
+    augment: str = "none"  # training batches only: none | flip_shift | shift (datamodule.py)
 
 
 @dataclass
@@ -89,6 +90,31 @@ class TargetConfig:
     random_start: bool = True
     ratio: float = 1.0
     ratio_mode: str = "fixed"
+    # Verifiable regimes (ibp, diffai, dual; targets/verifiable.py). eps ramps eps_start -> eps
+    # linearly over [warmup_epochs, warmup_epochs + ramp_epochs], counted in optimizer steps.
+    eps_start: float = 0.0  # eps before/at the start of the ramp (dual: 0.003, Wong-Kolter)
+    warmup_epochs: float = 0.0  # epochs at eps_start before the ramp (may be fractional)
+    ramp_epochs: float = 0.0  # length of the linear ramp in epochs (0: jump to eps)
+    kappa_start: float = 1.0  # ibp: weight of the clean CE at the start of the ramp (Gowal)
+    kappa_end: float = 0.5  # ibp: weight of the clean CE after the ramp
+    proj: int | None = 50  # dual: random projections (Wong et al. 2018); null = exact bound
+    norm_type: str = "l1_median"  # dual: l1_median (projected estimate) or l1 (exact)
+    verify_proj: int | None = None  # dual: projections for ver acc / I_V; null = exact, sound
+    grad_clip: float = 0.0  # gradient-norm clip of the verifiable targets, 0 = off (dual: 1)
+    # TRADES (targets/trades.py): CE(x) + beta * KL(F(x) || F(x_adv)); eps/steps/step_size above
+    beta: float = 1.0
+    # Sinha distributional (targets/distributional.py): ascent step a over `steps` steps; eps is
+    # then only the evaluation radius
+    dist_step_size: float = 1.0
+    # Countermeasures, any regime (targets/regularizers.py, targets/dp.py); all off by default
+    temperature: float = 1.0  # prediction-time softmax temperature T (CCS'19 §7.2.1)
+    da_weight: float = 0.0  # DA regulariser weight (CCS'19 §7.2.2): adv examples of the regime,
+    #   or PGD at eps/steps/step_size for natural and verifiable regimes
+    l1: float = 0.0  # lambda * sum|w| (Li & Zhang: 1e-4..5e-3)
+    l2: float = 0.0  # lambda * sum w^2 (Li & Zhang: 0.01..0.1); weight_decay is separate
+    dp_noise_multiplier: float = 0.0  # DP-SGD via opacus, 0 = off (Li & Zhang: 0.1, 0.5, 1.1)
+    dp_max_grad_norm: float = 1.0  # DP-SGD per-sample gradient clipping norm
+    dp_delta: float = 1e-5  # delta of the logged (train/dp_epsilon, delta)
 
 
 @dataclass
@@ -141,6 +167,7 @@ class ExperimentConfig:
 
     name: str = "single"
     description: str = ""
+    label: str = ""  # this target's entry in `targets` (run name); set by per_target
     seed: int = 0
     targets: list[str] = field(default_factory=list)
     attacks: list[str] = field(default_factory=lambda: ["ib", "ia"])
@@ -269,18 +296,38 @@ def load(experiment: str, overrides: list[str] | None = None) -> DictConfig:
 def per_target(experiment: str, overrides: list[str] | None = None) -> list[DictConfig]:
     """One resolved config per target of the experiment (`targets`, else `target.name`).
 
-    Each is `load(experiment, overrides + [target.name=<name>])`, so conf/target/<name>.yaml
-    supplies that regime's defaults and experiment/CLI `target.*` keys still apply on top.
+    A `targets` entry is `NAME` or `NAME key=value ...` (keys inside `target`), e.g.
+    `"pgd ratio=0.5"`: each is `load(experiment, overrides + [target.name=NAME,
+    target.key=value ..., label=ENTRY])`, so conf/target/<NAME>.yaml supplies the regime's
+    defaults, experiment/CLI `target.*` keys apply on top and the entry's own keys last.
     """
     cfg = load(experiment, overrides)
-    names = target_names(cfg)
-    if names == [str(cfg.target.name)]:
+    if not cfg.targets:
         return [cfg]
-    return [load(experiment, [*(overrides or []), f"target.name={n}"]) for n in names]
+    out = []
+    for entry in cfg.targets:
+        name, extra = parse_target_entry(entry)
+        pairs = [f"target.name={name}", *(f"target.{kv}" for kv in extra), f"label={entry}"]
+        out.append(load(experiment, [*(overrides or []), *pairs]))
+    return out
+
+
+def parse_target_entry(entry: str) -> tuple[str, list[str]]:
+    """`"pgd ratio=0.5 eps=0.2"` -> ("pgd", ["ratio=0.5", "eps=0.2"])."""
+    parts = str(entry).split()
+    if not parts:
+        raise ConfigError("targets entries must not be empty")
+    for kv in parts[1:]:
+        if "=" not in kv or kv.startswith("="):
+            raise ConfigError(f"cannot parse {kv!r} in targets entry {entry!r}: expected key=value")
+    return parts[0], parts[1:]
 
 
 def target_names(cfg: DictConfig) -> list[str]:
-    return list(cfg.targets) if cfg.targets else [str(cfg.target.name)]
+    """The regime name of every target of the experiment."""
+    if not cfg.targets:
+        return [str(cfg.target.name)]
+    return [parse_target_entry(e)[0] for e in cfg.targets]
 
 
 # ---------------------------------------------------------------- validation
@@ -331,6 +378,37 @@ def _check_devices(c: DictConfig) -> None:
     _check(c, "trainer.devices", ok, allowed)
 
 
+def _check_countermeasures(c: DictConfig) -> None:
+    """TRADES / dist knobs, countermeasures (temperature, DA, L1, L2, DP-SGD), augmentation."""
+    from lit_mia.data.datamodule import AUGMENTATIONS
+    from lit_mia.targets import TARGETS
+
+    t = c.target
+    _check(c, "target.beta", t.beta >= 0, ">= 0")
+    _check(c, "target.dist_step_size", t.dist_step_size >= 0, ">= 0")
+    _check(c, "target.temperature", t.temperature > 0, "> 0")
+    for k in ("da_weight", "l1", "l2", "dp_noise_multiplier"):
+        _check(c, f"target.{k}", t[k] >= 0, ">= 0")
+    _check(c, "target.dp_max_grad_norm", t.dp_max_grad_norm > 0, "> 0")
+    _check(c, "target.dp_delta", 0 < t.dp_delta < 1, "in (0, 1)")
+    _check(c, "data.augment", c.data.augment in AUGMENTATIONS, f"one of {', '.join(AUGMENTATIONS)}")
+    if t.da_weight > 0 and t.name in TARGETS and not TARGETS[t.name].makes_adversarial(t):
+        _check(
+            c,
+            "target.da_weight",
+            False,
+            f"0 for target {t.name} with these settings: DA regularisation needs adversarial "
+            "examples (target.eps > 0, steps >= 1, step_size > 0; dist: steps >= 1, "
+            "dist_step_size > 0)",
+        )
+    if t.dp_noise_multiplier > 0:
+        for k in ("da_weight", "l1", "l2"):
+            _check(c, f"target.{k}", t[k] == 0, "0 with DP-SGD (target.dp_noise_multiplier > 0)")
+        tr = c.trainer
+        one = tr.devices in (1, "1") and tr.strategy in ("auto", "single_device")
+        _check(c, "trainer.devices", one, "1 with strategy auto for DP-SGD (one process)")
+
+
 def validate(cfg: DictConfig) -> None:
     """Range checks that types alone cannot express; names are checked by the registries."""
     from lit_mia.attacks import ATTACKS
@@ -356,8 +434,13 @@ def validate(cfg: DictConfig) -> None:
     _check(c, "target.step_size", t.step_size >= 0, ">= 0")
     _check(c, "target.ratio", 0 <= t.ratio <= 1, "in [0, 1]")
     _check(c, "target.ratio_mode", t.ratio_mode in ("fixed", "batch"), "one of fixed, batch")
-    if t.name in TARGETS and TARGETS[t.name].adversarial and t.eps > 0:
-        _check(c, "target.steps", t.steps >= 1, ">= 1 for an adversarial target with eps > 0")
+    if t.name in TARGETS and getattr(TARGETS[t.name], "verifiable", False):
+        from lit_mia.targets.verifiable import validate_schedule
+
+        validate_schedule(t, c.trainer.max_epochs)
+    if t.name in TARGETS and TARGETS[t.name].iterative and t.eps > 0:
+        _check(c, "target.steps", t.steps >= 1, f">= 1 for target {t.name} with eps > 0")
+    _check_countermeasures(c)
     a = c.attack
     _check(c, "attack.eps", 0 <= a.eps <= 1, "in [0, 1] (pixel space)")
     _check(c, "attack.steps", a.steps >= 0, ">= 0")

@@ -87,3 +87,19 @@ class Predictor:
         """Accuracy on set `name`, benign if no PGD arguments are given."""
         logits = self.adv_logits(name, **pgd_args) if pgd_args else self.logits(name)
         return float((logits.argmax(1) == self.labels(name)).float().mean())
+
+    @torch.no_grad()
+    def verified_accuracy(self, name: str, eps: float) -> float:
+        """Fraction of set `name` whose worst-case margin under the target's own verifier is
+        positive at `eps` (IBP intervals, or convex_adversarial's dual bound): `verified_mask`
+        of a verifiable target module."""
+        x, y = self.sets[name]
+        ok = [
+            self.model.verified_mask(
+                x[i : i + self.batch_size].to(self.device),
+                y[i : i + self.batch_size].to(self.device),
+                eps,
+            ).cpu()
+            for i in range(0, len(x), self.batch_size)
+        ]
+        return float(torch.cat(ok).float().mean()) if ok else 0.0

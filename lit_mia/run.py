@@ -46,6 +46,11 @@ class TargetResult:
 
 
 # ---------------------------------------------------------------- building blocks
+def label_of(cfg: DictConfig) -> str:
+    """A target's name in run names and tables: its `targets` entry, else the regime name."""
+    return str(cfg.label or cfg.target.name)
+
+
 def build_data(cfg: DictConfig) -> tuple[DatasetBundle, MembershipSplit]:
     d = cfg.data
     bundle = load_dataset(d.name, root=d.root, download=d.download)
@@ -156,13 +161,17 @@ def eval_sets(bundle: DatasetBundle, members, nonmembers, n_eval: int | None):
 def target_metrics(cfg: DictConfig, pred: Predictor) -> dict[str, float]:
     """CCS'19 target metrics: benign and PGD-20 (step 2.5*eps/20, no random start) accuracy."""
     args = attack_pgd_args(eval_eps(cfg), steps=20)
-    return {
+    out = {
         "target/train_acc": pred.accuracy("members"),
         "target/test_acc": pred.accuracy("nonmembers"),
         "target/adv_train_acc": pred.accuracy("members", **args),
         "target/adv_test_acc": pred.accuracy("nonmembers", **args),
         "target/eval_eps": args["eps"],
     }
+    if getattr(pred.model, "verifiable", False):
+        out["target/ver_train_acc"] = pred.verified_accuracy("members", args["eps"])
+        out["target/ver_test_acc"] = pred.verified_accuracy("nonmembers", args["eps"])
+    return out
 
 
 def score_sets(pred: Predictor, name: str, acfg) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -181,9 +190,14 @@ def run_target(
     parent_run_id: str | None = None,
     run_name: str | None = None,
 ) -> TargetResult:
-    tname = str(cfg.target.name)
+    tname = label_of(cfg)
     tr = cfg.tracking
-    tags = {"lit_mia.experiment": str(cfg.name), "lit_mia.target": tname, "seed": str(cfg.seed)}
+    tags = {
+        "lit_mia.experiment": str(cfg.name),
+        "lit_mia.target": str(cfg.target.name),
+        "lit_mia.label": tname,
+        "seed": str(cfg.seed),
+    }
     with tracking.Run(
         tr.uri,
         tr.experiment,
@@ -247,12 +261,12 @@ def evaluate(cfg, bundle, split, target, shadow, run) -> dict[str, float]:
                 losses[is_member == 1],
                 losses[is_member == 0],
                 bins=acfg.kl_bins,
-                title=f"{cfg.target.name}: {name} CE loss",
+                title=f"{label_of(cfg)}: {name} CE loss",
             ),
             f"plots/loss_hist_{name}.png",
         )
     run.log_figure(
-        plots.roc_loglog(curves, title=f"{cfg.name}/{cfg.target.name}"), "plots/roc_loglog.png"
+        plots.roc_loglog(curves, title=f"{cfg.name}/{label_of(cfg)}"), "plots/roc_loglog.png"
     )
     run.log_metrics(out)
     return out
@@ -268,13 +282,13 @@ def run_experiment(
     """Resolve, train, attack and track every target of an experiment."""
     cfgs = config.per_target(experiment, overrides)
     bundle, split = build_data(cfgs[0])
-    for cfg in cfgs:  # fail on bad nets and trainer settings before any run exists
-        make_net(cfg, bundle)
+    for cfg in cfgs:  # fail on bad nets, regimes (e.g. DP-SGD layers), trainers before any run
+        build_target(cfg, make_net(cfg, bundle))
         check_trainer(cfg)
     results: dict[str, TargetResult] = {}
     if len(cfgs) == 1:
         cfg = cfgs[0]
-        results[str(cfg.target.name)] = run_target(cfg, bundle, split, parent_run_id, run_name)
+        results[label_of(cfg)] = run_target(cfg, bundle, split, parent_run_id, run_name)
         return results
 
     base = cfgs[0]
@@ -292,7 +306,7 @@ def run_experiment(
         )
         parent.log_text(config.to_yaml(base), "config.yaml")
         for cfg in cfgs:
-            results[str(cfg.target.name)] = run_target(cfg, bundle, split, parent.run_id)
+            results[label_of(cfg)] = run_target(cfg, bundle, split, parent.run_id)
         if tracking.is_rank_zero():
             table = comparison_table(results, list(base.attacks))
             parent.log_text(table, "comparison.md")
@@ -317,6 +331,8 @@ def comparison_table(results: dict[str, TargetResult], attacks: list[str]) -> st
         ("adv-train", "target/adv_train_acc"),
         ("adv-test", "target/adv_test_acc"),
     ]
+    if any("target/ver_train_acc" in r.metrics for r in results.values()):
+        cols += [("ver-train", "target/ver_train_acc"), ("ver-test", "target/ver_test_acc")]
     for a in attacks:
         cols += [
             (f"{a} acc", f"attack/{a}/acc_best"),

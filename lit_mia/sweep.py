@@ -4,13 +4,15 @@ A sweep file (sweeps/<name>.yaml) names a base experiment, overrides for every t
 space over dotted config keys, and one or more objectives (metric keys of the trial's target
 run, e.g. `target/test_acc`, `attack/ia/advantage_best`). The study lives on real storage:
 SQLite `optuna.db` beside the MLflow store by default, any Optuna RDB URL via `sweep.storage`
-(e.g. postgresql://... for distributed workers, which then also get heartbeats so a dead
-worker's trial is failed and retried).
+(e.g. postgresql://... for distributed workers).
 
 Resuming: rerunning the same command loads the study (completed trials kept) and runs
 `sweep.n_trials` more. Trials that FAILED (an exception or Ctrl-C ends a trial FAIL, and its
 MLflow run FAILED/KILLED) are re-enqueued with the same parameters first, so no point of the
-search is lost. MLflow: one parent run per study (reused on resume), one child run per trial.
+search is lost; SIGTERM (which Lightning turns into SystemExit) fails the trial the same way.
+A worker killed outright leaves its trial RUNNING: storage heartbeats (30 s) let the next
+worker fail it after 90 s and retry its parameters (optuna's RetryFailedTrialCallback).
+MLflow: one parent run per study (reused on resume), one child run per trial.
 CLI overrides starting with `sweep.` set the sweep; all others go to the base experiment.
 """
 
@@ -155,10 +157,13 @@ def _make_sampler(spec: SweepSpec, n_done: int):
 def _storage(url: str):
     import optuna
 
-    if url.startswith("sqlite"):
-        return optuna.storages.RDBStorage(url)
+    # Heartbeats: a worker killed outright (kill -9, a lost node) leaves its trial RUNNING; after
+    # the grace period the next worker fails it and re-enqueues its parameters.
     return optuna.storages.RDBStorage(
-        url, heartbeat_interval=60, grace_period=180, failed_trial_callback=None
+        url,
+        heartbeat_interval=30,
+        grace_period=90,
+        failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=3),
     )
 
 
@@ -199,7 +204,9 @@ def run_sweep(name: str, overrides: list[str] | None = None) -> Any:
         directions=[o.direction for o in spec.objectives],
     )
     _check_same_objectives(study, spec)
-    retried = {t.user_attrs.get("retry_of") for t in study.trials}
+    retried = {t.user_attrs.get("retry_of") for t in study.trials} | {
+        optuna.storages.RetryFailedTrialCallback.retried_trial_number(t) for t in study.trials
+    }
     for t in study.trials:
         if t.state == optuna.trial.TrialState.FAIL and t.number not in retried:
             study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
@@ -237,12 +244,15 @@ def run_sweep(name: str, overrides: list[str] | None = None) -> Any:
             values = {k: _suggest(trial, k, p) for k, p in spec.params.items()}
             ties = {dst: values[src] for dst, src in spec.tie.items()}
             trial_ov = [*exp_overrides, *(f"{k}={v}" for k, v in {**values, **ties}.items())]
-            results = run_experiment(
-                spec.experiment,
-                trial_ov,
-                parent_run_id=parent.run_id,
-                run_name=f"{study_name}/trial-{trial.number}",
-            )
+            try:
+                results = run_experiment(
+                    spec.experiment,
+                    trial_ov,
+                    parent_run_id=parent.run_id,
+                    run_name=f"{study_name}/trial-{trial.number}",
+                )
+            except SystemExit as e:  # Lightning turns SIGTERM into SystemExit: fail the trial
+                raise KeyboardInterrupt(f"terminated ({e})") from e
             (res,) = results.values()
             trial.set_user_attr("mlflow_run_id", res.run_id or "")
             missing = [o.metric for o in spec.objectives if o.metric not in res.metrics]

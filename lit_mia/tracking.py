@@ -168,7 +168,7 @@ class Run:
             return False
         if exc_type is None:
             status = "FINISHED"
-        elif issubclass(exc_type, KeyboardInterrupt):
+        elif issubclass(exc_type, KeyboardInterrupt | SystemExit):  # Ctrl-C, SIGTERM
             status = "KILLED"
         else:
             status = "FAILED"

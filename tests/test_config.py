@@ -8,6 +8,7 @@ from omegaconf import OmegaConf
 from lit_mia import config, sweep
 from lit_mia.attacks import ATTACKS
 from lit_mia.data.datasets import DATASETS
+from lit_mia.errors import ConfigError
 from lit_mia.nets import NETS
 from lit_mia.targets import TARGETS
 
@@ -156,8 +157,9 @@ def test_schema_then_group_yaml_then_experiment_then_cli() -> None:
     schema = OmegaConf.structured(config.ExperimentConfig)
     assert schema.net.width == 1.0 and schema.target.eps == 0.0
     cfg = config.load("single")
-    assert cfg.net.name == "fmnist_cnn"
-    assert cfg.net.width == 0.0625  # experiment beats conf/net/fmnist_cnn.yaml (1.0)
+    assert cfg.net.name == "lenet_mnist"
+    assert cfg.net.width == 2.0  # experiment beats conf/net/lenet_mnist.yaml (1.0)
+    assert config.load("single", ["net=fmnist_cnn"]).net.width == 2.0  # experiment's width
     assert cfg.data.n_members == 1000  # conf/data/mnist5k.yaml
     assert config.load("single", ["net.width=0.5"]).net.width == 0.5  # CLI beats experiment
     # experiment-chosen group name still gets CLI values on top
@@ -260,3 +262,23 @@ def test_yaml_round_trip() -> None:
 )
 def test_valid_edge_values_accepted(overrides: list[str]) -> None:
     config.load("single", overrides)
+
+
+def test_targets_entries_with_keys(tmp_path) -> None:
+    exp = tmp_path / "mixed.yaml"
+    exp.write_text("targets: ['pgd ratio=0.5', 'pgd ratio=0.75 eps=0.2', natural]\n")
+    cfgs = config.per_target(str(exp), ["target.ratio=1.0"])
+    assert [c.label for c in cfgs] == ["pgd ratio=0.5", "pgd ratio=0.75 eps=0.2", "natural"]
+    assert [c.target.ratio for c in cfgs] == [0.5, 0.75, 1.0]  # the entry's keys win
+    assert cfgs[1].target.eps == 0.2 and cfgs[0].target.eps == 0.1
+    assert config.target_names(config.load(str(exp))) == ["pgd", "pgd", "natural"]
+
+
+@pytest.mark.parametrize(
+    "entry, key", [("'pgd ratio'", "ratio"), ("'nosuch'", "nosuch"), ("'pgd foo=1'", "foo")]
+)
+def test_bad_targets_entry(tmp_path, entry, key) -> None:
+    exp = tmp_path / "bad.yaml"
+    exp.write_text(f"targets: [{entry}]\n")
+    with pytest.raises(ConfigError, match=key):
+        config.per_target(str(exp))

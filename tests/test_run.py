@@ -22,6 +22,7 @@ TINY = [
     "trainer.max_epochs=2",
     "trainer.enable_progress_bar=false",
     "trainer.val_adv_steps=2",
+    "trainer.val_every_n_epochs=1",
     "attack.steps=5",
 ]
 

@@ -57,7 +57,8 @@ def test_sweep_runs_then_resumes(tmp_path, capsys):
         assert "attack/ia/advantage_best" in r.data.metrics
 
 
-def test_failed_trial_is_retried_on_resume(tmp_path, monkeypatch):
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, SystemExit])  # Ctrl-C; SIGTERM in Lightning
+def test_failed_trial_is_retried_on_resume(tmp_path, monkeypatch, stop):
     import lit_mia.run as run_mod
 
     real = run_mod.evaluate
@@ -66,7 +67,7 @@ def test_failed_trial_is_retried_on_resume(tmp_path, monkeypatch):
     def flaky(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 2:
-            raise KeyboardInterrupt  # Ctrl-C in the second trial
+            raise stop  # the second trial is interrupted
         return real(*args, **kwargs)
 
     monkeypatch.setattr(run_mod, "evaluate", flaky)

@@ -10,6 +10,15 @@ DataLoader over an IndexedDataset must pass `collate_fn=collate_batch` too.
 
 The DataLoaders are plain (`shuffle=True` + seeded generator, or `shuffle=False`), so Lightning
 can swap in a DistributedSampler under DDP (`use_distributed_sampler=True`, the default).
+
+Data augmentation (`data.augment`, a countermeasure of Li & Zhang CCS'21 §6) transforms training
+batches only, inside the train loader's collate (`AugmentCollate`), in [0,1] pixel space:
+  none        the default; the loader keeps the plain `collate_batch` (no extra work)
+  shift       random translation by up to max(1, H // 8) pixels each way (4 on 32x32, 3 on
+              28x28, 1 on 8x8), zero fill: CIFAR's pad-4-random-crop, scaled to the image size
+  flip_shift  shift, then a horizontal flip with probability 1/2 (not for digit data)
+Randomness comes from a torch.Generator seeded from the run seed (in worker processes from the
+worker's seed, itself drawn from the loader's seeded generator): same seed, same batches.
 """
 
 from __future__ import annotations
@@ -22,8 +31,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from lit_mia.data.datasets import DatasetBundle
+from lit_mia.errors import ConfigError
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # x [B,C,H,W], y [B], idx [B]
+AUGMENTATIONS = ("none", "shift", "flip_shift")
 
 
 class IndexedDataset(Dataset):
@@ -56,6 +67,45 @@ def collate_batch(data: Batch | list[Batch]) -> Batch:
     return torch.utils.data.default_collate(data)
 
 
+def augment_batch(x: torch.Tensor, mode: str, generator: torch.Generator) -> torch.Tensor:
+    """Randomly shifted (and for flip_shift flipped) copy of x [B,C,H,W]; values stay in x's
+    range (zero fill). `mode` as in AUGMENTATIONS; "none" returns x."""
+    if mode == "none":
+        return x
+    if mode not in AUGMENTATIONS:
+        raise ConfigError(f"data.augment must be one of {', '.join(AUGMENTATIONS)}, got {mode!r}")
+    b, c, h, w = x.shape
+    s = max(1, h // 8)
+    dev = generator.device
+    dy, dx = (torch.randint(0, 2 * s + 1, (2, b), generator=generator, device=dev)).to(x.device)
+    padded = torch.nn.functional.pad(x, (s, s, s, s))  # [B, C, H+2s, W+2s], zeros
+    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]  # [B,1,H,1]
+    cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]  # [B,1,1,W]
+    bi = torch.arange(b, device=x.device)[:, None, None, None]
+    ci = torch.arange(c, device=x.device)[None, :, None, None]
+    out = padded[bi, ci, rows, cols]  # [B, C, H, W]: crop at offset (dy, dx)
+    if mode == "flip_shift":
+        flip = torch.rand(b, generator=generator, device=dev).to(x.device) < 0.5
+        out = torch.where(flip[:, None, None, None], out.flip(-1), out)
+    return out
+
+
+class AugmentCollate:
+    """Collate of augmented training loaders: `collate_batch`, then `augment_batch` on x."""
+
+    def __init__(self, mode: str, seed: int) -> None:
+        self.mode, self.seed = mode, seed
+        self._gen: torch.Generator | None = None
+
+    def __call__(self, data: Batch | list[Batch]) -> Batch:
+        x, y, idx = collate_batch(data)
+        if self._gen is None:
+            info = torch.utils.data.get_worker_info()  # per worker: its own seeded stream
+            seed = self.seed if info is None else info.seed % 2**63
+            self._gen = torch.Generator().manual_seed(seed)
+        return augment_batch(x, self.mode, self._gen), y, idx
+
+
 def loader(
     bundle: DatasetBundle,
     idx: np.ndarray | Sequence[int],
@@ -63,8 +113,12 @@ def loader(
     shuffle: bool = False,
     seed: int = 0,
     num_workers: int = 0,
+    augment: str = "none",
 ) -> DataLoader:
-    """DataLoader over bundle[idx] (evaluation by default: fixed order, no shuffling)."""
+    """DataLoader over bundle[idx] (evaluation by default: fixed order, no shuffling).
+
+    `augment` != "none" transforms every batch (training loaders only, see AugmentCollate).
+    """
     return DataLoader(
         IndexedDataset(bundle, idx),
         batch_size=batch_size,
@@ -72,7 +126,7 @@ def loader(
         generator=torch.Generator().manual_seed(seed) if shuffle else None,
         num_workers=num_workers,
         persistent_workers=num_workers > 0,
-        collate_fn=collate_batch,
+        collate_fn=collate_batch if augment == "none" else AugmentCollate(augment, seed),
         drop_last=False,
     )
 
@@ -94,8 +148,14 @@ class MembershipDataModule(pl.LightningDataModule):
         batch_size: int = 128,
         num_workers: int = 0,
         seed: int = 0,
+        augment: str = "none",
     ) -> None:
         super().__init__()
+        if augment not in AUGMENTATIONS:
+            raise ConfigError(
+                f"data.augment must be one of {', '.join(AUGMENTATIONS)}, got {augment!r}"
+            )
+        self.augment = augment
         self.bundle = bundle
         self.train_idx = np.asarray(train_idx, dtype=np.int64)
         self.val_idx = np.asarray([] if val_idx is None else val_idx, dtype=np.int64)
@@ -111,6 +171,7 @@ class MembershipDataModule(pl.LightningDataModule):
             shuffle=True,
             seed=self.seed,
             num_workers=self.num_workers,
+            augment=self.augment,
         )
 
     def val_dataloader(self) -> DataLoader | list:

@@ -1,5 +1,6 @@
-"""Pure perturbation functions on (model, x, y): PGD, later HopSkipJump."""
+"""Pure perturbation functions on (model, x, y): PGD, Sinha's ascent, later HopSkipJump."""
 
+from lit_mia.perturb.distributional import sinha_linf_ascent
 from lit_mia.perturb.pgd import batched, pgd, pgd_defaults_attack
 
-__all__ = ["batched", "pgd", "pgd_defaults_attack"]
+__all__ = ["batched", "pgd", "pgd_defaults_attack", "sinha_linf_ascent"]

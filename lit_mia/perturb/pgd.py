@@ -61,6 +61,7 @@ def pgd(
     targeted: bool = False,
     loss_fn: LossFn | None = None,
     generator: torch.Generator | None = None,
+    start: Tensor | None = None,
 ) -> Tensor:
     """L_inf PGD around x; returns detached x_adv with ||x_adv - x||_inf <= eps, x_adv in [0,1].
 
@@ -79,6 +80,8 @@ def pgd(
             cross-entropy summed over the batch. A non-scalar result is summed. Only the sign of
             the gradient is used, so sum vs mean does not change the step.
         generator: random source for the start; may live on another device than x.
+        start: explicit starting point (x's shape), projected onto the eps-ball ∩ [0,1]; takes
+            precedence over `random_start` (TRADES starts at x + 0.001 * N(0, 1)).
     """
     if eps < 0:
         raise ConfigError(f"eps must be >= 0, got {eps}")
@@ -100,7 +103,9 @@ def pgd(
     lower, upper = (x - eps).clamp(0, 1), (x + eps).clamp(0, 1)  # ball ∩ box, (N, *)
 
     x_adv = x.clone()
-    if random_start:
+    if start is not None:
+        x_adv = torch.min(torch.max(start.detach().to(x), lower), upper)
+    elif random_start:
         gen_device = generator.device if generator is not None else x.device
         noise = torch.rand(x.shape, generator=generator, device=gen_device, dtype=x.dtype)
         x_adv = torch.min(torch.max(x_adv + (2 * noise.to(x.device) - 1) * eps, lower), upper)

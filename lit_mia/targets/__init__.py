@@ -7,14 +7,33 @@ from __future__ import annotations
 
 from lit_mia.targets.adversarial import PGDTarget
 from lit_mia.targets.base import TargetModule
+from lit_mia.targets.distributional import DistTarget
 from lit_mia.targets.natural import NaturalTarget
+from lit_mia.targets.regularizers import Countermeasures
+from lit_mia.targets.trades import TradesTarget
+from lit_mia.targets.verifiable import DiffAITarget, DualTarget, IBPTarget
 
 TARGETS: dict[str, type[TargetModule]] = {
     "natural": NaturalTarget,
     "pgd": PGDTarget,
+    "trades": TradesTarget,
+    "dist": DistTarget,
+    "ibp": IBPTarget,
+    "diffai": DiffAITarget,
+    "dual": DualTarget,
 }
 
-__all__ = ["build_target", "eval_eps", "TARGETS", "TargetModule", "NaturalTarget", "PGDTarget"]
+__all__ = [
+    "build_target",
+    "eval_eps",
+    "Countermeasures",
+    "TARGETS",
+    "TargetModule",
+    "NaturalTarget",
+    "PGDTarget",
+    "TradesTarget",
+    "DistTarget",
+]
 
 
 def build_target(cfg, net, train_idx=None) -> TargetModule:
@@ -34,17 +53,11 @@ def build_target(cfg, net, train_idx=None) -> TargetModule:
         val_adv_steps=cfg.trainer.val_adv_steps,
         train_idx=train_idx,
         seed=cfg.seed,
+        countermeasures=Countermeasures.from_config(t),
     )
-    if cls.adversarial:
-        kwargs.update(
-            eps=t.eps,
-            steps=t.steps,
-            step_size=t.step_size,
-            random_start=t.random_start,
-            ratio=t.ratio,
-            ratio_mode=t.ratio_mode,
-        )
-    return cls(net, **kwargs)
+    if getattr(cls, "verifiable", False):
+        kwargs["net_name"] = str(cfg.net.name)  # named in "cannot bound layer ..." errors
+    return cls(net, **kwargs, **cls.regime_kwargs(t))
 
 
 def eval_eps(cfg) -> float:

@@ -25,6 +25,12 @@ from lit_mia.targets.base import TargetModule
 
 class PGDTarget(TargetModule):
     adversarial: ClassVar[bool] = True
+    iterative: ClassVar[bool] = True  # crafts its examples with target.steps steps
+
+    @classmethod
+    def regime_kwargs(cls, t) -> dict:
+        keys = ("eps", "steps", "step_size", "random_start", "ratio", "ratio_mode")
+        return {k: t[k] for k in keys}
 
     def __init__(
         self,
@@ -74,11 +80,11 @@ class PGDTarget(TargetModule):
 
     def training_loss(self, x: Tensor, y: Tensor, idx: Tensor) -> tuple[Tensor, Tensor]:
         if self.eps > 0 and self.steps > 0 and self.ratio > 0:
-            x = self._perturb(x, y, idx)
+            x = self.step_adversarial(x, y, idx)  # = adversarial_examples, once per step
         logits = self.net(x)
         return F.cross_entropy(logits, y), logits
 
-    def _perturb(self, x: Tensor, y: Tensor, idx: Tensor) -> Tensor:
+    def adversarial_examples(self, x: Tensor, y: Tensor, idx: Tensor) -> Tensor:
         """PGD examples for the robust rows of the batch, benign inputs for the others."""
 
         def attack(xs: Tensor, ys: Tensor) -> Tensor:

@@ -6,6 +6,14 @@ the training set differently, e.g. CCS'19 mixed PGD). Logged per epoch: `train/l
 `train/acc` and, on the target validation set (never non-members), `val/loss`, `val/acc`,
 `val/adv_acc` (PGD at the evaluation eps with `val_adv_steps` steps). Run the Trainer with
 `inference_mode=False` so PGD can take input gradients inside validation.
+
+Countermeasures (regularizers.py, dp.py) apply to every regime from here: `forward` divides the
+logits by the temperature (prediction time only: losses and validation call `self.net`), the
+DA / L1 / L2 terms are added to the regime's loss in `training_step`, and DP-SGD replaces the
+optimiser in `configure_optimizers` (`train/dp_epsilon` logged per epoch). A regime with
+adversarial examples of its own overrides `adversarial_examples(x, y, idx)` and obtains them in
+`training_loss` through `step_adversarial`, which computes them once per step, so DA
+regularisation reuses them. Under DP-SGD, attack before the loss forwards (see dp.py).
 """
 
 from __future__ import annotations
@@ -18,12 +26,26 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lit_mia.perturb.pgd import pgd
+from lit_mia.targets import dp, regularizers
+from lit_mia.targets.regularizers import Countermeasures
 
 
 class TargetModule(pl.LightningModule):
     """Base target: holds `net` (raw logits, Normalize first) and the regime's settings."""
 
-    adversarial: ClassVar[bool] = False
+    adversarial: ClassVar[bool] = False  # trains against perturbations within target.eps
+    iterative: ClassVar[bool] = False  # crafts training examples with target.steps steps
+
+    @classmethod
+    def regime_kwargs(cls, t) -> dict:
+        """Constructor keywords this regime reads from the `target` config section."""
+        return {}
+
+    @classmethod
+    def makes_adversarial(cls, t) -> bool:
+        """Whether `adversarial_examples` perturbs anything under `target` config `t` (DA needs
+        it). Default: PGD at t.eps with t.steps of t.step_size."""
+        return t.eps > 0 and t.steps >= 1 and t.step_size > 0
 
     def __init__(
         self,
@@ -37,8 +59,12 @@ class TargetModule(pl.LightningModule):
         val_adv_steps: int = 10,
         train_idx: Tensor | None = None,
         seed: int = 0,
+        countermeasures: Countermeasures | None = None,
     ) -> None:
         super().__init__()
+        self.cm = countermeasures or Countermeasures()
+        if self.cm.dp:
+            dp.check_net(net)  # ConfigError naming an unsupported layer, before any training
         self.net = net
         self.optimizer_name = optimizer
         self.lr = lr
@@ -49,9 +75,53 @@ class TargetModule(pl.LightningModule):
         self.seed = seed
         self._train_sums: Tensor | None = None  # [2]: epoch sums of B * loss, correct
         self._train_n = 0  # samples seen this epoch (this rank)
+        self._step_adv: tuple[Tensor, Tensor] | None = None  # (x, x_adv) of this step's batch
+        self._da_gen: torch.Generator | None = None
+        self._dp: dp.DPSGD | None = None
+        self.dp_epsilon: float | None = None  # spent epsilon after a DP-SGD fit
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+        """Prediction logits g(x)/T (CCS'19 eq. 21): what attacks and the Predictor see."""
+        logits = self.net(x)
+        return logits if self.cm.temperature == 1.0 else logits / self.cm.temperature
+
+    def adversarial_examples(self, x: Tensor, y: Tensor, idx: Tensor) -> Tensor:
+        """The regime's adversarial batch for DA regularisation; regimes that train on their own
+        adversarial examples override this. Default: PGD at target.eps with target.steps,
+        step_size and random_start (natural and verifiable regimes)."""
+        cm, seed = self.cm, self.seed + self.global_rank
+        if self._da_gen is None or self._da_gen.device != x.device:
+            self._da_gen = torch.Generator(device=x.device).manual_seed(seed)
+        return pgd(
+            self.net,
+            x,
+            y,
+            cm.da_eps,
+            cm.da_steps,
+            cm.da_step_size,
+            random_start=cm.da_random_start,
+            generator=self._da_gen,
+        )
+
+    def step_adversarial(self, x: Tensor, y: Tensor, idx: Tensor) -> Tensor:
+        """`adversarial_examples` of batch `x`, computed once per batch: the regime's loss and
+        the DA term of one training step share them (keyed by the batch tensor itself, so a
+        new batch never sees stale examples)."""
+        if self._step_adv is None or self._step_adv[0] is not x:
+            self._step_adv = (x, self.adversarial_examples(x, y, idx))
+        return self._step_adv[1]
+
+    def regularization(self, x: Tensor, y: Tensor, idx: Tensor) -> Tensor | None:
+        """DA + L1 + L2 terms added to the regime's loss (None when all are off)."""
+        cm, terms = self.cm, []
+        if cm.da_weight > 0:
+            x_adv = self.step_adversarial(x, y, idx)
+            terms.append(cm.da_weight * regularizers.da_regularizer(self.net(x), self.net(x_adv)))
+        if cm.l1 > 0:
+            terms.append(cm.l1 * regularizers.weight_l1(self.net))
+        if cm.l2 > 0:
+            terms.append(cm.l2 * regularizers.weight_l2(self.net))
+        return torch.stack(terms).sum() if terms else None
 
     def training_loss(self, x: Tensor, y: Tensor, idx: Tensor) -> tuple[Tensor, Tensor]:
         """Natural loss (CCS'19 eq. 1): mean CE on benign inputs. Returns (loss, logits)."""
@@ -64,6 +134,9 @@ class TargetModule(pl.LightningModule):
     def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y, idx = batch
         loss, logits = self.training_loss(x, y, idx)
+        if self.cm.penalised:
+            loss = loss + self.regularization(x, y, idx)
+        self._step_adv = None  # free the batch
         # Epoch sums, logged once in on_train_epoch_end: two self.log calls a step cost ~1 ms
         # of CPU (bench/bench_training.py), 5-10% of a LeNet step. Same weighted epoch means.
         with torch.no_grad():
@@ -74,6 +147,8 @@ class TargetModule(pl.LightningModule):
         return loss
 
     def on_train_epoch_end(self) -> None:
+        if self._dp is not None:
+            self.log("train/dp_epsilon", self._dp.epsilon(), on_step=False, on_epoch=True)
         if self._train_sums is None:
             return
         local = torch.cat((self._train_sums, self._train_sums.new_tensor([self._train_n])))
@@ -99,7 +174,19 @@ class TargetModule(pl.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         params = self.net.parameters()
         if self.optimizer_name == "sgd":
-            return torch.optim.SGD(
+            opt = torch.optim.SGD(
                 params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay
             )
-        return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+        else:
+            opt = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+        if not self.cm.dp:
+            return opt
+        cm = self.cm
+        self._dp = dp.DPSGD(cm.dp_noise_multiplier, cm.dp_max_grad_norm, cm.dp_delta, self.seed)
+        # the loader Lightning will train on, for the sample rate (a fresh seeded copy)
+        return self._dp.make_private(self.net, opt, self.trainer.fit_loop._data_source.dataloader())
+
+    def on_fit_end(self) -> None:
+        if self._dp is not None:
+            self.dp_epsilon = self._dp.epsilon()  # final (epsilon, cm.dp_delta) of this fit
+            self._dp.detach()
