@@ -14,6 +14,7 @@ once, on rank 0 (`tracking.Run` is inert elsewhere).
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,11 @@ class TargetResult:
 
 
 # ---------------------------------------------------------------- building blocks
+def metric_key(label: str) -> str:
+    """A target label as an MLflow-legal metric prefix: `pgd ratio=0.5` -> `pgd ratio_0.5`."""
+    return re.sub(r"[^A-Za-z0-9_\-. :/]", "_", label)
+
+
 def label_of(cfg: DictConfig) -> str:
     """A target's name in run names and tables: its `targets` entry, else the regime name."""
     return str(cfg.label or cfg.target.name)
@@ -310,7 +316,9 @@ def run_experiment(
         if tracking.is_rank_zero():
             table = comparison_table(results, list(base.attacks))
             parent.log_text(table, "comparison.md")
-            flat = {f"{t}/{k}": v for t, r in results.items() for k, v in r.metrics.items()}
+            flat = {
+                f"{metric_key(t)}/{k}": v for t, r in results.items() for k, v in r.metrics.items()
+            }
             parent.log_metrics(flat)
             parent.log_figure(
                 plots.comparison_bar(

@@ -151,3 +151,18 @@ def test_checkpoint_loads_weights_only(tmp_path):
     path = client.download_artifacts(res["natural"].run_id, "checkpoints/target.pt", str(tmp_path))
     state = load_state(path)
     assert any(k.endswith("weight") for k in state)
+
+
+def test_labelled_targets_log_legal_metric_names(tmp_path):
+    exp = tmp_path / "mixed.yaml"
+    exp.write_text(
+        "targets: ['pgd ratio=0', 'pgd ratio=0.5']\nattacks: [ib]\nnet: {name: lenet_mnist}\n"
+    )
+    res = run_experiment(str(exp), tiny(tmp_path, "attack.calibrate=false", "trainer.max_epochs=1"))
+    assert list(res) == ["pgd ratio=0", "pgd ratio=0.5"]
+    runs = all_runs(client_for(tmp_path))
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    assert "pgd ratio_0.5/attack/ib/auc" in parent.data.metrics
+    names = {r.info.run_name for r in runs}
+    assert "mixed/pgd ratio=0.5" in names
