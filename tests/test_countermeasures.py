@@ -16,10 +16,11 @@ from lit_mia.data.datamodule import AUGMENTATIONS, MembershipDataModule, augment
 from lit_mia.data.datasets import load_dataset
 from lit_mia.errors import ConfigError
 from lit_mia.evaluation import Predictor
-from lit_mia.nets import Normalize, build_net
+from lit_mia.nets import Normalize
 from lit_mia.perturb.pgd import pgd
 from lit_mia.targets import NaturalTarget, PGDTarget, TradesTarget
 from lit_mia.targets.regularizers import Countermeasures, da_regularizer, weight_l1, weight_l2
+from tests.helpers import fit_tiny, small_net
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -27,11 +28,6 @@ pytestmark = pytest.mark.filterwarnings("ignore")
 @pytest.fixture(scope="module")
 def digits():
     return load_dataset("digits")
-
-
-def small_net(bundle, seed=0):
-    torch.manual_seed(seed)
-    return build_net("mlp", bundle.shape, bundle.n_classes, bundle.mean, bundle.std, width=0.25)
 
 
 class EpochMetrics(pl.Callback):
@@ -54,22 +50,7 @@ class EpochMetrics(pl.Callback):
 
 
 def train(module, bundle, idx, epochs=2, augment="none", callbacks=()):
-    dm = MembershipDataModule(bundle, idx, None, batch_size=32, seed=0, augment=augment)
-    trainer = pl.Trainer(
-        max_epochs=epochs,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        inference_mode=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-        deterministic=True,
-        callbacks=list(callbacks),
-    )
-    trainer.fit(module, datamodule=dm)
-    return trainer
+    return fit_tiny(module, bundle, idx, epochs=epochs, augment=augment, callbacks=callbacks)
 
 
 def weights_after(bundle, cls=NaturalTarget, epochs=2, augment="none", **kw):

@@ -9,13 +9,12 @@ import torch
 import torch.nn.functional as F
 
 from lit_mia import config
-from lit_mia.data.datamodule import MembershipDataModule
 from lit_mia.data.datasets import load_dataset
 from lit_mia.errors import ConfigError
-from lit_mia.nets import build_net
 from lit_mia.perturb.distributional import sinha_linf_ascent
 from lit_mia.targets import DistTarget, NaturalTarget, TradesTarget, build_target
 from lit_mia.targets.trades import kl_to_clean, trades_adversary
+from tests.helpers import fit_tiny, small_net
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -25,29 +24,8 @@ def digits():
     return load_dataset("digits")
 
 
-def small_net(bundle, seed=0, dropout=0.0):
-    torch.manual_seed(seed)
-    return build_net(
-        "mlp", bundle.shape, bundle.n_classes, bundle.mean, bundle.std, width=0.25, dropout=dropout
-    )
-
-
 def train(module, bundle, idx, epochs=2, val_idx=None):
-    dm = MembershipDataModule(bundle, idx, val_idx, batch_size=32, seed=0)
-    trainer = pl.Trainer(
-        max_epochs=epochs,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        inference_mode=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=1.0 if val_idx is not None else 0,
-        deterministic=True,
-    )
-    trainer.fit(module, datamodule=dm)
-    return trainer
+    return fit_tiny(module, bundle, idx, epochs=epochs, val_idx=val_idx)
 
 
 def state_after(module_cls, bundle, idx, **kw):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import math
 
+import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -13,13 +14,13 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 
 from lit_mia import bounds, config
-from lit_mia.data.datamodule import MembershipDataModule
 from lit_mia.data.datasets import load_dataset
 from lit_mia.errors import ConfigError
 from lit_mia.nets import build_net
 from lit_mia.perturb.pgd import pgd
 from lit_mia.targets import TARGETS, build_target
 from lit_mia.targets.verifiable import DualTarget, IBPTarget, ramp, validate_schedule
+from tests import helpers
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 VERIFIABLE = ("ibp", "diffai", "dual")
@@ -31,29 +32,14 @@ def digits():
 
 
 def small_net(bundle, name="mlp", seed=0):
-    torch.manual_seed(seed)
-    kw = {"width": 0.125} if name == "mlp" else {"width": 1 / 64}
-    return build_net(name, bundle.shape, bundle.n_classes, bundle.mean, bundle.std, **kw)
+    return helpers.small_net(bundle, seed, name, width=0.125 if name == "mlp" else 1 / 64)
 
 
 def fit(module, bundle, n_train=64, n_val=32, epochs=2, callbacks=()):
-    idx, val = torch.arange(n_train).numpy(), torch.arange(n_train, n_train + n_val).numpy()
-    dm = MembershipDataModule(bundle, idx, val if n_val else None, batch_size=32, seed=0)
-    trainer = pl.Trainer(
-        max_epochs=epochs,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        inference_mode=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=1.0 if n_val else 0,
-        deterministic=True,
-        callbacks=list(callbacks),
+    idx, val = np.arange(n_train), np.arange(n_train, n_train + n_val)
+    return helpers.fit_tiny(
+        module, bundle, idx, epochs, val if n_val else None, callbacks=callbacks
     )
-    trainer.fit(module, datamodule=dm)
-    return trainer
 
 
 def make(name, net, **kw):
