@@ -166,3 +166,25 @@ def test_labelled_targets_log_legal_metric_names(tmp_path):
     assert "pgd ratio_0.5/attack/ib/auc" in parent.data.metrics
     names = {r.info.run_name for r in runs}
     assert "mixed/pgd ratio=0.5" in names
+
+
+@pytest.mark.parametrize("regime", ["trades", "dist", "ibp", "diffai", "dual"])
+def test_each_regime_logs_its_metrics_to_mlflow(tmp_path, regime):
+    extra = [
+        f"target={regime}",
+        "net=mlp",
+        "net.width=0.25",
+        "trainer.max_epochs=2",
+        "attack.calibrate=false",
+        "target.warmup_epochs=0",
+        "target.ramp_epochs=1",
+    ]
+    res = run_experiment("single", tiny(tmp_path, *extra))
+    (run,) = all_runs(client_for(tmp_path))
+    assert run.info.status == "FINISHED" and run.info.run_id == res[regime].run_id
+    m = run.data.metrics
+    for key in ("target/test_acc", "target/adv_test_acc", "attack/ia/auc", "train/loss"):
+        assert key in m, key
+    if regime in ("ibp", "diffai", "dual"):
+        assert m["target/ver_test_acc"] <= m["target/adv_test_acc"] + 1e-9
+        assert "train/eps" in m and "val/ver_acc" in m
