@@ -104,6 +104,19 @@ CASES = [
         ["target.warmup_epochs", "trainer.max_epochs"],
     ),
     ("dual-proj", ["run", "single", "target=dual", "target.proj=0"], {}, ["target.proj"]),
+    (
+        "dp-batchnorm",
+        [
+            "run",
+            "single",
+            "target.dp_noise_multiplier=1.0",
+            "net=wide_resnet",
+            "net.width=0.25",
+            "net.depth=1",
+        ],
+        {},
+        ["BatchNorm"],
+    ),
     ("trades-beta", ["run", "single", "target=trades", "target.beta=-1"], {}, ["target.beta"]),
     (
         "ibp-net-unbounded",
