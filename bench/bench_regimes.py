@@ -47,8 +47,6 @@ DIST_STEPS, DIST_STEP_SIZE = 8, 1.0  # conf/target/dist.yaml
 DUAL_PROJ = (20, 50)
 
 
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--repeats", type=int, default=5, help="interleaved repetitions (median)")
