@@ -28,25 +28,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lit_mia.errors import ConfigError
+from lit_mia.perturb.pgd import check_nonnegative, require_autograd
 
 
 def sinha_linf_ascent(
     model: nn.Module, x: Tensor, y: Tensor, steps: int, step_size: float
 ) -> Tensor:
     """`steps` penalised ascent steps of size `step_size` from x; returns detached x_adv."""
-    if steps < 0:
-        raise ConfigError(f"steps must be >= 0, got {steps}")
-    if step_size < 0:
-        raise ConfigError(f"step_size must be >= 0, got {step_size}")
+    check_nonnegative(steps=steps, step_size=step_size)
     x0 = x.detach()
     if steps == 0 or step_size == 0:
         return x0.clone()
-    if torch.is_inference_mode_enabled():
-        raise RuntimeError(
-            "sinha_linf_ascent needs autograd but inference mode is on; "
-            "use Trainer(inference_mode=False) when attacking inside validate/test"
-        )
+    require_autograd("sinha_linf_ascent")
     x_adv = x0.clone()
     modes = [(m, m.training) for m in model.modules()]
     model.eval()

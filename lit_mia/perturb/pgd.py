@@ -39,6 +39,22 @@ from lit_mia.errors import ConfigError
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
 
+def check_nonnegative(**values: float) -> None:
+    """ConfigError naming the first negative attack parameter."""
+    for name, value in values.items():
+        if value < 0:
+            raise ConfigError(f"{name} must be >= 0, got {value}")
+
+
+def require_autograd(fn_name: str) -> None:
+    """Input-gradient attacks cannot run under inference mode: say how to fix it."""
+    if torch.is_inference_mode_enabled():
+        raise RuntimeError(
+            f"{fn_name} needs autograd but inference mode is on; "
+            "use Trainer(inference_mode=False) when attacking inside validate/test"
+        )
+
+
 def pgd_defaults_attack(eps: float) -> dict:
     """Attack-time PGD of the CCS'19 released code: 20 steps of 2.5*eps/20, no random start.
 
@@ -83,20 +99,11 @@ def pgd(
         start: explicit starting point (x's shape), projected onto the eps-ball ∩ [0,1]; takes
             precedence over `random_start` (TRADES starts at x + 0.001 * N(0, 1)).
     """
-    if eps < 0:
-        raise ConfigError(f"eps must be >= 0, got {eps}")
-    if steps < 0:
-        raise ConfigError(f"steps must be >= 0, got {steps}")
-    if step_size < 0:
-        raise ConfigError(f"step_size must be >= 0, got {step_size}")
+    check_nonnegative(eps=eps, steps=steps, step_size=step_size)
     x = x.detach()
     if eps == 0 or steps == 0:
         return x.clone()
-    if torch.is_inference_mode_enabled():
-        raise RuntimeError(
-            "pgd needs autograd but inference mode is on; "
-            "use Trainer(inference_mode=False) when attacking inside validate/test"
-        )
+    require_autograd("pgd")
     if loss_fn is None:
         loss_fn = _sum_cross_entropy
     direction = -1.0 if targeted else 1.0
