@@ -20,8 +20,6 @@ Output: a table on stdout and JSON in bench/results/bench_regimes.json.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -29,7 +27,16 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_training import TrainStep, _med, _row, bench_cfg, interleaved, median_ratio  # noqa: E402
+from bench_training import (  # noqa: E402
+    TrainStep,
+    _med,
+    _row,
+    bench_cfg,
+    env_info,
+    interleaved,
+    median_ratio,
+    report,
+)
 
 from lit_mia import config  # noqa: E402
 from lit_mia.data.datasets import load_dataset  # noqa: E402
@@ -133,18 +140,10 @@ def main(argv: list[str] | None = None) -> dict:
             "natural_step_s": {"lenet_mnist": _med(nat), "mlp": _med(nat_mlp)},
             "dual_lenet": dual_lenet,
         },
-        "env": {
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-        },
+        "env": env_info(),
         "rows": rows,
     }
-    _print_table(rows, result["config"])
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwrote {a.out}")
-    return result
+    return report(result, a.out, _print_table)
 
 
 def _print_table(rows: list[dict], cfg: dict) -> None:

@@ -304,18 +304,28 @@ def main(argv: list[str] | None = None) -> dict:
             "deterministic": cfg.trainer.deterministic,
             "natural_step_s": _med(t2["natural"]),
         },
-        "env": {
-            "torch": torch.__version__,
-            "lightning": pl.__version__,
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-        },
+        "env": env_info(),
         "rows": rows,
     }
-    _print_table(rows, result["config"])
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwrote {a.out}")
+    return report(result, a.out)
+
+
+def env_info() -> dict:
+    """Versions and machine, stored beside every bench result."""
+    return {
+        "torch": torch.__version__,
+        "lightning": pl.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }
+
+
+def report(result: dict, out: Path, print_table=None) -> dict:
+    """Print the result's table (`print_table(rows, config)`) and write it as JSON to `out`."""
+    (print_table or _print_table)(result["rows"], result["config"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwrote {out}")
     return result
 
 

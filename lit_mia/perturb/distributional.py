@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lit_mia.perturb.pgd import check_nonnegative, require_autograd
+from lit_mia.perturb.pgd import check_nonnegative, eval_mode, require_autograd
 
 
 def sinha_linf_ascent(
@@ -41,9 +41,7 @@ def sinha_linf_ascent(
         return x0.clone()
     require_autograd("sinha_linf_ascent")
     x_adv = x0.clone()
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
+    with eval_mode(model):
         with torch.enable_grad():
             for _ in range(steps):
                 x_adv.requires_grad_(True)
@@ -53,7 +51,4 @@ def sinha_linf_ascent(
                 ascent = step_size * grad  # (N, *)
                 pull = ascent.abs().mean() * torch.sign(x_adv + ascent - x0)  # batch-wide scale
                 x_adv = (x_adv + ascent - pull).clamp(0, 1)
-    finally:
-        for m, training in modes:
-            m.training = training
     return x_adv.detach()

@@ -28,7 +28,8 @@ input only, so parameter `.grad` is never touched and no weight-gradient kernels
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +38,18 @@ from torch import Tensor, nn
 from lit_mia.errors import ConfigError
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[None]:
+    """Eval mode inside; every submodule's own training flag restored after (also on error)."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for m, training in modes:
+            m.training = training
 
 
 def check_nonnegative(**values: float) -> None:
@@ -117,9 +130,7 @@ def pgd(
         noise = torch.rand(x.shape, generator=generator, device=gen_device, dtype=x.dtype)
         x_adv = torch.min(torch.max(x_adv + (2 * noise.to(x.device) - 1) * eps, lower), upper)
 
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
+    with eval_mode(model):
         with torch.enable_grad():
             for _ in range(steps):
                 x_adv.requires_grad_(True)
@@ -131,9 +142,6 @@ def pgd(
                 (grad,) = torch.autograd.grad(loss, x_adv)
                 x_adv = x_adv.detach() + direction * step_size * grad.sign()
                 x_adv = torch.min(torch.max(x_adv, lower), upper)
-    finally:
-        for m, training in modes:
-            m.training = training
     return x_adv.detach()
 
 

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lit_mia.perturb.pgd import pgd
+from lit_mia.perturb.pgd import eval_mode, pgd
 from lit_mia.targets.base import TargetModule
 
 
@@ -46,14 +46,9 @@ def trades_adversary(
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """x_adv maximising KL(F(x) || F(x_adv)) in the eps-ball (eq. 12); eval mode, modes restored."""
-    modes = [(m, m.training) for m in net.modules()]
-    net.eval()
-    try:
+    with eval_mode(net):
         with torch.no_grad():
             p_clean = F.softmax(net(x), dim=1)  # [B, K], the attack's fixed target
-    finally:
-        for m, training in modes:
-            m.training = training
     gen_device = generator.device if generator is not None else x.device
     noise = torch.randn(x.shape, generator=generator, device=gen_device, dtype=x.dtype)
     start = x + 0.001 * noise.to(x.device)

@@ -40,8 +40,6 @@ Logged per epoch besides the base ones: `train/eps`, `train/robust_loss`, `train
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import ClassVar
 
 import torch
@@ -50,6 +48,7 @@ from torch import Tensor, nn
 
 from lit_mia import bounds
 from lit_mia.errors import ConfigError
+from lit_mia.perturb.pgd import eval_mode
 from lit_mia.targets.base import TargetModule
 
 NORM_TYPES = ("l1_median", "l1")  # with bounded_input only the L_inf-ball estimators apply
@@ -93,18 +92,6 @@ def validate_schedule(t, max_epochs: int) -> None:
     check("verify_proj", t.verify_proj is None or t.verify_proj >= 1, "null (exact) or >= 1")
     check("norm_type", t.norm_type in NORM_TYPES, f"one of {', '.join(NORM_TYPES)}")
     check("grad_clip", t.grad_clip >= 0, ">= 0 (0 = off)")
-
-
-@contextmanager
-def _eval_mode(net: nn.Module) -> Iterator[None]:
-    """Eval mode inside, every submodule's own training flag restored after (also on error)."""
-    modes = [(m, m.training) for m in net.modules()]
-    net.eval()
-    try:
-        yield
-    finally:
-        for m, training in modes:
-            m.training = training
 
 
 class VerifiableTarget(TargetModule):
@@ -209,13 +196,13 @@ class VerifiableTarget(TargetModule):
     @torch.no_grad()
     def worst_case_logits(self, x: Tensor, y: Tensor, eps: float) -> Tensor:
         """[B,K] -margins in eval mode: softmax(.)_y lower-bounds the confidence over the ball."""
-        with _eval_mode(self.net):
+        with eval_mode(self.net):
             return -self.margins(x, y, eps)
 
     @torch.no_grad()
     def verified_mask(self, x: Tensor, y: Tensor, eps: float) -> Tensor:
         """[B] bool, eval mode: the regime's verifier proves y on all of the eps-ball ∩ [0,1]."""
-        with _eval_mode(self.net):
+        with eval_mode(self.net):
             return bounds.verified_from_margins(self.margins(x, y, eps), y)
 
     def validation_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> None:
