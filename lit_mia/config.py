@@ -23,7 +23,16 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from lit_mia.attacks.label_only.settings import (
+    AugmentationSettings,
+    BoundarySettings,
+    CertSettings,
+    ThresholdSettings,
+    TransferSettings,
+)
+from lit_mia.attacks.settings import InferSettings, LiraSettings, ShadowAttackSettings
 from lit_mia.errors import ConfigError, unknown_name
+from lit_mia.updates_leak.settings import UpdatesSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
@@ -130,7 +139,21 @@ class AttackConfig:
     batch_size: int = 500
     n_eval: int | None = None
     kl_bins: int = 50
-    calibrate: bool = True
+    calibrate: bool = True  # thresholds chosen on shadow models -> *_calibrated
+    calibration: str = "per_class"  # per_class (Song & Mittal 2021) | global
+    bootstrap: int = 200  # bootstrap resamples for *_ci_low / *_ci_high; 0 = off
+    ci_level: float = 0.95
+    eps_list: list[float] = field(default_factory=lambda: [0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3])
+    leakage_every: int = 0  # leakage-over-training callback every N epochs; 0 = off
+    leakage_n: int = 200  # members and as many non-members evaluated by the callback
+    infer: InferSettings = field(default_factory=InferSettings)
+    shadow: ShadowAttackSettings = field(default_factory=ShadowAttackSettings)
+    lira: LiraSettings = field(default_factory=LiraSettings)
+    boundary: BoundarySettings = field(default_factory=BoundarySettings)
+    transfer: TransferSettings = field(default_factory=TransferSettings)
+    augmentation: AugmentationSettings = field(default_factory=AugmentationSettings)
+    cert: CertSettings = field(default_factory=CertSettings)
+    thresholds: ThresholdSettings = field(default_factory=ThresholdSettings)
 
 
 @dataclass
@@ -177,6 +200,10 @@ class ExperimentConfig:
     target: TargetConfig = field(default_factory=TargetConfig)
     attack: AttackConfig = field(default_factory=AttackConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    updates: UpdatesSettings = field(default_factory=UpdatesSettings)
+    compare_by: str = (
+        ""  # parent run: plot each attack's AUC against this key (e.g. data.n_members)
+    )
 
 
 GROUP_SCHEMAS = {
@@ -296,10 +323,11 @@ def load(experiment: str, overrides: list[str] | None = None) -> DictConfig:
 def per_target(experiment: str, overrides: list[str] | None = None) -> list[DictConfig]:
     """One resolved config per target of the experiment (`targets`, else `target.name`).
 
-    A `targets` entry is `NAME` or `NAME key=value ...` (keys inside `target`), e.g.
-    `"pgd ratio=0.5"`: each is `load(experiment, overrides + [target.name=NAME,
-    target.key=value ..., label=ENTRY])`, so conf/target/<NAME>.yaml supplies the regime's
-    defaults, experiment/CLI `target.*` keys apply on top and the entry's own keys last.
+    A `targets` entry is `NAME` or `NAME key=value ...`, e.g. `"pgd ratio=0.5"`: bare keys are
+    inside `target`, dotted keys are full keys (`"natural data.n_members=500"`). Each entry is
+    `load(experiment, overrides + [target.name=NAME, target.key=value ..., label=ENTRY])`, so
+    conf/target/<NAME>.yaml supplies the regime's defaults, experiment/CLI keys apply on top and
+    the entry's own keys last.
     """
     cfg = load(experiment, overrides)
     if not cfg.targets:
@@ -307,7 +335,8 @@ def per_target(experiment: str, overrides: list[str] | None = None) -> list[Dict
     out = []
     for entry in cfg.targets:
         name, extra = parse_target_entry(entry)
-        pairs = [f"target.name={name}", *(f"target.{kv}" for kv in extra), f"label={entry}"]
+        keys = [kv if "." in kv.partition("=")[0] else f"target.{kv}" for kv in extra]
+        pairs = [f"target.name={name}", *keys, f"label={entry}"]
         out.append(load(experiment, [*(overrides or []), *pairs]))
     return out
 
@@ -411,7 +440,7 @@ def _check_countermeasures(c: DictConfig) -> None:
 
 def validate(cfg: DictConfig) -> None:
     """Range checks that types alone cannot express; names are checked by the registries."""
-    from lit_mia.attacks import ATTACKS
+    from lit_mia.attacks import ALL_ATTACKS
     from lit_mia.targets import TARGETS
 
     c = cfg
@@ -465,12 +494,34 @@ def validate(cfg: DictConfig) -> None:
     for name in target_names(c):
         if name not in TARGETS:
             raise unknown_name("target (in targets)" if c.targets else "target", name, TARGETS)
+    _check(
+        c,
+        "attack.calibration",
+        a.calibration in ("per_class", "global"),
+        "one of per_class, global",
+    )
+    _check(c, "attack.bootstrap", a.bootstrap == 0 or a.bootstrap >= 10, "0 (off) or >= 10")
+    _check(c, "attack.ci_level", 0 < a.ci_level < 1, "in (0, 1)")
+    _check(c, "attack.leakage_every", a.leakage_every >= 0, ">= 0")
+    _check(c, "attack.leakage_n", a.leakage_n >= 1, ">= 1")
     if not c.attacks:
-        valid = ", ".join(sorted(ATTACKS))
+        valid = ", ".join(sorted(ALL_ATTACKS))
         raise ConfigError(f"attacks must name at least one attack; valid: {valid}")
     for name in c.attacks:
-        if name not in ATTACKS:
-            raise unknown_name("attack (in attacks)", name, ATTACKS)
+        if name not in ALL_ATTACKS:
+            raise unknown_name("attack (in attacks)", name, ALL_ATTACKS)
+    from lit_mia.attacks import UPDATE_ATTACKS
+
+    kinds = {name in UPDATE_ATTACKS for name in c.attacks}
+    if len(kinds) > 1:
+        raise ConfigError(
+            f"attacks mixes update-leakage attacks ({', '.join(sorted(UPDATE_ATTACKS))}) with "
+            f"membership attacks: {list(c.attacks)}; run them as separate experiments"
+        )
+    for name in c.attacks:
+        check = ALL_ATTACKS[name].check
+        if check is not None:
+            check(c)
     if c.attack.calibrate and c.data.n_shadow < 2:
         raise ConfigError(
             "data.n_shadow must be >= 2 when attack.calibrate=true (shadow model for "

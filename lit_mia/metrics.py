@@ -178,7 +178,15 @@ def threshold_metrics(
     t = float(threshold)
     if math.isnan(t):
         raise ConfigError("threshold is NaN")
-    pred = s >= t
+    return decision_metrics(s >= t, m)
+
+
+def decision_metrics(predicted: ArrayLike, is_member: ArrayLike) -> dict[str, float]:
+    """``threshold_metrics`` keys for given member/non-member decisions (bool per sample)."""
+    pred = np.asarray(predicted, dtype=bool).reshape(-1)
+    m = _as_labels(is_member, "is_member")
+    if pred.shape != m.shape:
+        raise ConfigError(f"decisions and is_member differ in length: {pred.size} vs {m.size}")
     tp = int(np.sum(pred & m))
     fp = int(np.sum(pred & ~m))
     tpr = tp / int(m.sum())
@@ -282,6 +290,11 @@ def attack_metrics(
     shadow_scores: ArrayLike | None = None,
     shadow_is_member: ArrayLike | None = None,
     kl_bins: int = 50,
+    labels: ArrayLike | None = None,
+    shadow_labels: ArrayLike | None = None,
+    bootstrap: int = 0,
+    ci_level: float = 0.95,
+    seed: int = 0,
 ) -> dict[str, float]:
     """All scalar metrics of one attack on one evaluation set, as python floats.
 
@@ -295,6 +308,12 @@ def attack_metrics(
     - with ``shadow_scores`` and ``shadow_is_member``: ``threshold_calibrated`` (the best
       threshold on the shadow set), and ``acc_calibrated``, ``advantage_calibrated``,
       ``precision_calibrated``, ``recall_calibrated`` of that threshold on the target set.
+      With ``labels`` and ``shadow_labels`` (true class of every sample) the calibrated
+      threshold is per class (Song & Mittal 2021, ``class_thresholds``); ``threshold_calibrated``
+      is then the global shadow threshold that classes without both shadow members and
+      non-members fall back to.
+    - with ``bootstrap`` > 0: ``<m>_ci_low`` / ``<m>_ci_high`` for m in BOOTSTRAP_METRICS
+      (percentile bootstrap, ``bootstrap_ci``).
 
     A +inf ("predict none") threshold is reported as the largest score involved + 1.0 (see
     ``_loggable``), since MLflow rejects inf; that value still predicts nobody a member.
@@ -327,7 +346,17 @@ def attack_metrics(
             shadow_scores, shadow_is_member, names=("shadow_scores", "shadow_is_member")
         )
         thr_c, _ = best_threshold(ss, sm)
-        cal = threshold_metrics(s, m, thr_c)
+        if (labels is None) != (shadow_labels is None):
+            raise ConfigError("labels and shadow_labels must be given together")
+        if labels is None:
+            cal = threshold_metrics(s, m, thr_c)
+        else:
+            lab = _as_class_labels(labels, s.size, "labels")
+            thr = class_thresholds(
+                ss, sm, _as_class_labels(shadow_labels, ss.size, "shadow_labels")
+            )
+            per_sample = np.array([thr.get(int(c), thr_c) for c in lab])
+            cal = decision_metrics(s >= per_sample, m)
         out.update(
             {
                 "threshold_calibrated": _loggable(thr_c, ss, s),
@@ -337,7 +366,102 @@ def attack_metrics(
                 "recall_calibrated": cal["recall"],
             }
         )
+    if bootstrap:
+        out.update(bootstrap_ci(s, m, bootstrap, level=ci_level, seed=seed))
     return {k: float(v) for k, v in out.items()}
+
+
+# --------------------------------------------------------------------------- calibration, CIs
+
+
+def _as_class_labels(x: ArrayLike, n: int, name: str) -> np.ndarray:
+    a = np.asarray(x).reshape(-1)
+    if a.size != n:
+        raise ConfigError(f"{name} and scores differ in length: {a.size} vs {n}")
+    return a.astype(np.int64)
+
+
+def class_thresholds(
+    shadow_scores: ArrayLike, shadow_is_member: ArrayLike, shadow_labels: ArrayLike
+) -> dict[int, float]:
+    """Per-class thresholds (Song & Mittal, USENIX Security 2021, §3.2 "class-dependent
+    thresholds"): for every class with both members and non-members in the shadow data, the
+    threshold maximising balanced accuracy on the shadow samples of that class
+    (``best_threshold``). Classes missing either side are absent; callers fall back to the
+    global threshold for them. A +inf ("predict none") threshold is kept as +inf."""
+    ss, sm = _check(
+        shadow_scores,
+        shadow_is_member,
+        both_classes=False,
+        names=("shadow_scores", "shadow_is_member"),
+    )
+    lab = _as_class_labels(shadow_labels, ss.size, "shadow_labels")
+    out: dict[int, float] = {}
+    for c in np.unique(lab):
+        sel = lab == c
+        if sm[sel].all() or not sm[sel].any():
+            continue
+        out[int(c)], _ = best_threshold(ss[sel], sm[sel])
+    return out
+
+
+BOOTSTRAP_METRICS = ("auc", "acc_best", "advantage_best", *(f"tpr_at_fpr_{f}" for f in FPR_LEVELS))
+"""Metrics that get bootstrap confidence intervals in attack_metrics."""
+
+
+def _point_metrics(s: np.ndarray, m: np.ndarray) -> dict[str, float]:
+    """BOOTSTRAP_METRICS of one (re)sample, from one shared ROC pass."""
+    _, tp, fp = _roc_counts(s, m)
+    n_pos, n_neg = float(tp[-1]), float(fp[-1])
+    acc = 0.5 * float(np.max(tp / n_pos - fp / n_neg)) + 0.5
+    out = {
+        "auc": float(np.sum(np.diff(fp) * (tp[1:] + tp[:-1]))) / (2.0 * n_pos * n_neg),
+        "acc_best": acc,
+        "advantage_best": 2.0 * (acc - 0.5),
+    }
+    for level in FPR_LEVELS:
+        out[f"tpr_at_fpr_{level}"] = float(np.max(tp[fp / n_neg <= level]) / n_pos)
+    return out
+
+
+def bootstrap_ci(
+    scores: ArrayLike,
+    is_member: ArrayLike,
+    n_resamples: int = 200,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Percentile-bootstrap CIs ``<metric>_ci_low`` / ``<metric>_ci_high`` of BOOTSTRAP_METRICS.
+
+    Members and non-members are resampled with replacement separately (stratified), so every
+    resample keeps the evaluation set's class sizes; the interval is the ((1-level)/2,
+    (1+level)/2) quantile of the resampled values. The interval is widened to contain the
+    point estimate where the percentile interval misses it (possible for skewed statistics
+    such as TPR at 0.1% FPR), so `low <= estimate <= high` always holds.
+    """
+    if int(n_resamples) < 2:
+        raise ConfigError(f"bootstrap resamples must be >= 2, got {n_resamples}")
+    if not 0.0 < float(level) < 1.0:
+        raise ConfigError(f"CI level must be in (0, 1), got {level}")
+    s, m = _check(scores, is_member)
+    pos, neg = s[m], s[~m]
+    rng = np.random.default_rng(seed)
+    lab = np.r_[np.ones(pos.size, bool), np.zeros(neg.size, bool)]
+    draws: dict[str, list[float]] = {k: [] for k in BOOTSTRAP_METRICS}
+    for _ in range(int(n_resamples)):
+        rs = np.r_[
+            pos[rng.integers(0, pos.size, pos.size)], neg[rng.integers(0, neg.size, neg.size)]
+        ]
+        for k, v in _point_metrics(rs, lab).items():
+            draws[k].append(v)
+    point = _point_metrics(s, m)
+    q = ((1.0 - level) / 2.0, (1.0 + level) / 2.0)
+    out: dict[str, float] = {}
+    for k, vals in draws.items():
+        lo, hi = np.quantile(np.asarray(vals), q)
+        out[f"{k}_ci_low"] = float(min(lo, point[k]))
+        out[f"{k}_ci_high"] = float(max(hi, point[k]))
+    return out
 
 
 def scores_table(

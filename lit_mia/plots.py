@@ -28,7 +28,11 @@ MIN_FPR = 1e-4
 
 
 def loss_histogram(
-    member_losses: ArrayLike, nonmember_losses: ArrayLike, bins: int = 50, title: str = ""
+    member_losses: ArrayLike,
+    nonmember_losses: ArrayLike,
+    bins: int = 50,
+    title: str = "",
+    xlabel: str = "cross-entropy loss",
 ) -> Figure:
     """Two overlaid density histograms of the CE loss on shared equal-width bins.
 
@@ -44,7 +48,7 @@ def loss_histogram(
     fig, ax = plt.subplots(figsize=(5, 3.5), layout="constrained")
     ax.hist(a, bins=edges, density=True, alpha=0.5, color="tab:red", label="members")
     ax.hist(b, bins=edges, density=True, alpha=0.5, color="tab:blue", label="non-members")
-    ax.set_xlabel("cross-entropy loss")
+    ax.set_xlabel("cross-entropy loss" if xlabel == "loss" else xlabel)
     ax.set_ylabel("density")
     ax.legend()
     if title:
@@ -76,6 +80,32 @@ def roc_loglog(curves: dict[str, tuple[ArrayLike, ArrayLike]], title: str = "") 
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
     ax.legend(loc="lower right", fontsize="small")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def pr_curves(curves: dict[str, tuple[ArrayLike, ArrayLike]], title: str = "") -> Figure:
+    """Precision-recall curves (members positive), one per attack; legend entries carry the
+    AUPRC (average precision); the dotted line is the member fraction (chance)."""
+    from lit_mia.metrics import _check, _roc_counts, auprc
+
+    fig, ax = plt.subplots(figsize=(5, 4), layout="constrained")
+    base = None
+    for label, (scores, is_member) in curves.items():
+        s, m = _check(scores, is_member)
+        _, tp, fp = _roc_counts(s, m)
+        recall = tp[1:] / tp[-1]
+        precision = tp[1:] / np.maximum(tp[1:] + fp[1:], 1)
+        ax.step(recall, precision, where="post", label=f"{label} (AP {auprc(s, m):.3f})")
+        base = float(m.mean())
+    if base is not None:
+        ax.axhline(base, color="grey", ls=":", lw=1)
+    ax.set_xlabel("recall (TPR)")
+    ax.set_ylabel("precision")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=8)
     if title:
         ax.set_title(title)
     return fig

@@ -26,6 +26,7 @@ from omegaconf import DictConfig
 
 from lit_mia import config, metrics, plots, tracking
 from lit_mia.attacks import ATTACKS
+from lit_mia.attacks.context import AttackContext, shadow_split
 from lit_mia.data.datamodule import MembershipDataModule
 from lit_mia.data.datasets import DatasetBundle, load_dataset
 from lit_mia.data.splits import MembershipSplit, make_split
@@ -180,14 +181,6 @@ def target_metrics(cfg: DictConfig, pred: Predictor) -> dict[str, float]:
     return out
 
 
-def score_sets(pred: Predictor, name: str, acfg) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(scores, CE losses, is_member) of attack `name` over the predictor's members+nonmembers."""
-    sm, lm = ATTACKS[name](pred, "members", acfg)
-    sn, ln = ATTACKS[name](pred, "nonmembers", acfg)
-    is_member = np.r_[np.ones(len(sm), dtype=int), np.zeros(len(sn), dtype=int)]
-    return np.r_[sm, sn], np.r_[lm, ln], is_member
-
-
 # ---------------------------------------------------------------- one target
 def run_target(
     cfg: DictConfig,
@@ -218,64 +211,91 @@ def run_target(
         run.log_dict(split.sizes(), "split/sizes.json")
 
         target = fit(cfg, bundle, split.members, split.validation, logger=run.lightning_logger())
-        shadow = None
-        if cfg.attack.calibrate:
-            shadow_in, _ = split.shadow_halves()
-            shadow = fit(cfg, bundle, shadow_in, None, seed=cfg.seed + 1)
+        shadows = [  # every rank takes part in DDP fits; attacks then run on rank 0 only
+            fit(cfg, bundle, shadow_split(split, i)[0], None, seed=cfg.seed + 1 + i)
+            for i in range(n_shadows(cfg))
+        ]
         if not tracking.is_rank_zero():
             return TargetResult(tname, None)
 
-        result = evaluate(cfg, bundle, split, target, shadow, run)
+        result = evaluate(cfg, bundle, split, target, run, shadows)
         if tr.log_checkpoint:
             run.log_torch_state(target.net.state_dict(), "target.pt")
         return TargetResult(tname, run.run_id, result)
 
 
-def evaluate(cfg, bundle, split, target, shadow, run) -> dict[str, float]:
+def n_shadows(cfg: DictConfig) -> int:
+    """Shadow models the experiment's attacks will use (trained once, shared by all)."""
+    return max((ATTACKS[a].shadows(cfg) for a in cfg.attacks), default=0)
+
+
+def evaluate(cfg, bundle, split, target, run, shadows=()) -> dict[str, float]:
     """Target metrics and every attack's metrics; logs them, the scores and the plots."""
     acfg = cfg.attack
-    pred = Predictor(
-        target, eval_sets(bundle, split.members, split.nonmembers, acfg.n_eval), acfg.batch_size
-    )
+    sets = eval_sets(bundle, split.members, split.nonmembers, acfg.n_eval)
+    n = len(sets["members"][1])
+    eval_idx = {"members": split.members[:n], "nonmembers": split.nonmembers[:n]}
+    pred = Predictor(target, sets, acfg.batch_size)
     out = target_metrics(cfg, pred)
-    spred = None
-    if shadow is not None:
-        s_in, s_out = split.shadow_halves()
-        spred = Predictor(shadow, eval_sets(bundle, s_in, s_out, acfg.n_eval), acfg.batch_size)
-        out["shadow/train_acc"] = spred.accuracy("members")
-        out["shadow/test_acc"] = spred.accuracy("nonmembers")
-
+    ctx = AttackContext(
+        cfg,
+        bundle,
+        split,
+        target,
+        pred,
+        eval_idx,
+        fit=lambda idx, seed: fit(cfg, bundle, idx, None, seed=seed),
+    )
+    for module in shadows:
+        ctx.add_shadow(module)
     curves = {}
     for name in cfg.attacks:
-        scores, losses, is_member = score_sets(pred, name, acfg)
-        shadow_scores = shadow_member = None
-        if spred is not None:
-            shadow_scores, _, shadow_member = score_sets(spred, name, acfg)
-        m = metrics.attack_metrics(
-            scores,
-            is_member,
-            losses=losses,
-            shadow_scores=shadow_scores,
-            shadow_is_member=shadow_member,
-            kl_bins=acfg.kl_bins,
-        )
-        out.update({f"attack/{name}/{k}": v for k, v in m.items()})
-        curves[name] = (scores, is_member)
-        run.log_text(metrics.scores_table(scores, is_member, losses), f"scores/{name}.csv")
-        run.log_figure(
-            plots.loss_histogram(
-                losses[is_member == 1],
-                losses[is_member == 0],
-                bins=acfg.kl_bins,
-                title=f"{label_of(cfg)}: {name} CE loss",
-            ),
-            f"plots/loss_hist_{name}.png",
-        )
-    run.log_figure(
-        plots.roc_loglog(curves, title=f"{cfg.name}/{label_of(cfg)}"), "plots/roc_loglog.png"
-    )
+        res = ATTACKS[name].run(ctx)
+        out.update({f"attack/{name}/{k}": v for k, v in res.metrics.items()})
+        log_attack_artifacts(run, cfg, name, res)
+        if res.scores is not None:
+            curves[name] = (res.scores, res.is_member)
+    if ctx.shadows_trained:
+        sp = ctx.shadow_models(1)[0].predictor
+        out["shadow/train_acc"] = sp.accuracy("members")
+        out["shadow/test_acc"] = sp.accuracy("nonmembers")
+    if curves:
+        title = f"{cfg.name}/{label_of(cfg)}"
+        run.log_figure(plots.roc_loglog(curves, title=title), "plots/roc_loglog.png")
+        run.log_figure(plots.pr_curves(curves, title=title), "plots/pr_curve.png")
     run.log_metrics(out)
     return out
+
+
+def log_attack_artifacts(run, cfg, name: str, res) -> None:
+    """Per-sample scores, histograms, the attack's own figures/texts and step series."""
+    if res.scores is not None:
+        run.log_text(
+            metrics.scores_table(res.scores, res.is_member, res.losses, res.index),
+            f"scores/{name}.csv",
+        )
+        member = res.is_member == 1
+        hists = {"score": res.scores}
+        if res.losses is not None:
+            hists["loss"] = res.losses
+        for what, v in hists.items():
+            run.log_figure(
+                plots.loss_histogram(
+                    v[member],
+                    v[~member],
+                    bins=cfg.attack.kl_bins,
+                    title=f"{label_of(cfg)}: {name} {what}",
+                    xlabel=what,
+                ),
+                f"plots/{name}_{what}_hist.png",
+            )
+    for path, fig in res.figures.items():
+        run.log_figure(fig, path)
+    for path, text in res.texts.items():
+        run.log_text(text, path)
+    for key, values in res.series.items():
+        for step, v in enumerate(values):
+            run.log_metrics({f"attack/{name}/{key}": float(v)}, step=step)
 
 
 # ---------------------------------------------------------------- experiment

@@ -6,7 +6,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from lit_mia import config, sweep
-from lit_mia.attacks import ATTACKS
+from lit_mia.attacks import ALL_ATTACKS
 from lit_mia.data.datasets import DATASETS
 from lit_mia.errors import ConfigError
 from lit_mia.nets import NETS
@@ -109,7 +109,7 @@ def test_sweep_given_as_path() -> None:
 # ---------------------------------------------------------------- registries
 @pytest.mark.parametrize(
     ("group", "registry"),
-    [("target", TARGETS), ("attack", ATTACKS), ("net", NETS), ("data", DATASETS)],
+    [("target", TARGETS), ("attack", ALL_ATTACKS), ("net", NETS), ("data", DATASETS)],
 )
 def test_group_names_match_registry(group: str, registry) -> None:
     assert config.group_names(group) == sorted(registry)

@@ -16,6 +16,8 @@ import numpy as np
 import torch.nn.functional as F
 from torch import Tensor
 
+from lit_mia.attacks.base import Attack
+from lit_mia.attacks.scoring import score_attack
 from lit_mia.evaluation import Predictor, attack_pgd_args
 
 
@@ -25,12 +27,23 @@ def confidence_and_loss(logits: Tensor, y: Tensor) -> tuple[np.ndarray, np.ndarr
     return logp.exp().numpy(), (-logp).numpy()
 
 
-def benign_confidence(pred: Predictor, name: str, acfg) -> tuple[np.ndarray, np.ndarray]:
+def benign_confidence(pred: Predictor, name: str, cfg) -> tuple[np.ndarray, np.ndarray]:
     """I_B scores of set `name`."""
     return confidence_and_loss(pred.logits(name), pred.labels(name))
 
 
-def adversarial_confidence(pred: Predictor, name: str, acfg) -> tuple[np.ndarray, np.ndarray]:
-    """I_A scores of set `name`: confidence on untargeted PGD examples at `acfg.eps`."""
-    args = attack_pgd_args(acfg.eps, acfg.steps, acfg.step_size, acfg.random_start)
+def adversarial_confidence(
+    pred: Predictor, name: str, cfg, eps: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """I_A scores of set `name`: confidence on untargeted PGD examples at `attack.eps`."""
+    a = cfg.attack
+    args = attack_pgd_args(a.eps if eps is None else eps, a.steps, a.step_size, a.random_start)
     return confidence_and_loss(pred.adv_logits(name, **args), pred.labels(name))
+
+
+THRESHOLD_ATTACKS: dict[str, Attack] = {
+    "ib": score_attack("ib", benign_confidence, description="I_B: benign confidence F(x)_y"),
+    "ia": score_attack(
+        "ia", adversarial_confidence, description="I_A: confidence on untargeted PGD examples"
+    ),
+}

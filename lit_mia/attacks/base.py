@@ -1,0 +1,63 @@
+"""What every membership-inference attack receives and returns.
+
+An attack is a registry entry (`Attack`) whose `run(ctx)` maps an `AttackContext` (the trained
+target, its evaluation sets, lazily trained shadow models, the resolved config) to an
+`AttackResult` (unprefixed metrics, optional per-sample scores, figures, texts, step series).
+run.py logs the result under `attack/<name>/...`; attacks never touch MLflow.
+
+Score attacks (I_B, I_A, I_V, baseline, ...) are built with `score_attack(scorer)`, which adds
+the shared metric set of metrics.attack_metrics: oracle threshold (`*_best`), per-class
+thresholds calibrated on shadow models (`*_calibrated`), bootstrap CIs (`*_ci_low/_ci_high`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig
+
+
+@dataclass
+class AttackResult:
+    """One attack on one target.
+
+    metrics: scalar metrics, unprefixed (logged as `attack/<name>/<key>`).
+    scores, is_member: per-sample membership scores over the evaluation set (higher = member)
+        and the truth (1 = member); when given they feed the overlaid ROC / PR plots and the
+        `scores/<name>.csv` artifact. losses: per-sample CE losses, aligned with scores.
+    index: dataset indices of the scored samples (for the CSV), aligned with scores.
+    figures: artifact path (under the run, e.g. `plots/boundary_budget.png`) -> matplotlib Figure.
+    texts: artifact path -> text (CSV, markdown).
+    series: metric key -> list of values, logged with step = list position (e.g. AUC vs query
+        budget, accuracy vs attack eps); the x values belong in `metrics` or a text artifact.
+    """
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    scores: np.ndarray | None = None
+    is_member: np.ndarray | None = None
+    losses: np.ndarray | None = None
+    index: np.ndarray | None = None
+    figures: dict[str, Any] = field(default_factory=dict)
+    texts: dict[str, str] = field(default_factory=dict)
+    series: dict[str, list[float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Attack:
+    """A registry entry: `run(ctx) -> AttackResult`; `check(cfg)` raises ConfigError on bad
+    settings before any model is trained (called by config.validate for listed attacks);
+    `shadows(cfg)` is how many of the context's shadow models (trained like the target,
+    attacks/context.py) the attack will ask for, so run.py trains them up front on every rank
+    (DDP fits must run on all ranks; attacks run on rank 0 only)."""
+
+    name: str
+    run: Callable[..., AttackResult]
+    check: Callable[[DictConfig], None] | None = None
+    description: str = ""
+    shadows: Callable[[DictConfig], int] = lambda cfg: 0
+
+
+__all__ = ["Attack", "AttackResult"]

@@ -1,0 +1,86 @@
+"""Score attacks: a per-sample membership score turned into the shared metric set.
+
+A *scorer* maps (Predictor, set name, config) -> (scores [N], CE losses [N] or None), higher
+score = more likely a member. `score_attack` makes a registry entry of it that
+
+1. scores the target's evaluation members and non-members (`ctx.pred`);
+2. with `attack.calibrate`, scores shadow model 0's own members / non-members the same way and
+   chooses the threshold there: per class (Song & Mittal 2021) or global (`attack.calibration`)
+   -> `acc_calibrated`, `advantage_calibrated`, ...; the oracle numbers stay `*_best`;
+3. adds bootstrap CIs (`attack.bootstrap` resamples) and the loss KL (metrics.attack_metrics).
+
+Label-only scorers receive the same Predictor but must query it only through a label oracle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from omegaconf import DictConfig
+
+from lit_mia import metrics
+from lit_mia.attacks.base import Attack, AttackResult
+from lit_mia.attacks.context import AttackContext
+from lit_mia.evaluation import Predictor
+
+Scorer = Callable[[Predictor, str, DictConfig], tuple[np.ndarray, np.ndarray | None]]
+
+
+def score_pair(pred: Predictor, scorer: Scorer, cfg: DictConfig):
+    """(scores, losses or None, is_member, labels) of `scorer` over members + non-members."""
+    sm, lm = scorer(pred, "members", cfg)
+    sn, ln = scorer(pred, "nonmembers", cfg)
+    losses = None if lm is None or ln is None else np.r_[lm, ln]
+    is_member = np.r_[np.ones(len(sm), dtype=int), np.zeros(len(sn), dtype=int)]
+    labels = np.r_[pred.labels("members").numpy(), pred.labels("nonmembers").numpy()]
+    return np.r_[sm, sn], losses, is_member, labels
+
+
+def scored_result(ctx: AttackContext, scorer: Scorer, scores=None, losses=None) -> AttackResult:
+    """Metrics of a scorer on the target (optionally pre-computed `scores`/`losses`),
+    calibrated on shadow model 0 when `attack.calibrate`."""
+    cfg, a = ctx.cfg, ctx.cfg.attack
+    if scores is None:
+        scores, losses, is_member, labels = score_pair(ctx.pred, scorer, cfg)
+    else:
+        is_member = ctx.is_member()
+        labels = np.r_[ctx.pred.labels("members").numpy(), ctx.pred.labels("nonmembers").numpy()]
+    shadow = {}
+    if a.calibrate:
+        sp = ctx.shadow_models(1)[0].predictor
+        ss, _, sm, sl = score_pair(sp, scorer, cfg)
+        shadow = dict(shadow_scores=ss, shadow_is_member=sm)
+        if a.calibration == "per_class":
+            shadow.update(labels=labels, shadow_labels=sl)
+    m = metrics.attack_metrics(
+        scores,
+        is_member,
+        losses=losses,
+        kl_bins=a.kl_bins,
+        bootstrap=a.bootstrap,
+        ci_level=a.ci_level,
+        seed=int(cfg.seed),
+        **shadow,
+    )
+    index = np.r_[ctx.eval_idx["members"], ctx.eval_idx["nonmembers"]]
+    return AttackResult(m, scores=scores, is_member=is_member, losses=losses, index=index)
+
+
+def score_attack(
+    name: str,
+    scorer: Scorer,
+    check: Callable[[DictConfig], None] | None = None,
+    description: str = "",
+) -> Attack:
+    """A registry entry for a score attack (see the module docstring)."""
+    return Attack(
+        name,
+        lambda ctx: scored_result(ctx, scorer),
+        check,
+        description,
+        shadows=lambda cfg: 1 if cfg.attack.calibrate else 0,
+    )
+
+
+__all__ = ["Scorer", "score_attack", "scored_result", "score_pair"]
