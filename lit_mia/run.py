@@ -25,7 +25,7 @@ import torch
 from omegaconf import DictConfig
 
 from lit_mia import config, metrics, plots, tracking
-from lit_mia.attacks import ATTACKS
+from lit_mia.attacks import ATTACKS, UPDATE_ATTACKS
 from lit_mia.attacks.context import AttackContext, shadow_split
 from lit_mia.data.datamodule import MembershipDataModule
 from lit_mia.data.datasets import DatasetBundle, load_dataset
@@ -307,6 +307,10 @@ def run_experiment(
 ) -> dict[str, TargetResult]:
     """Resolve, train, attack and track every target of an experiment."""
     cfgs = config.per_target(experiment, overrides)
+    if all(a in UPDATE_ATTACKS for a in cfgs[0].attacks):  # update leakage: its own pipeline
+        from lit_mia.updates_leak.pipeline import run_updates_leak
+
+        return {"updates": run_updates_leak(cfgs[0], parent_run_id, run_name)}
     bundle, split = build_data(cfgs[0])
     for cfg in cfgs:  # fail on bad nets, regimes (e.g. DP-SGD layers), trainers before any run
         build_target(cfg, make_net(cfg, bundle))
