@@ -504,6 +504,10 @@ def validate(cfg: DictConfig) -> None:
     _check(c, "attack.ci_level", 0 < a.ci_level < 1, "in (0, 1)")
     _check(c, "attack.leakage_every", a.leakage_every >= 0, ">= 0")
     _check(c, "attack.leakage_n", a.leakage_n >= 1, ">= 1")
+    if c.compare_by:
+        numeric = OmegaConf.select(c, str(c.compare_by), default=None)
+        ok = str(c.compare_by) in schema_keys() and isinstance(numeric, (int, float))
+        _check(c, "compare_by", ok, "empty or a numeric config key such as data.n_members")
     if not c.attacks:
         valid = ", ".join(sorted(ALL_ATTACKS))
         raise ConfigError(f"attacks must name at least one attack; valid: {valid}")

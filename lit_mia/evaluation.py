@@ -89,6 +89,24 @@ class Predictor:
         return float((logits.argmax(1) == self.labels(name)).float().mean())
 
     @torch.no_grad()
+    def worst_case_logits(self, name: str, eps: float) -> Tensor:
+        """[N,K] worst-case logits of set `name` over the eps-ball under the target's own
+        verifier (`worst_case_logits` of a verifiable target module), cached per eps."""
+        key = ("worst", name, float(eps))
+        if key not in self._adv:
+            x, y = self.sets[name]
+            out = [
+                self.model.worst_case_logits(
+                    x[i : i + self.batch_size].to(self.device),
+                    y[i : i + self.batch_size].to(self.device),
+                    eps,
+                ).cpu()
+                for i in range(0, len(x), self.batch_size)
+            ]
+            self._adv[key] = torch.cat(out)
+        return self._adv[key]
+
+    @torch.no_grad()
     def verified_accuracy(self, name: str, eps: float) -> float:
         """Fraction of set `name` whose worst-case margin under the target's own verifier is
         positive at `eps` (IBP intervals, or convex_adversarial's dual bound): `verified_mask`

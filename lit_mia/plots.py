@@ -111,6 +111,56 @@ def pr_curves(curves: dict[str, tuple[ArrayLike, ArrayLike]], title: str = "") -
     return fig
 
 
+def metric_vs(
+    x: ArrayLike,
+    curves: dict[str, ArrayLike],
+    xlabel: str,
+    ylabel: str = "",
+    title: str = "",
+    logx: bool = False,
+) -> Figure:
+    """Line plot (markers) of one or more metric series against shared x values."""
+    xs = np.asarray(x, dtype=float)
+    fig, ax = plt.subplots(figsize=(5, 3.5), layout="constrained")
+    for label, ys in curves.items():
+        ax.plot(xs, np.asarray(ys, dtype=float), marker="o", label=label)
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def leakage_curves(history: list[dict[str, float]], title: str = "") -> Figure:
+    """Leakage over training (CCS'19 Fig. 3/4): inference accuracy of I_B / I_A (left) and
+    benign / PGD accuracy on members and non-members (right) against the epoch."""
+    ep = [h["epoch"] for h in history]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5), layout="constrained")
+    for key, label in (("leakage/ib/acc_best", "I_B"), ("leakage/ia/acc_best", "I_A")):
+        a1.plot(ep, [h[key] for h in history], marker="o", label=label)
+    a1.set_ylabel("inference accuracy (oracle threshold)")
+    for key, label in (
+        ("leakage/train_acc", "train"),
+        ("leakage/test_acc", "test"),
+        ("leakage/adv_train_acc", "adv-train"),
+        ("leakage/adv_test_acc", "adv-test"),
+    ):
+        a2.plot(ep, [h[key] for h in history], marker=".", label=label)
+    a2.set_ylabel("accuracy")
+    for ax in (a1, a2):
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
 def comparison_bar(
     table: dict[str, dict[str, float]], metric_keys: list[str], title: str = ""
 ) -> Figure:

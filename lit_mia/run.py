@@ -27,6 +27,7 @@ from omegaconf import DictConfig
 from lit_mia import config, metrics, plots, tracking
 from lit_mia.attacks import ATTACKS, UPDATE_ATTACKS
 from lit_mia.attacks.context import AttackContext, shadow_split
+from lit_mia.callbacks import LeakageCallback
 from lit_mia.data.datamodule import MembershipDataModule
 from lit_mia.data.datasets import DatasetBundle, load_dataset
 from lit_mia.data.splits import MembershipSplit, make_split
@@ -89,9 +90,10 @@ def make_net(cfg: DictConfig, bundle: DatasetBundle) -> torch.nn.Module:
     )
 
 
-def make_trainer(cfg: DictConfig, logger, has_val: bool) -> pl.Trainer:
+def make_trainer(cfg: DictConfig, logger, has_val: bool, callbacks=()) -> pl.Trainer:
     t = cfg.trainer
     return pl.Trainer(
+        callbacks=list(callbacks),
         max_epochs=t.max_epochs,
         accelerator=t.accelerator,
         devices=t.devices,
@@ -132,6 +134,7 @@ def fit(
     *,
     logger=None,
     seed: int | None = None,
+    callbacks=(),
 ) -> TargetModule:
     """Train one model of the configured regime on `train_idx` (all ranks under DDP)."""
     seed = cfg.seed if seed is None else seed
@@ -150,7 +153,7 @@ def fit(
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         warnings.filterwarnings("ignore", ".*number of training batches.*")
-        make_trainer(cfg, logger, has_val).fit(module, datamodule=dm)
+        make_trainer(cfg, logger, has_val, callbacks).fit(module, datamodule=dm)
     return module.cpu().eval()
 
 
@@ -210,7 +213,15 @@ def run_target(
         run.log_dict(split.to_dict(), "split/indices.json")
         run.log_dict(split.sizes(), "split/sizes.json")
 
-        target = fit(cfg, bundle, split.members, split.validation, logger=run.lightning_logger())
+        leakage = leakage_callback(cfg, bundle, split)
+        target = fit(
+            cfg,
+            bundle,
+            split.members,
+            split.validation,
+            logger=run.lightning_logger(),
+            callbacks=[leakage] if leakage else [],
+        )
         shadows = [  # every rank takes part in DDP fits; attacks then run on rank 0 only
             fit(cfg, bundle, shadow_split(split, i)[0], None, seed=cfg.seed + 1 + i)
             for i in range(n_shadows(cfg))
@@ -219,9 +230,27 @@ def run_target(
             return TargetResult(tname, None)
 
         result = evaluate(cfg, bundle, split, target, run, shadows)
+        if leakage is not None and leakage.history:
+            run.log_figure(plots.leakage_curves(leakage.history, title=tname), "plots/leakage.png")
         if tr.log_checkpoint:
             run.log_torch_state(target.net.state_dict(), "target.pt")
         return TargetResult(tname, run.run_id, result)
+
+
+def leakage_callback(cfg: DictConfig, bundle, split) -> LeakageCallback | None:
+    """The leakage-over-training callback when `attack.leakage_every` > 0: I_B / I_A on the
+    first `attack.leakage_n` members and non-members, attack-time PGD at `attack.eps`."""
+    a = cfg.attack
+    if a.leakage_every <= 0:
+        return None
+    n = min(a.leakage_n, len(split.members), len(split.nonmembers))
+    return LeakageCallback(
+        _subset(bundle, split.members[:n]),
+        _subset(bundle, split.nonmembers[:n]),
+        every=a.leakage_every,
+        pgd_args=attack_pgd_args(a.eps, a.steps, a.step_size, a.random_start),
+        batch_size=a.batch_size,
+    )
 
 
 def n_shadows(cfg: DictConfig) -> int:
@@ -352,7 +381,28 @@ def run_experiment(
                 ),
                 "plots/comparison.png",
             )
+            if base.compare_by:
+                parent.log_figure(
+                    compare_plot(cfgs, results, list(base.attacks)), "plots/compare_by.png"
+                )
     return results
+
+
+def compare_plot(cfgs: list[DictConfig], results: dict[str, TargetResult], attacks: list[str]):
+    """Each attack's AUC against the experiment's `compare_by` key, one point per target
+    (e.g. AUC vs training-set size for a target ladder, Li & Zhang CCS'21 Fig. 10)."""
+    from omegaconf import OmegaConf
+
+    key = str(cfgs[0].compare_by)
+    xs = [float(OmegaConf.select(c, key)) for c in cfgs]
+    order = np.argsort(xs)
+    curves = {}
+    for a in attacks:
+        ys = [results[label_of(c)].metrics.get(f"attack/{a}/auc", np.nan) for c in cfgs]
+        curves[a] = [ys[i] for i in order]
+    return plots.metric_vs(
+        [xs[i] for i in order], curves, xlabel=key, ylabel="attack AUC", title=str(cfgs[0].name)
+    )
 
 
 def comparison_table(results: dict[str, TargetResult], attacks: list[str]) -> str:

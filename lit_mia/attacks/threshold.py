@@ -5,6 +5,12 @@ true label y; for I_A also of the robust regime's perturbation constraint (Kerck
 - I_B (eq. 3): score = F(x)_y on the benign input.
 - I_A (eq. 4): score = F(x_adv)_y, x_adv untargeted L_inf PGD at `attack.eps` (released code:
   20 steps, step 2.5*eps/20, no random start, eval mode, clip to [0,1]).
+- I_V (§3.4, eq. 20): score = V(F(x~)_y, B_eps), the verified worst-case confidence
+  softmax(z)_y over the L_inf ball at `attack.eps`, z the worst-case logits of the verifier the
+  target was trained with (intervals for ibp/diffai, convex_adversarial's dual network for
+  dual; the prediction temperature applies). Only for targets that have a verifier.
+- `ia_sweep` (§7.1, Fig. 5): I_A at every eps of `attack.eps_list` (eps 0 = I_B); accuracy vs
+  attack eps as stepped metrics (step = position in eps_list) and a plot.
 A point is called a member iff its score >= tau; metrics.py picks tau (oracle `*_best`, or on a
 shadow model, `*_calibrated`). Each scorer returns (scores [N], CE losses [N]) as numpy arrays;
 the losses feed the KL-of-loss-distributions metric (Song et al. DLS'19).
@@ -12,12 +18,16 @@ the losses feed the KL-of-loss-distributions metric (Song et al. DLS'19).
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import torch.nn.functional as F
 from torch import Tensor
 
-from lit_mia.attacks.base import Attack
-from lit_mia.attacks.scoring import score_attack
+from lit_mia.attacks.base import Attack, AttackResult
+from lit_mia.attacks.context import AttackContext
+from lit_mia.attacks.scoring import score_attack, scored_result
+from lit_mia.errors import ConfigError
 from lit_mia.evaluation import Predictor, attack_pgd_args
 
 
@@ -41,9 +51,83 @@ def adversarial_confidence(
     return confidence_and_loss(pred.adv_logits(name, **args), pred.labels(name))
 
 
+def verified_confidence(pred: Predictor, name: str, cfg) -> tuple[np.ndarray, np.ndarray]:
+    """I_V scores of set `name`: softmax of the verifier's worst-case logits at `attack.eps`."""
+    return confidence_and_loss(pred.worst_case_logits(name, cfg.attack.eps), pred.labels(name))
+
+
+def check_verifier(cfg) -> None:
+    """I_V needs every target of the experiment to carry a verifier (CCS'19 §3.4)."""
+    from lit_mia.config import target_names
+    from lit_mia.targets import TARGETS
+
+    with_verifier = sorted(n for n, c in TARGETS.items() if getattr(c, "verifiable", False))
+    for name in target_names(cfg):
+        if not getattr(TARGETS[name], "verifiable", False):
+            raise ConfigError(
+                f"attack iv needs a target with a verifier (target.name one of "
+                f"{', '.join(with_verifier)}); target {name!r} has none"
+            )
+
+
+SWEEP_KEYS = ("acc_best", "auc", "advantage_best", "tpr_at_fpr_0.01", "acc_calibrated")
+
+
+def ia_sweep(ctx: AttackContext) -> AttackResult:
+    """I_A at every attack eps of `attack.eps_list` (CCS'19 Fig. 5)."""
+    from lit_mia import plots
+
+    eps_list = [float(e) for e in ctx.cfg.attack.eps_list]
+    rows = []
+    for eps in eps_list:
+        m = scored_result(ctx, partial(adversarial_confidence, eps=eps)).metrics
+        rows.append(m)
+    series = {k: [r[k] for r in rows] for k in SWEEP_KEYS if k in rows[0]}
+    series["eps"] = eps_list
+    best = int(np.argmax(series["acc_best"]))
+    out = {"acc_best_max": series["acc_best"][best], "eps_at_max": eps_list[best]}
+    if "acc_calibrated" in series:  # the eps an adversary would pick on its shadow model
+        out["acc_calibrated_max"] = max(series["acc_calibrated"])
+    head = ",".join(["eps", *rows[0]])
+    table = [head] + [",".join(repr(v) for v in [e, *r.values()]) for e, r in zip(eps_list, rows)]
+    fig = plots.metric_vs(
+        eps_list,
+        {k: series[k] for k in ("acc_best", "acc_calibrated", "auc") if k in series},
+        xlabel="attack eps (L_inf)",
+        title=f"I_A vs attack eps (training eps {ctx.cfg.target.eps:g})",
+    )
+    return AttackResult(
+        out,
+        texts={"tables/ia_sweep.csv": "\n".join(table) + "\n"},
+        figures={"plots/ia_sweep.png": fig},
+        series=series,
+    )
+
+
+def _check_sweep(cfg) -> None:
+    eps = list(cfg.attack.eps_list)
+    if not eps or not all(0 <= float(e) <= 1 for e in eps):
+        raise ConfigError(
+            f"attack.eps_list must be a non-empty list of eps in [0, 1] (pixel space), got {eps}"
+        )
+
+
 THRESHOLD_ATTACKS: dict[str, Attack] = {
     "ib": score_attack("ib", benign_confidence, description="I_B: benign confidence F(x)_y"),
     "ia": score_attack(
         "ia", adversarial_confidence, description="I_A: confidence on untargeted PGD examples"
+    ),
+    "iv": score_attack(
+        "iv",
+        verified_confidence,
+        check=check_verifier,
+        description="I_V: verified worst-case confidence under the target's verifier",
+    ),
+    "ia_sweep": Attack(
+        "ia_sweep",
+        ia_sweep,
+        check=_check_sweep,
+        description="I_A at a list of attack eps (CCS'19 Fig. 5)",
+        shadows=lambda cfg: 1 if cfg.attack.calibrate else 0,
     ),
 }

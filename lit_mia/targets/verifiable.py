@@ -195,9 +195,11 @@ class VerifiableTarget(TargetModule):
 
     @torch.no_grad()
     def worst_case_logits(self, x: Tensor, y: Tensor, eps: float) -> Tensor:
-        """[B,K] -margins in eval mode: softmax(.)_y lower-bounds the confidence over the ball."""
+        """[B,K] -margins / T in eval mode: softmax(.)_y lower-bounds the prediction confidence
+        softmax(g(x')/T)_y over the ball (T the prediction temperature, as `forward`)."""
         with eval_mode(self.net):
-            return -self.margins(x, y, eps)
+            z = -self.margins(x, y, eps)
+        return z if self.cm.temperature == 1.0 else z / self.cm.temperature
 
     @torch.no_grad()
     def verified_mask(self, x: Tensor, y: Tensor, eps: float) -> Tensor:
