@@ -59,9 +59,19 @@ def label_of(cfg: DictConfig) -> str:
     return str(cfg.label or cfg.target.name)
 
 
-def build_data(cfg: DictConfig) -> tuple[DatasetBundle, MembershipSplit]:
+def build_data(
+    cfg: DictConfig, bundles: dict | None = None
+) -> tuple[DatasetBundle, MembershipSplit]:
+    """The data set and this config's membership split; `bundles` caches loaded data sets
+    across the targets of one experiment (their splits may differ, e.g. data.n_members)."""
     d = cfg.data
-    bundle = load_dataset(d.name, root=d.root, download=d.download)
+    key = (str(d.name), str(d.root), bool(d.download))
+    if bundles is not None and key in bundles:
+        bundle = bundles[key]
+    else:
+        bundle = load_dataset(d.name, root=d.root, download=d.download)
+        if bundles is not None:
+            bundles[key] = bundle
     split = make_split(
         len(bundle),
         n_members=d.n_members,
@@ -340,13 +350,15 @@ def run_experiment(
         from lit_mia.updates_leak.pipeline import run_updates_leak
 
         return {"updates": run_updates_leak(cfgs[0], parent_run_id, run_name)}
-    bundle, split = build_data(cfgs[0])
-    for cfg in cfgs:  # fail on bad nets, regimes (e.g. DP-SGD layers), trainers before any run
+    bundles: dict = {}
+    data = [build_data(cfg, bundles) for cfg in cfgs]  # per target: entries may resize the split
+    for cfg, (bundle, _) in zip(cfgs, data, strict=True):
+        # fail on bad nets, regimes (e.g. DP-SGD layers), trainers before any run
         build_target(cfg, make_net(cfg, bundle))
         check_trainer(cfg)
     results: dict[str, TargetResult] = {}
     if len(cfgs) == 1:
-        cfg = cfgs[0]
+        cfg, (bundle, split) = cfgs[0], data[0]
         results[label_of(cfg)] = run_target(cfg, bundle, split, parent_run_id, run_name)
         return results
 
@@ -364,7 +376,7 @@ def run_experiment(
             {k: v for k, v in config.flatten(base).items() if not k.startswith("target.")}
         )
         parent.log_text(config.to_yaml(base), "config.yaml")
-        for cfg in cfgs:
+        for cfg, (bundle, split) in zip(cfgs, data, strict=True):
             results[label_of(cfg)] = run_target(cfg, bundle, split, parent.run_id)
         if tracking.is_rank_zero():
             table = comparison_table(results, list(base.attacks))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -149,6 +151,11 @@ def test_compare_by_plot_on_parent(tmp_path):
     parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert sorted(r.data.params["data.n_members"] for r in children) == ["32", "64"]
+    sizes = []
+    for r in children:  # each target trained on its own split
+        local = client.download_artifacts(r.info.run_id, "split/sizes.json", str(tmp_path))
+        sizes.append(json.loads(open(local).read())["members"])
+    assert sorted(sizes) == [32, 64]
     arts = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
     assert "plots/compare_by.png" in arts
 
