@@ -1,0 +1,181 @@
+"""On-disk cache of trained models (shadow models of LiRA, the Updates-Leak farm, ...).
+
+An entry is a dict of tensors (a state_dict, or several stacked ones) stored under
+``root/kind/<key>/`` as ``tensors.pt`` with ``fields.json`` beside it. The key is the sha256 of
+the *canonical JSON* of every field that determines the model plus `FORMAT_VERSION`:
+
+- mappings with sorted keys, tuples as lists, floats as ``repr`` (json's own float form: the
+  shortest string that round-trips, so 0.1 and 0.1000000000001 differ), numpy / torch scalars
+  as python numbers, numpy arrays and tensors as ``{"sha256", "shape", "dtype"}`` of their bytes
+  (so a split's index array can be passed as is), OmegaConf containers resolved first;
+- ints and floats are kept apart (``1`` and ``1.0`` give different keys): a cache miss is
+  cheap, a stale hit is the bug to avoid.
+
+A changed field must never reuse a stale entry (LeakPro issues #234 / #415 reused shadow models
+trained on another split / config). Therefore callers pass *everything* that determines the
+model (dataset, split indices or their hash, the full regime / net / trainer config, seed, model
+index, epochs, their own code-format version) and `load` re-reads ``fields.json`` and treats
+anything but an exact match with the requested fields as a miss (a hash collision or a
+hand-edited entry cannot be served). Writes are atomic (temp file + ``os.replace``), so a
+crashed or concurrent writer never leaves a half-written entry that `load` would accept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from lit_mia.errors import ConfigError
+
+FORMAT_VERSION = 1
+"""Version of the entry layout / key scheme; bump it to invalidate every existing entry."""
+
+WEIGHTS = "tensors.pt"
+FIELDS = "fields.json"
+
+
+def _array_digest(a: np.ndarray) -> dict[str, Any]:
+    a = np.ascontiguousarray(a)
+    return {
+        "sha256": hashlib.sha256(a.tobytes()).hexdigest(),
+        "shape": list(a.shape),
+        "dtype": str(a.dtype),
+    }
+
+
+def canonical(obj: Any) -> Any:
+    """JSON-ready canonical form of `obj` (see the module docstring); raises TypeError for
+    anything it cannot represent faithfully (so an unhashable field is never silently dropped)."""
+    try:
+        from omegaconf import DictConfig, ListConfig, OmegaConf
+
+        if isinstance(obj, DictConfig | ListConfig):
+            obj = OmegaConf.to_container(obj, resolve=True)
+    except ImportError:  # pragma: no cover - omegaconf is a dependency
+        pass
+    if obj is None or isinstance(obj, bool | str):
+        return obj
+    if isinstance(obj, int | np.integer) and not isinstance(obj, np.bool_):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, float | np.floating):
+        f = float(obj)
+        if not math.isfinite(f):
+            return {"float": repr(f)}  # JSON has no inf/nan
+        return f
+    if isinstance(obj, Tensor):
+        return {"tensor": _array_digest(obj.detach().cpu().numpy())}
+    if isinstance(obj, np.ndarray):
+        return {"array": _array_digest(obj)}
+    if isinstance(obj, Mapping):
+        out = {}
+        for k, v in obj.items():
+            if not isinstance(k, str):
+                raise TypeError(f"cache field keys must be strings, got {k!r}")
+            out[k] = canonical(v)
+        return out
+    if isinstance(obj, list | tuple):
+        return [canonical(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot use {type(obj).__name__} as a cache field: {obj!r}")
+
+
+def canonical_json(fields: Mapping) -> str:
+    """Canonical JSON text of `fields` plus the format version (sorted keys, no spaces)."""
+    doc = {"fields": canonical(fields), "format_version": FORMAT_VERSION}
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def _atomic_write(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+class ModelCache:
+    """Tensors of trained models on disk under ``root/kind/<key>/``.
+
+    root: cache directory (created if missing); kind: a sub-directory per model family
+    (e.g. "lira_shadow", "updates_leak"); key_name: the config key that set `root`, named in the
+    ConfigError raised when the directory cannot be created or written.
+    """
+
+    def __init__(self, root: str | Path, kind: str, key_name: str = "attack.lira.cache_dir"):
+        self.root = Path(root)
+        self.kind = str(kind)
+        self.key_name = key_name
+        self.dir = self.root / self.kind
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(dir=self.dir, prefix=".probe.")
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as e:
+            raise ConfigError(
+                f"{key_name}={str(root)!r} is not a writable directory ({e.strerror or e}); "
+                "set it to a directory you can write"
+            ) from None
+
+    @staticmethod
+    def key(fields: Mapping) -> str:
+        """sha256 hex digest of `canonical_json(fields)` (includes FORMAT_VERSION)."""
+        return hashlib.sha256(canonical_json(fields).encode()).hexdigest()
+
+    def path(self, fields: Mapping) -> Path:
+        """Directory of the entry for `fields` (it may not exist)."""
+        return self.dir / self.key(fields)
+
+    def load(self, fields: Mapping) -> dict[str, Tensor] | None:
+        """The stored tensors for `fields` (on CPU), or None on a miss: no entry, a stored
+        fields.json that is not exactly `canonical_json(fields)`, or an unreadable file."""
+        entry = self.path(fields)
+        try:
+            stored = (entry / FIELDS).read_text()
+        except OSError:
+            return None
+        if stored != canonical_json(fields):
+            return None
+        try:
+            data = torch.load(entry / WEIGHTS, map_location="cpu", weights_only=True)
+        except Exception:  # missing, truncated or foreign file: retrain
+            return None
+        if not isinstance(data, dict) or not all(isinstance(v, Tensor) for v in data.values()):
+            return None
+        return data
+
+    def save(self, fields: Mapping, tensors: Mapping[str, Tensor]) -> Path:
+        """Store `tensors` (detached, moved to CPU) for `fields`; returns the entry directory.
+        Weights are written first and fields.json last, each atomically, so a reader sees
+        either no entry or a complete one."""
+        text = canonical_json(fields)
+        entry = self.path(fields)
+        entry.mkdir(parents=True, exist_ok=True)
+        data = {str(k): v.detach().cpu().clone() for k, v in tensors.items()}
+        _atomic_write(entry / WEIGHTS, lambda f: torch.save(data, f))
+        _atomic_write(entry / FIELDS, lambda f: f.write(text.encode()))
+        return entry
+
+
+__all__ = ["FORMAT_VERSION", "ModelCache", "canonical", "canonical_json"]
