@@ -12,12 +12,25 @@ from dataclasses import dataclass, field
 
 @dataclass
 class InferSettings:
-    """`model_infer` / `confidence_infer` (CCS'19 Table 7): per-class inference on prediction
-    vectors. features: benign | untargeted | targeted (k-1 targeted PGD examples per input,
-    their prediction vectors concatenated)."""
+    """`model_infer` / `confidence_infer` (CCS'19 §3.3.1, §5.2.5, Table 7): per-class inference
+    on prediction vectors. For every class c, `n_train_per_class` members and as many
+    non-members of class c train the attack (CCS'19: 500 + 500 on CIFAR-10), the rest of that
+    class's members and non-members (balanced) test it.
 
-    features: str = "targeted"
-    n_train_per_class: int = 500  # members and as many non-members of each class (training)
+    features: kinds to compare, the first is logged unprefixed, every one as `<kind>/<metric>`:
+      benign      F(x), the prediction vector on the benign input
+      untargeted  F(x_adv), untargeted PGD at attack.eps (the I_A example)
+      targeted    the k-1 vectors F(x'_t) of targeted PGD towards every other class t,
+                  concatenated (CCS'19 §5.2.5); with include_benign also F(x)
+    confidence_infer thresholds F(.)_y of the benign / untargeted kinds (the paper: "targeted"
+    has no single confidence, §3.3.1) and skips `targeted`.
+    hidden: inference MLP hidden sizes (CCS'19 §5.2.5: 200, 20, then the 2-way output)."""
+
+    features: list[str] = field(default_factory=lambda: ["targeted", "untargeted", "benign"])
+    include_benign: bool = False  # targeted: append the benign vector F(x) to the k-1 vectors
+    # members and as many non-members of each class that train its attack; CCS'19: 500 of
+    # CIFAR-10's 5,000 per class; 50 fits the default mnist5k split (84..118 members per class)
+    n_train_per_class: int = 50
     hidden: list[int] = field(default_factory=lambda: [200, 20])
     epochs: int = 100
     lr: float = 1e-3
@@ -27,9 +40,12 @@ class InferSettings:
 
 @dataclass
 class ShadowAttackSettings:
-    """`shadow` (Shokri 2017 / Salem ML-Leaks 2019): attack classifier on shadow models'
-    prediction vectors. features: sorted (top_k largest, ML-Leaks) | label (label-conditioned:
-    the full vector plus the one-hot label)."""
+    """`shadow` (Shokri et al. S&P'17 / Salem et al. NDSS'19, ML-Leaks): one attack classifier
+    trained on n_models shadow models' prediction vectors (their in half = member, out half =
+    non-member), applied to the target. features: sorted (the top_k largest probabilities in
+    descending order, ML-Leaks' adversary 1 uses top 3) | label (label-conditioned: the full
+    vector plus the one-hot true label, Shokri's per-class information in one model).
+    hidden: attack MLP hidden sizes (ML-Leaks: one hidden layer of 64)."""
 
     n_models: int = 4
     features: str = "sorted"
@@ -42,10 +58,16 @@ class ShadowAttackSettings:
 
 @dataclass
 class LiraSettings:
-    """`lira` (Carlini et al. S&P 2022). mode: online (IN and OUT Gaussians, needs
-    n_shadow >= 2) | offline (OUT only, one-sided). augment: none | flip_shift (average phi over
-    the flip/shift queries). farm: auto | vmap | loop (lit_mia/ensemble.py). Shadow models are
-    cached under cache_dir keyed by everything that determines them."""
+    """`lira` (Carlini et al. S&P 2022, lit_mia/attacks/lira.py).
+
+    mode: online (IN and OUT Gaussians per example, Algorithm 1) | offline (OUT only,
+    one-sided test, §VI-A); both need n_shadow >= 2 (models come in complementary pairs so
+    every evaluation point is IN for half of them). n_shadow: 16, a CPU-sized count (the paper
+    uses 64-256; fix_variance is its advice below ~64). augment: none | flip | shift |
+    flip_shift (phi averaged over 1 / 2 / 9 / 18 queries). farm: auto | vmap | loop
+    (lit_mia/ensemble.py; auto times both). cache_dir: trained shadow models, keyed by
+    everything that determines them (lit_mia/cache.py); "" = no cache. epochs: shadow training
+    epochs, None = trainer.max_epochs (the target's)."""
 
     mode: str = "online"
     n_shadow: int = 16
