@@ -1,4 +1,5 @@
-"""Pure perturbation functions on (model, x, y): PGD, Sinha's ascent, later HopSkipJump."""
+"""Pure perturbation functions on (model, x, y): untargeted and targeted PGD (pgd.py,
+targeted.py), Sinha's ascent (distributional.py), batched HopSkipJump (hopskipjump.py)."""
 
 from lit_mia.perturb.distributional import sinha_linf_ascent
 from lit_mia.perturb.pgd import batched, pgd, pgd_defaults_attack

@@ -1,7 +1,29 @@
-"""Label-only membership inference (Li & Zhang CCS'21): filled in by issue 5."""
+"""Label-only membership inference (Li & Zhang CCS'21; Choquette-Choo et al. ICML 2021).
+
+The adversary sees the target's top-1 label only: every attack here talks to the target through
+a `LabelOracle` (oracle.py), which answers with int64 labels, counts queries per candidate and
+enforces per-candidate budgets; no attack reads logits or probabilities of the target.
+
+- baseline      (baseline.py)      Yeom: member iff correctly classified
+- transfer      (transfer.py)      shadow model on target-relabelled data, score -CE (Alg. 1)
+- boundary      (boundary.py)      HopSkipJump distance (Alg. 2), L0/L1/L2/L_inf, AUC vs
+                                   budget, Algorithm 3 thresholds (thresholds.py)
+- augmentation  (augmentation.py)  robustness of the label to shifts / flips / noise
+- cert_radius   (certify.py)       randomized-smoothing certified radius, ACR (App. A.2)
+"""
 
 from __future__ import annotations
 
 from lit_mia.attacks.base import Attack
+from lit_mia.attacks.label_only.augmentation import AUGMENTATION
+from lit_mia.attacks.label_only.baseline import BASELINE
+from lit_mia.attacks.label_only.boundary import BOUNDARY
+from lit_mia.attacks.label_only.certify import CERT_RADIUS
+from lit_mia.attacks.label_only.oracle import BudgetExceeded, LabelOracle
+from lit_mia.attacks.label_only.transfer import TRANSFER
 
-LABEL_ONLY_ATTACKS: dict[str, Attack] = {}
+LABEL_ONLY_ATTACKS: dict[str, Attack] = {
+    a.name: a for a in (BASELINE, TRANSFER, BOUNDARY, AUGMENTATION, CERT_RADIUS)
+}
+
+__all__ = ["LABEL_ONLY_ATTACKS", "BudgetExceeded", "LabelOracle"]
