@@ -1,0 +1,129 @@
+"""Index pools and update sets of Updates-Leak (Salem et al. USENIX Security'20, §3.4, §4.1).
+
+The paper splits each data set into disjoint target, shadow and probing sets, and each side
+into a base-model training set and an update set. Here one permutation of range(n_total) from
+numpy's default_rng(seed) is cut into consecutive blocks, in this order:
+
+    shadow_base  (base_size)    trains the shadow base model
+    shadow_pool  (shadow_pool)  the shadow update sets are drawn from it
+    target_base  (base_size)    trains the target base model
+    target_pool  (target_pool)  the target update sets are drawn from it
+    probe        (n_probe)      the probing set queried before and after every update
+
+The adversary's own data (autoencoder training, baselines) is shadow_base + shadow_pool.
+
+Update set i of a side holds k distinct pool samples. With `label_dirichlet` = 0 they are drawn
+uniformly from the pool; with alpha > 0 the set's label mix p ~ Dirichlet(alpha * 1) first, then
+k labels ~ p, then samples of those labels (A_LDE needs varied label distributions; with plain
+draws of k = 100 every histogram is close to the pool's). Sets are independent, so a pool
+sample can occur in several sets (the paper's m = 10,000 sets of 100 samples need the same).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lit_mia.errors import ConfigError
+
+BLOCKS = ("shadow_base", "shadow_pool", "target_base", "target_pool", "probe")
+
+
+@dataclass(frozen=True)
+class UpdatePools:
+    """Disjoint int64 index arrays (checked at construction)."""
+
+    shadow_base: np.ndarray
+    shadow_pool: np.ndarray
+    target_base: np.ndarray
+    target_pool: np.ndarray
+    probe: np.ndarray
+
+    def __post_init__(self) -> None:
+        check_disjoint({b: getattr(self, b) for b in BLOCKS})
+
+    @property
+    def adversary(self) -> np.ndarray:
+        """The adversary's local data: shadow base + shadow pool."""
+        return np.concatenate([self.shadow_base, self.shadow_pool])
+
+    def to_dict(self) -> dict[str, list[int]]:
+        return {b: getattr(self, b).tolist() for b in BLOCKS}
+
+
+def check_disjoint(sets: dict[str, np.ndarray]) -> None:
+    """ConfigError naming the two sets that overlap (e.g. the probe set and an update pool)."""
+    names = list(sets)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            common = np.intersect1d(sets[a], sets[b])
+            if common.size:
+                raise ConfigError(
+                    f"updates: the {a} and {b} index sets overlap in {common.size} samples "
+                    f"(e.g. {common[:5].tolist()}); they must be disjoint"
+                )
+
+
+def block_sizes(u) -> dict[str, int]:
+    """Block sizes from the `updates` settings."""
+    return {
+        "shadow_base": int(u.base_size),
+        "shadow_pool": int(u.shadow_pool),
+        "target_base": int(u.base_size),
+        "target_pool": int(u.target_pool),
+        "probe": int(u.n_probe),
+    }
+
+
+def make_pools(n_total: int, u, seed: int) -> UpdatePools:
+    """Cut default_rng(seed).permutation(n_total) into the blocks of `block_sizes(u)`."""
+    sizes = block_sizes(u)
+    need = sum(sizes.values())
+    if need > n_total:
+        raise ConfigError(
+            f"updates: the probe set would overlap the update pools: 2 * updates.base_size + "
+            f"updates.shadow_pool + updates.target_pool + updates.n_probe = {need} > "
+            f"{n_total} samples in the data set"
+        )
+    perm = np.random.default_rng(seed).permutation(n_total)
+    out, start = {}, 0
+    for b in BLOCKS:
+        out[b] = np.sort(perm[start : start + sizes[b]]).astype(np.int64)
+        start += sizes[b]
+    return UpdatePools(**out)
+
+
+def sample_update_sets(
+    pool: np.ndarray, labels: np.ndarray, m: int, k: int, rng: np.random.Generator, alpha: float
+) -> np.ndarray:
+    """[m, k] dataset indices: m update sets of k distinct samples of `pool`.
+
+    labels: label of every pool sample (aligned with pool). alpha > 0: per-set label mix
+    ~ Dirichlet(alpha), classes without enough samples fall back to uniform draws.
+    """
+    pool = np.asarray(pool)
+    if k > pool.size:
+        raise ConfigError(f"updates.k must be <= the update pool size {pool.size}, got {k}")
+    if alpha <= 0:
+        return np.stack([pool[rng.choice(pool.size, k, replace=False)] for _ in range(m)])
+    classes = np.unique(labels)
+    by_class = [np.flatnonzero(labels == c) for c in classes]
+    sets = np.empty((m, k), dtype=np.int64)
+    for i in range(m):
+        p = rng.dirichlet(np.full(classes.size, float(alpha)))
+        counts = rng.multinomial(k, p)
+        picked = []
+        for c, n in enumerate(counts):
+            n = min(n, by_class[c].size)
+            picked.append(by_class[c][rng.choice(by_class[c].size, n, replace=False)])
+        chosen = np.concatenate(picked)
+        if chosen.size < k:  # a class ran short: top up uniformly from the rest
+            rest = np.setdiff1d(np.arange(pool.size), chosen)
+            chosen = np.concatenate([chosen, rng.choice(rest, k - chosen.size, replace=False)])
+        sets[i] = pool[rng.permutation(chosen)]
+    return sets
+
+
+__all__ = ["BLOCKS", "UpdatePools", "block_sizes", "check_disjoint", "make_pools"]
+__all__ += ["sample_update_sets"]

@@ -1,0 +1,118 @@
+"""Config checks of the update-leakage attacks (called from their registry entries'
+`check(cfg)` in lit_mia/attacks/updates.py before anything trains); lightweight on purpose:
+no torch models, no data loading.
+
+`AE_FOR_DATASET`: data sets with a known autoencoder for A_SSR (appendix D, Table 2; the MNIST
+column is built, for every 1x28x28 set). `DATASET_SIZES`: pool sizes of the registered data
+sets (lit_mia.data.datasets), so a layout that cannot fit is refused before anything loads.
+"""
+
+from __future__ import annotations
+
+from lit_mia.errors import ConfigError
+
+AE_FOR_DATASET = {"mnist5k": "mnist", "mnist": "mnist", "fashion_mnist": "mnist"}
+
+DATASET_SIZES = {
+    "mnist5k": 5000,
+    "digits": 1797,
+    "mnist": 70000,
+    "fashion_mnist": 70000,
+    "cifar10": 60000,
+    "cifar100": 60000,
+    "svhn": 99289,
+}
+
+NETS_WITH_BATCHNORM = ("wide_resnet",)
+SINGLE_SAMPLE = ("a_li", "a_ssr")
+OPTIMIZERS = ("sgd", "adam")
+
+
+def _need(ok: bool, msg: str) -> None:
+    if not ok:
+        raise ConfigError(msg)
+
+
+def check_updates(cfg, attack: str) -> None:
+    """ConfigError (naming the key and the allowed range) for settings `attack` cannot use."""
+    u = cfg.updates
+    for key in ("m_target", "n_probe", "base_size", "base_epochs", "base_batch_size", "chunk"):
+        _need(u[key] >= 1, f"updates.{key} must be >= 1, got {u[key]}")
+    for key in ("shadow_pool", "target_pool", "update_batch_size", "batch_size"):
+        _need(u[key] >= 1, f"updates.{key} must be >= 1, got {u[key]}")
+    _need(u.k >= 1, f"updates.k must be >= 1, got {u.k}")
+    _need(
+        u.m_shadow >= u.batch_size,
+        f"updates.m_shadow must be >= updates.batch_size ({u.batch_size}): the attack model "
+        f"trains on m_shadow update sets, got {u.m_shadow}",
+    )
+    pool = min(int(u.shadow_pool), int(u.target_pool))
+    _need(
+        u.k <= pool,
+        f"updates.k must be <= the update pool size min(updates.shadow_pool, "
+        f"updates.target_pool) = {pool}, got {u.k}",
+    )
+    n_total = DATASET_SIZES.get(str(cfg.data.name))
+    need = 2 * int(u.base_size) + int(u.shadow_pool) + int(u.target_pool) + int(u.n_probe)
+    _need(
+        n_total is None or need <= n_total,
+        f"updates.n_probe: the probe set would overlap the update pools: 2 * updates.base_size "
+        f"+ updates.shadow_pool + updates.target_pool + updates.n_probe = {need} must be <= "
+        f"{n_total} samples of {cfg.data.name}",
+    )
+    _need(
+        u.update_optimizer in OPTIMIZERS,
+        f"updates.update_optimizer must be one of {', '.join(OPTIMIZERS)}, got "
+        f"{u.update_optimizer!r}",
+    )
+    _need(
+        u.probe_mode in ("loop", "vmap"),
+        f"updates.probe_mode must be one of loop, vmap, got {u.probe_mode!r}",
+    )
+    _need(u.update_lr >= 0, f"updates.update_lr must be >= 0, got {u.update_lr}")
+    _need(
+        0 <= u.update_momentum < 1,
+        f"updates.update_momentum must be in [0, 1), got {u.update_momentum}",
+    )
+    _need(0 <= u.dropout < 1, f"updates.dropout must be in [0, 1), got {u.dropout}")
+    _need(u.label_dirichlet >= 0, f"updates.label_dirichlet must be >= 0, got {u.label_dirichlet}")
+    _need(
+        len(u.hidden) >= 1 and all(h >= 1 for h in u.hidden),
+        f"updates.hidden must be a non-empty list of widths >= 1, got {list(u.hidden)}",
+    )
+    _need(
+        str(cfg.net.name) not in NETS_WITH_BATCHNORM,
+        f"net.name must be a net without BatchNorm for the updated-model farm (not "
+        f"{', '.join(NETS_WITH_BATCHNORM)}), got {cfg.net.name!r}",
+    )
+    if attack in SINGLE_SAMPLE:
+        _need(u.k == 1, f"updates.k must be 1 for the single-sample attack {attack}, got {u.k}")
+    if attack == "a_ssr":
+        _need(
+            str(cfg.data.name) in AE_FOR_DATASET,
+            f"data.name: a_ssr has no autoencoder (appendix D, Table 2) for "
+            f"{cfg.data.name!r}; valid: {', '.join(sorted(AE_FOR_DATASET))}",
+        )
+    if attack == "a_ssr":
+        _need(
+            0 <= u.ssr.ae_dropout < 1,
+            f"updates.ssr.ae_dropout must be in [0, 1), got {u.ssr.ae_dropout}",
+        )
+    if attack == "a_lde":
+        _need(u.lde.epochs >= 1, f"updates.lde.epochs must be >= 1, got {u.lde.epochs}")
+    if attack == "a_msr":
+        s = u.msr
+        _need(
+            u.m_shadow >= s.sets_per_batch,
+            f"updates.m_shadow must be >= updates.msr.sets_per_batch ({s.sets_per_batch}), "
+            f"got {u.m_shadow}",
+        )
+        _need(s.n_gen >= 1, f"updates.msr.n_gen must be >= 1, got {s.n_gen}")
+        _need(
+            s.n_eval_gen >= u.k,
+            f"updates.msr.n_eval_gen must be >= updates.k ({u.k}) for k-means, got {s.n_eval_gen}",
+        )
+        _need(s.z_dim >= 1, f"updates.msr.z_dim must be >= 1, got {s.z_dim}")
+
+
+__all__ = ["AE_FOR_DATASET", "DATASET_SIZES", "check_updates"]

@@ -1,0 +1,344 @@
+"""Updates-Leak attacks: metric functions on hand-made sets (best-match loss, k-means +
+Hungarian MSE, KL), each attack fitting on tiny generated data, the pipeline end to end into a
+temporary MLflow store, and bad input on the command line (exit 2)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+from pytorch_lightning.loggers.logger import Logger
+
+from lit_mia import cli
+from lit_mia.data.datasets import DatasetBundle, load_dataset
+from lit_mia.updates_leak import evaluation as ev
+from lit_mia.updates_leak.decoders import LabelInference
+from lit_mia.updates_leak.farm import FarmData, FarmSide
+from lit_mia.updates_leak.pools import make_pools
+from lit_mia.updates_leak.runners import RUNNERS, UpdatesContext
+from lit_mia.updates_leak.settings import UpdatesSettings
+from lit_mia.updates_leak.training import fit_module
+
+
+# ---------------------------------------------------------------- pure metrics
+def test_best_match_loss_hand_made():
+    real = torch.tensor([[[0.0, 0.0], [10.0, 10.0]]])  # [1, k=2, D=2]
+    gen = torch.tensor([[[1.0, 0.0], [10.0, 12.0], [100.0, 100.0]]])  # [1, G=3, 2]
+    # nearest generated: (1,0) at squared distance 1, (10,12) at 4 -> mean 2.5
+    assert ev.best_match_loss(gen, real).item() == pytest.approx(2.5)
+    two = torch.cat([gen, gen + torch.tensor([0.0, 1.0])])  # second set: distances 2 and 9
+    assert ev.best_match_loss(two, torch.cat([real, real])).item() == pytest.approx(4.0)
+
+
+def test_kmeans_hungarian_zero_when_generated_equals_real():
+    rng = np.random.default_rng(0)
+    real = rng.random((5, 16))
+    assert ev.msr_mse(real.copy(), real) == pytest.approx(0.0, abs=1e-12)
+    assert ev.msr_mse(np.repeat(real, 4, axis=0), real) == pytest.approx(0.0, abs=1e-12)
+    assert ev.msr_mse(real[::-1].copy(), real) == pytest.approx(0.0, abs=1e-12)
+    assert ev.msr_mse(real[:1].copy(), real[:1]) == 0.0  # k = 1
+    assert ev.msr_mse(rng.random((20, 16)), real) > 0.01
+
+
+def test_hungarian_matches_brute_force():
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        a, b = rng.random((4, 9)), rng.random((4, 9))
+        cost = ev.pairwise_mse(a, b)
+        np.testing.assert_allclose(cost, ((a[:, None] - b[None]) ** 2).mean(-1), atol=1e-12)
+        brute = min(np.mean([cost[i, p] for i, p in enumerate(perm)]) for perm in
+                    itertools.permutations(range(4)))  # fmt: skip
+        assert ev.hungarian_mse(a, b) == pytest.approx(brute)
+
+
+def test_histograms_kl_and_argmax():
+    h = ev.histograms(np.array([[0, 0, 1, 2], [2, 2, 2, 2]]), 3)
+    np.testing.assert_allclose(h, [[0.5, 0.25, 0.25], [0, 0, 1]])
+    assert ev.kl_divergence(h, h) == pytest.approx([0, 0])
+    uni = np.full((2, 3), 1 / 3)
+    expect = [0.5 * np.log(1.5) + 0.5 * np.log(0.75), np.log(3)]
+    np.testing.assert_allclose(ev.kl_divergence(h, uni), expect)
+    assert ev.argmax_accuracy(h, h) == 1.0
+    assert ev.argmax_accuracy(h, np.array([[0.1, 0.8, 0.1], [0, 0, 1]])) == 0.5
+    r = ev.random_histograms(7, 3, np.random.default_rng(0))
+    assert r.shape == (7, 3) and np.allclose(r.sum(1), 1)
+
+
+def test_label_random_draws():
+    pool_labels = np.array([0, 1, 1, 2, 2, 2])
+    labels = np.array([1, 2, 0, 1])
+    pos = ev.label_random_draws(labels, pool_labels, np.random.default_rng(0), True)
+    assert (pool_labels[pos] == labels).all()
+    pos = ev.label_random_draws(labels, pool_labels, np.random.default_rng(0), False)
+    assert pos.min() >= 0 and pos.max() < 6
+
+
+# ---------------------------------------------------------------- modules on tiny data
+class MemoryLogger(Logger):
+    def __init__(self) -> None:
+        super().__init__()
+        self.metrics: list[dict] = []
+
+    name = "memory"
+    version = "0"
+
+    def log_hyperparams(self, params, *args, **kwargs) -> None:
+        pass
+
+    def log_metrics(self, metrics, step=None) -> None:
+        self.metrics.append(dict(metrics))
+
+
+def test_label_inference_learns_separable_deltas():
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 4, (256,), generator=g)
+    delta = torch.randn(256, 20, generator=g) * 1e-4 + torch.nn.functional.one_hot(y, 20) * 1e-3
+    log = MemoryLogger()
+    module = LabelInference(20, 4, [16, 8], 0.0, 1e-2, *_stats(delta))
+    fit_module(module, (delta, y), epochs=15, batch_size=32, logger=log)
+    with torch.no_grad():
+        acc = (module(delta).argmax(-1) == y).float().mean().item()
+    assert acc > 0.9
+    assert "train/loss" in log.metrics[-1] and "train/acc" in log.metrics[-1]
+
+
+def _stats(delta):
+    from lit_mia.updates_leak.encoder import standardizer
+
+    return standardizer(delta)
+
+
+@pytest.fixture(scope="module")
+def tiny_ctx():
+    """A made-up farm whose deltas carry a noisy label histogram; images: sklearn digits scaled
+    to 28x28 (the A_SSR autoencoder's input size), so no MNIST load is needed."""
+    d = load_dataset("digits")
+    x = torch.nn.functional.interpolate(d.x, size=(28, 28), mode="bilinear").clamp(0, 1)
+    bundle = DatasetBundle("digits28", x, d.y, 10, d.mean, d.std)
+    u = UpdatesSettings(
+        k=1, base_size=50, shadow_pool=100, target_pool=60, n_probe=10, batch_size=16
+    )
+    u.li.epochs = u.ssr.epochs = u.ssr.ae_epochs = u.lde.epochs = u.msr.epochs = 1
+    u.msr.gen_hidden, u.msr.disc_hidden, u.msr.n_gen, u.msr.n_eval_gen = [32], [16], 6, 6
+    u.msr.sets_per_batch, u.ssr.n_grid, u.lde.n_bars, u.msr.n_grid = 8, 3, 2, 1
+    pools = make_pools(len(bundle), u, 0)
+    rng = np.random.default_rng(0)
+
+    def side(pool, m, k):
+        sets = torch.as_tensor(np.stack([rng.choice(pool, k, replace=False) for _ in range(m)]))
+        labels = bundle.y[sets]
+        hist = torch.as_tensor(ev.histograms(labels.numpy(), 10), dtype=torch.float32)
+        deltas = torch.randn(m, 100) * 1e-4
+        deltas[:, :10] += hist * 1e-3
+        return FarmSide(deltas, sets, labels, 0.5)
+
+    def ctx(k, logs):
+        farm = FarmData(side(pools.shadow_pool, 48, k), side(pools.target_pool, 12, k), False, 0)
+        return UpdatesContext(u, bundle, pools, farm, logger=lambda name: logs.setdefault(
+            name, MemoryLogger()))  # fmt: skip
+
+    return ctx
+
+
+@pytest.mark.parametrize(
+    ("name", "k", "keys", "figure"),
+    [
+        ("a_li", 1, ["acc", "acc_random", "acc_majority"], None),
+        (
+            "a_ssr",
+            1,
+            [
+                "mse",
+                "mse_label_random",
+                "mse_random",
+                "mse_ae_oracle",
+                "mse_mean",
+                "mse_label_mean",
+            ],
+            "plots/a_ssr_reconstructions.png",
+        ),
+        (
+            "a_lde",
+            3,
+            ["kl", "acc", "kl_random", "kl_uniform"],
+            "plots/a_lde_label_distributions.png",
+        ),
+        (
+            "a_msr",
+            3,
+            ["mse", "mse_random", "mse_mean", "gain_random"],
+            "plots/a_msr_reconstructions_0.png",
+        ),
+    ],
+)
+def test_each_attack_fits_on_tiny_data_and_logs(tiny_ctx, name, k, keys, figure):
+    logs: dict[str, MemoryLogger] = {}
+    out = RUNNERS[name](tiny_ctx(k, logs))
+    for key in keys:
+        assert np.isfinite(out.metrics[key]), key
+    assert f"updates/{name}_metrics.json" in out.texts
+    if figure:
+        assert figure in out.figures
+    assert logs[name].metrics and any(k.startswith("train/") for k in logs[name].metrics[-1])
+    if name == "a_ssr":
+        assert "a_ssr_ae" in logs
+    if name in ("a_ssr", "a_msr"):  # images in [0, 1]: MSE of random pairs is well below 1
+        assert 0 < out.metrics["mse_random"] < 0.5
+
+
+# ---------------------------------------------------------------- end to end
+E2E = [
+    "updates.m_shadow=32",
+    "updates.m_target=8",
+    "updates.base_size=64",
+    "updates.base_epochs=1",
+    "updates.shadow_pool=100",
+    "updates.target_pool=100",
+    "updates.n_probe=10",
+    "updates.batch_size=16",
+    "updates.li.epochs=1",
+    "updates.ssr.epochs=1",
+    "updates.ssr.ae_epochs=1",
+    "updates.ssr.n_grid=2",
+    "net.width=0.5",
+]
+
+
+def _client(tmp_path) -> MlflowClient:
+    return MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlruns/mlflow.db")
+
+
+def test_single_experiment_end_to_end(tmp_path):
+    from lit_mia.run import run_experiment
+
+    args = [
+        *E2E,
+        f"tracking.uri=sqlite:///{tmp_path}/mlruns/mlflow.db",
+        f"updates.cache_dir={tmp_path}/cache",
+    ]
+    res = run_experiment("updates_leak_single", args)["updates"]
+    client = _client(tmp_path)
+    run = client.get_run(res.run_id)
+    assert run.info.status == "FINISHED"
+    for key in (
+        "attack/a_li/acc",
+        "attack/a_li/acc_random",
+        "attack/a_li/acc_majority",
+        "attack/a_ssr/mse",
+        "attack/a_ssr/mse_label_random",
+        "attack/a_ssr/mse_random",
+        "attack/a_ssr/mse_ae_oracle",
+        "updates/target_base_acc",
+    ):
+        assert key in run.data.metrics, key
+    assert run.data.metrics["updates/cache_hit"] == 0.0
+    assert run.data.params["updates.k"] == "1"
+    arts = {a.path for a in client.list_artifacts(res.run_id)}
+    assert {"config.yaml", "plots", "updates", "pools"} <= arts
+    plots = {a.path for a in client.list_artifacts(res.run_id, "plots")}
+    assert "plots/a_ssr_reconstructions.png" in plots
+    history = client.get_metric_history(res.run_id, "updates/a_li/train/loss")
+    assert len(history) == 1  # one epoch, stepped by epoch
+    again = run_experiment("updates_leak_single", args)["updates"]
+    assert client.get_run(again.run_id).data.metrics["updates/cache_hit"] == 1.0
+    assert again.metrics["attack/a_li/acc"] == res.metrics["attack/a_li/acc"]
+
+
+@pytest.mark.slow
+def test_multi_experiment_end_to_end(tmp_path):
+    from lit_mia.run import run_experiment
+
+    args = [
+        *E2E,
+        "updates.k=4",
+        "updates.lde.epochs=1",
+        "updates.msr.epochs=1",
+        "updates.msr.gen_hidden=[32]",
+        "updates.msr.disc_hidden=[16]",
+        "updates.msr.n_eval_gen=8",
+        "updates.msr.sets_per_batch=8",
+        f"tracking.uri=sqlite:///{tmp_path}/mlruns/mlflow.db",
+        f"updates.cache_dir={tmp_path}/cache",
+    ]
+    res = run_experiment("updates_leak_multi", args)["updates"]
+    metrics = _client(tmp_path).get_run(res.run_id).data.metrics
+    for key in ("attack/a_lde/kl", "attack/a_lde/kl_random", "attack/a_msr/mse"):
+        assert key in metrics
+    assert "attack/a_msr/mse_random" in metrics
+
+
+# ---------------------------------------------------------------- bad input: exit 2
+BAD = [
+    (
+        "probe-overlaps-pools",
+        ["run", "updates_leak_single", "updates.n_probe=3000"],
+        ["updates.n_probe", "probe set would overlap the update pools", "<= 5000"],
+    ),
+    (
+        "k-larger-than-pool",
+        ["run", "updates_leak_multi", "updates.k=2000"],
+        ["updates.k must be <= the update pool size", "1400"],
+    ),
+    (
+        "m-shadow-below-batch",
+        ["run", "updates_leak_single", "updates.m_shadow=10"],
+        ["updates.m_shadow must be >= updates.batch_size (64)", "got 10"],
+    ),
+    (
+        "no-autoencoder-for-dataset",
+        [
+            "run",
+            "updates_leak_single",
+            "data.name=digits",
+            "net.name=mlp",
+            "updates.base_size=300",
+            "updates.shadow_pool=400",
+            "updates.target_pool=400",
+        ],
+        [
+            "data.name",
+            "a_ssr has no autoencoder",
+            "'digits'",
+            "valid: fashion_mnist, mnist, mnist5k",
+        ],
+    ),  # fmt: skip
+    (
+        "single-sample-attack-with-k",
+        ["run", "updates_leak_single", "updates.k=3"],
+        ["updates.k must be 1 for the single-sample attack a_li"],
+    ),
+    (
+        "batchnorm-net",
+        ["run", "updates_leak_multi", "net.name=wide_resnet"],
+        ["net.name must be a net without BatchNorm", "wide_resnet"],
+    ),
+    (
+        "probe-mode",
+        ["run", "updates_leak_multi", "updates.probe_mode=fast"],
+        ["updates.probe_mode must be one of loop, vmap", "'fast'"],
+    ),
+    (
+        "optimizer",
+        ["run", "updates_leak_multi", "updates.update_optimizer=rmsprop"],
+        ["updates.update_optimizer must be one of sgd, adam"],
+    ),
+    (
+        "mixed-families",
+        ["run", "updates_leak_single", "attacks=[a_li,ib]"],
+        ["mixes update-leakage attacks"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("argv", "needles"), [c[1:] for c in BAD], ids=[c[0] for c in BAD])
+def test_bad_input_exits_2(tmp_path, capsys, argv, needles):
+    code = cli.main([*argv, f"tracking.uri=sqlite:///{tmp_path}/mlruns/mlflow.db"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    for needle in needles:
+        assert needle in err
+    assert not (tmp_path / "mlruns").exists()  # refused before any MLflow run
