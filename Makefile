@@ -37,9 +37,11 @@ test: $(STAMP) ## fast test suite (excludes tests marked slow)
 test-all: $(STAMP) ## full test suite including slow tests
 	$(PY) -m pytest -q $(ARGS)
 
-bench: $(STAMP) ## benchmarks: Lightning vs plain loop, PGD-k/IBP/TRADES/... vs natural step (ratios)
-	$(PY) bench/bench_training.py $(ARGS)
-	$(PY) bench/bench_regimes.py
+BENCHES ?= training regimes farm label_only updates
+
+bench: $(STAMP) ## benchmarks, side-by-side ratios (BENCHES='training farm ...' ARGS=--quick)
+	@set -e; for b in $(BENCHES); do echo "== bench/bench_$$b.py"; \
+		$(PY) bench/bench_$$b.py $(ARGS); done
 
 sweep: $(STAMP) ## Optuna sweep, resumable: make sweep SWEEP=eps ARGS='sweep.n_trials=2'
 	$(VENV)/bin/lit-mia sweep $(SWEEP) $(ARGS)

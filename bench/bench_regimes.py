@@ -60,8 +60,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--steps", type=int, default=4, help="optimisation steps per step timing")
+    p.add_argument("--quick", action="store_true", help="2 repeats, 2 steps: a smoke run")
     p.add_argument("--out", type=Path, default=RESULTS, help="JSON results file")
-    return p.parse_args(argv)
+    a = p.parse_args(argv)
+    if a.quick:
+        a.repeats, a.steps = 2, 2
+    return a
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -385,14 +385,20 @@ def run_experiment(
                 f"{metric_key(t)}/{k}": v for t, r in results.items() for k, v in r.metrics.items()
             }
             parent.log_metrics(flat)
-            parent.log_figure(
-                plots.comparison_bar(
-                    {t: r.metrics for t, r in results.items()},
-                    [f"attack/{a}/acc_best" for a in base.attacks],
-                    title="membership inference accuracy (oracle threshold)",
-                ),
-                "plots/comparison.png",
-            )
+            bar_keys = [
+                k
+                for k in (f"attack/{a}/acc_best" for a in base.attacks)
+                if any(k in r.metrics for r in results.values())
+            ]
+            if bar_keys:
+                parent.log_figure(
+                    plots.comparison_bar(
+                        {t: r.metrics for t, r in results.items()},
+                        bar_keys,
+                        title="membership inference accuracy (oracle threshold)",
+                    ),
+                    "plots/comparison.png",
+                )
             if base.compare_by:
                 parent.log_figure(
                     compare_plot(cfgs, results, list(base.attacks)), "plots/compare_by.png"
@@ -418,7 +424,17 @@ def compare_plot(cfgs: list[DictConfig], results: dict[str, TargetResult], attac
 
 
 def comparison_table(results: dict[str, TargetResult], attacks: list[str]) -> str:
-    """Markdown table: target accuracy and each attack's inference accuracy per target."""
+    """Markdown table: target accuracy and each attack's inference accuracy per target (columns
+    of metrics no target has, e.g. ia_sweep's per-eps series, are left out). An update-leakage
+    run (no target metrics) is listed as attack metric | value."""
+    if all(not k.startswith("target/") for r in results.values() for k in r.metrics):
+        rows = [
+            f"| {k} | {v:.4f} |"
+            for r in results.values()
+            for k, v in sorted(r.metrics.items())
+            if k.startswith("attack/")
+        ]
+        return "\n".join(["| metric | value |", "|---|---|", *rows])
     cols = [
         ("train", "target/train_acc"),
         ("test", "target/test_acc"),
@@ -433,6 +449,8 @@ def comparison_table(results: dict[str, TargetResult], attacks: list[str]) -> st
             (f"{a} calib", f"attack/{a}/acc_calibrated"),
             (f"{a} auc", f"attack/{a}/auc"),
         ]
+    present = {k for r in results.values() for k in r.metrics}
+    cols = [(c, k) for c, k in cols if k in present or k.startswith("target/")]
     head = "| target | " + " | ".join(c for c, _ in cols) + " |"
     sep = "|---" * (len(cols) + 1) + "|"
     rows = []

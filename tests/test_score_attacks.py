@@ -164,3 +164,27 @@ def test_compare_by_plot_on_parent(tmp_path):
 def test_compare_by_must_be_a_numeric_key(tmp_path, capsys, value):
     code = cli.main(["run", "single", *tiny(tmp_path, f"compare_by={value}")])
     assert code == 2 and "compare_by" in capsys.readouterr().err
+
+
+def test_parent_run_finishes_with_series_only_attacks(tmp_path):
+    """Regression: a parent run whose attacks log no acc_best (ia_sweep) must still finish."""
+    res = run_experiment(
+        "single",
+        tiny(tmp_path, "targets=[natural,natural lr=0.002]", "attacks=[ia_sweep]",
+             "attack.eps_list=[0.0,0.1]", "attack.calibrate=false"),
+    )  # fmt: skip
+    assert len(res) == 2
+    runs = all_runs(client_for(tmp_path))
+    assert {r.info.status for r in runs} == {"FINISHED"} and len(runs) == 3
+    from lit_mia.run import comparison_table
+
+    table = comparison_table(res, ["ia_sweep"])
+    assert "ia_sweep acc" not in table and "| natural |" in table
+
+
+def test_updates_results_print_as_metric_table():
+    from lit_mia.run import TargetResult, comparison_table
+
+    res = {"updates": TargetResult("updates", "x", {"attack/a_li/acc": 0.4, "updates/n": 3.0})}
+    table = comparison_table(res, ["a_li"])
+    assert "| attack/a_li/acc | 0.4000 |" in table and "updates/n" not in table
