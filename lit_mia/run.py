@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -195,6 +197,26 @@ def target_metrics(cfg: DictConfig, pred: Predictor) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------- one target
+@contextmanager
+def tracked_run(
+    cfg: DictConfig, run_name: str, tags: dict[str, str], parent_run_id: str | None = None
+) -> Iterator[tracking.Run]:
+    """An MLflow run (tracking.Run: FAILED / KILLED on errors) with the resolved config logged
+    as params and as config.yaml."""
+    tr = cfg.tracking
+    with tracking.Run(
+        tr.uri,
+        tr.experiment,
+        run_name,
+        artifact_root=tr.artifact_root,
+        tags=tags,
+        parent_run_id=parent_run_id,
+    ) as run:
+        run.log_params(config.flatten(cfg))
+        run.log_text(config.to_yaml(cfg), "config.yaml")
+        yield run
+
+
 def run_target(
     cfg: DictConfig,
     bundle: DatasetBundle,
@@ -210,16 +232,7 @@ def run_target(
         "lit_mia.label": tname,
         "seed": str(cfg.seed),
     }
-    with tracking.Run(
-        tr.uri,
-        tr.experiment,
-        run_name or f"{cfg.name}/{tname}",
-        artifact_root=tr.artifact_root,
-        tags=tags,
-        parent_run_id=parent_run_id,
-    ) as run:
-        run.log_params(config.flatten(cfg))
-        run.log_text(config.to_yaml(cfg), "config.yaml")
+    with tracked_run(cfg, run_name or f"{cfg.name}/{tname}", tags, parent_run_id) as run:
         run.log_dict(split.to_dict(), "split/indices.json")
         run.log_dict(split.sizes(), "split/sizes.json")
 

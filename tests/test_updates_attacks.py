@@ -14,13 +14,13 @@ from pytorch_lightning.loggers.logger import Logger
 
 from lit_mia import cli
 from lit_mia.data.datasets import DatasetBundle, load_dataset
+from lit_mia.fitting import fit_module
 from lit_mia.updates_leak import evaluation as ev
 from lit_mia.updates_leak.decoders import LabelInference
 from lit_mia.updates_leak.farm import FarmData, FarmSide
 from lit_mia.updates_leak.pools import make_pools
 from lit_mia.updates_leak.runners import RUNNERS, UpdatesContext
 from lit_mia.updates_leak.settings import UpdatesSettings
-from lit_mia.updates_leak.training import fit_module
 
 
 # ---------------------------------------------------------------- pure metrics

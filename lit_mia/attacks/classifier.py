@@ -16,10 +16,7 @@ into the attack's metric set (metrics.attack_metrics plus the decision accuracy 
 
 from __future__ import annotations
 
-import logging
-import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
 import numpy as np
 import pytorch_lightning as pl
@@ -27,10 +24,11 @@ import torch
 import torch.nn.functional as F
 from numpy.typing import ArrayLike
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, TensorDataset
 
 from lit_mia import metrics
+from lit_mia.attacks.scoring import attack_metrics
 from lit_mia.errors import ConfigError
+from lit_mia.fitting import fit_module
 
 
 class InferenceClassifier(pl.LightningModule):
@@ -66,25 +64,6 @@ class InferenceClassifier(pl.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
 
 
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence Lightning's per-Trainer banners ("GPU available ...") and loader warnings."""
-    loggers = [logging.getLogger(n) for n in ("pytorch_lightning", "lightning.pytorch")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", ".*does not have many workers.*")
-            warnings.filterwarnings("ignore", ".*number of training batches.*")
-            warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
-            warnings.filterwarnings("ignore", ".*LeafSpec.*is deprecated.*")
-            yield
-    finally:
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.setLevel(level)
-
-
 def _features(x: ArrayLike) -> Tensor:
     t = torch.as_tensor(np.asarray(x, dtype=np.float32))
     if t.ndim != 2:
@@ -117,23 +96,15 @@ def fit_classifier(
         raise ConfigError("is_member must hold 0/1 with both members and non-members")
     pl.seed_everything(seed, workers=True, verbose=False)
     model = InferenceClassifier(x.shape[1], hidden, lr=lr, weight_decay=weight_decay)
-    gen = torch.Generator().manual_seed(seed)
-    loader = DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True, generator=gen)
-    with _quiet():
-        trainer = pl.Trainer(
-            max_epochs=epochs,
-            accelerator=accelerator,
-            devices=1,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            deterministic=deterministic,
-            num_sanity_val_steps=0,
-            limit_val_batches=0,
-        )
-        trainer.fit(model, train_dataloaders=loader)
-    return model.cpu().eval()
+    return fit_module(
+        model,
+        (x, y),
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        deterministic=deterministic,
+        accelerator=accelerator,
+    )
 
 
 @torch.no_grad()
@@ -196,15 +167,7 @@ def decision_summary(
     bootstrap CIs from acfg.bootstrap / acfg.ci_level) plus the attack's own decisions:
     `acc` (balanced), `advantage` = 2 * (acc - 0.5), `decision_tpr`, `decision_fpr`,
     `acc_ci_low` / `acc_ci_high` (`precision` / `recall` stay those of the oracle threshold)."""
-    out = metrics.attack_metrics(
-        scores,
-        is_member,
-        losses=losses,
-        kl_bins=acfg.kl_bins,
-        bootstrap=acfg.bootstrap,
-        ci_level=acfg.ci_level,
-        seed=seed,
-    )
+    out = attack_metrics(acfg, seed, scores, is_member, losses=losses)
     dm = metrics.decision_metrics(decisions, is_member)
     out.update(
         acc=dm["acc"],

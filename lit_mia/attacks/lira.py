@@ -53,6 +53,7 @@ from torch import Tensor
 from lit_mia import metrics, plots
 from lit_mia.attacks.base import Attack, AttackResult
 from lit_mia.attacks.context import AttackContext, subset
+from lit_mia.attacks.scoring import attack_metrics
 from lit_mia.cache import ModelCache, canonical
 from lit_mia.ensemble import (
     FARM_VERSION,
@@ -364,15 +365,7 @@ def run_lira(ctx: AttackContext) -> AttackResult:
     g = fit_gaussians(phi_sh, k_ev, bool(lc.fix_variance))
     scores = online_scores(phi_t, g) if lc.mode == "online" else offline_scores(phi_t, g)
     is_member = ctx.is_member()
-    m = metrics.attack_metrics(
-        scores,
-        is_member,
-        losses=losses,
-        kl_bins=a.kl_bins,
-        bootstrap=a.bootstrap,
-        ci_level=a.ci_level,
-        seed=int(cfg.seed),
-    )
+    m = attack_metrics(a, int(cfg.seed), scores, is_member, losses=losses)
     m["tpr_at_fpr_0.0001"] = metrics.tpr_at_fpr(scores, is_member, 1e-4)
     n = int(lc.n_shadow)
     m.update(

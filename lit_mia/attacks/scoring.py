@@ -37,6 +37,20 @@ def score_pair(pred: Predictor, scorer: Scorer, cfg: DictConfig):
     return np.r_[sm, sn], losses, is_member, labels
 
 
+def attack_metrics(acfg, seed: int, scores, is_member, **kwargs) -> dict[str, float]:
+    """metrics.attack_metrics with the run's shared settings: KL bins and bootstrap CIs from
+    `acfg` (= cfg.attack), the bootstrap seeded by the experiment seed."""
+    return metrics.attack_metrics(
+        scores,
+        is_member,
+        kl_bins=acfg.kl_bins,
+        bootstrap=acfg.bootstrap,
+        ci_level=acfg.ci_level,
+        seed=seed,
+        **kwargs,
+    )
+
+
 def scored_result(ctx: AttackContext, scorer: Scorer, scores=None, losses=None) -> AttackResult:
     """Metrics of a scorer on the target (optionally pre-computed `scores`/`losses`),
     calibrated on shadow model 0 when `attack.calibrate`."""
@@ -53,16 +67,7 @@ def scored_result(ctx: AttackContext, scorer: Scorer, scores=None, losses=None) 
         shadow = dict(shadow_scores=ss, shadow_is_member=sm)
         if a.calibration == "per_class":
             shadow.update(labels=labels, shadow_labels=sl)
-    m = metrics.attack_metrics(
-        scores,
-        is_member,
-        losses=losses,
-        kl_bins=a.kl_bins,
-        bootstrap=a.bootstrap,
-        ci_level=a.ci_level,
-        seed=int(cfg.seed),
-        **shadow,
-    )
+    m = attack_metrics(a, int(cfg.seed), scores, is_member, losses=losses, **shadow)
     index = np.r_[ctx.eval_idx["members"], ctx.eval_idx["nonmembers"]]
     return AttackResult(m, scores=scores, is_member=is_member, losses=losses, index=index)
 
@@ -83,4 +88,4 @@ def score_attack(
     )
 
 
-__all__ = ["Scorer", "score_attack", "scored_result", "score_pair"]
+__all__ = ["Scorer", "attack_metrics", "score_attack", "scored_result", "score_pair"]

@@ -13,7 +13,6 @@ lit_mia.run / lit_mia.tracking.
     autoencoder.py the Table 2 autoencoder and A_SSR
     cbm_gan.py     CBM-GAN (A_MSR), manual optimisation
     evaluation.py  best-match loss, k-means + Hungarian MSE, KL: pure functions
-    training.py    quiet Lightning fit of the attack modules
     runners.py     each attack with its baselines on a generated farm
     plots.py       reconstruction grids, label-distribution bars
     pipeline.py    run_updates_leak: one MLflow run per experiment

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from lit_mia import config, tracking
+from lit_mia import tracking
 from lit_mia.cache import ModelCache
 from lit_mia.updates_leak.farm import build_farm
 from lit_mia.updates_leak.pools import make_pools
@@ -57,24 +57,14 @@ def run_updates_leak(
 ):
     """Generate (or load) the farm, run every attack of `cfg.attacks`, log it all to MLflow."""
     from lit_mia.data.datasets import load_dataset
-    from lit_mia.run import TargetResult
+    from lit_mia.run import TargetResult, tracked_run
 
     d = cfg.data  # the membership split sizes (data.n_members, ...) play no part here
     bundle = load_dataset(d.name, root=d.root, download=d.download)
     pools = make_pools(len(bundle), cfg.updates, int(cfg.seed))
-    tr = cfg.tracking
     tags = {"lit_mia.experiment": str(cfg.name), "lit_mia.family": "updates_leak"}
     tags["seed"] = str(cfg.seed)
-    with tracking.Run(
-        tr.uri,
-        tr.experiment,
-        run_name or str(cfg.name),
-        artifact_root=tr.artifact_root,
-        tags=tags,
-        parent_run_id=parent_run_id,
-    ) as run:
-        run.log_params(config.flatten(cfg))
-        run.log_text(config.to_yaml(cfg), "config.yaml")
+    with tracked_run(cfg, run_name or str(cfg.name), tags, parent_run_id) as run:
         run.log_dict(pools.to_dict(), "pools/indices.json")
         cache = ModelCache(cfg.updates.cache_dir, "updates_leak", key_name="updates.cache_dir")
         t0 = time.perf_counter()

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lit_mia.fitting import fit_module, predict
 from lit_mia.updates_leak import evaluation as ev
 from lit_mia.updates_leak import plots
 from lit_mia.updates_leak.autoencoder import Autoencoder, SampleReconstruction
@@ -41,7 +42,6 @@ from lit_mia.updates_leak.decoders import LabelDistribution, LabelInference
 from lit_mia.updates_leak.encoder import standardizer
 from lit_mia.updates_leak.farm import FarmData
 from lit_mia.updates_leak.pools import UpdatePools
-from lit_mia.updates_leak.training import fit_module, predict
 
 
 @dataclass
