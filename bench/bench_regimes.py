@@ -35,6 +35,7 @@ from bench_training import (  # noqa: E402
     env_info,
     interleaved,
     median_ratio,
+    print_ratio_rows,
     report,
 )
 
@@ -157,16 +158,8 @@ def _print_table(rows: list[dict], cfg: dict) -> None:
         f"median of {cfg['repeats']} interleaved rounds; natural step "
         f"{nat['lenet_mnist'] * 1e3:.1f} ms (LeNet), {nat['mlp'] * 1e3:.1f} ms (mlp)"
     )
-    w = max(len(r["label"]) for r in rows)
-    print(f"{'measurement':<{w}}  {'ratio':>7}  {'goal':>8}  result")
-    for r in rows:
-        goal = "-" if r["goal"] is None else f"<= {r['goal']:.2f}"
-        res = "-" if r["pass"] is None else ("pass" if r["pass"] else "FAIL")
-        note = f"  = {r['per_k1']:.2f} x (k+1)" if "per_k1" in r else ""
-        print(f"{r['label']:<{w}}  {r['ratio']:7.3f}  {goal:>8}  {res:<6}{note}")
+    print_ratio_rows(rows, cfg)
     print(cfg["dual_lenet"])
-    if cfg["threads_after"] != cfg["threads"]:
-        print(f"note: torch threads changed during the run: {cfg['threads_after']}")
 
 
 if __name__ == "__main__":

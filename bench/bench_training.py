@@ -351,6 +351,11 @@ def _print_table(rows: list[dict], cfg: dict) -> None:
         f"{cfg['threads']} torch threads, median of {cfg['repeats']} interleaved rounds; "
         f"natural step {cfg['natural_step_s'] * 1e3:.1f} ms"
     )
+    print_ratio_rows(rows, cfg)
+
+
+def print_ratio_rows(rows: list[dict], cfg: dict) -> None:
+    """The ratio table shared by the training and regime benches (goal = upper bound)."""
     w = max(len(r["label"]) for r in rows)
     print(f"{'measurement':<{w}}  {'ratio':>7}  {'goal':>8}  result")
     for r in rows:
