@@ -81,14 +81,20 @@ def _ibp_problem(layer: nn.Module) -> str | None:
 
 
 def _checked(net: nn.Module, net_name: str) -> Layers:
+    return _supported_leaves(net, net_name, _ibp_problem, "IBP cannot bound", SUPPORTED)
+
+
+def _supported_leaves(net, net_name: str, problem, what: str, supported: str) -> Layers:
+    """`_leaves(net)`, or a ConfigError naming the first layer `problem` rejects (its reason,
+    position and the net) and what is supported."""
     layers = _leaves(net)
     for pos, layer in layers:
-        why = _ibp_problem(layer)
+        why = problem(layer)
         if why is not None:
             why = f" ({why})" if why else ""
             raise ConfigError(
-                f"IBP cannot bound layer {type(layer).__name__}{why} (position {pos}) of net "
-                f"{net_name}: supported are {SUPPORTED}"
+                f"{what} layer {type(layer).__name__}{why} (position {pos}) of net "
+                f"{net_name}: supported are {supported}"
             )
     return layers
 
@@ -263,15 +269,13 @@ def fold_normalize(net: nn.Module, *, net_name: str = "net") -> nn.Sequential:
     Eval Dropout and Identity are dropped. Other layers are the original modules, shared, so
     gradients of a loss on the result reach `net`'s parameters. Cheap: call it every step.
     """
-    layers = _leaves(net)
-    for pos, layer in layers:
-        why = _dual_problem(layer)
-        if why is not None:
-            why = f" ({why})" if why else ""
-            raise ConfigError(
-                f"the dual bound (convex_adversarial) cannot take layer {type(layer).__name__}"
-                f"{why} (position {pos}) of net {net_name}: supported are {DUAL_SUPPORTED}"
-            )
+    layers = _supported_leaves(
+        net,
+        net_name,
+        _dual_problem,
+        "the dual bound (convex_adversarial) cannot take",
+        DUAL_SUPPORTED,
+    )
     if not isinstance(layers[-1][1], nn.Linear):
         raise ConfigError(f"the dual bound needs net {net_name} to end with a Linear layer")
     out: list[nn.Module] = []

@@ -18,6 +18,7 @@ from torch import Tensor
 from lit_mia import metrics
 from lit_mia.attacks.base import AttackResult
 from lit_mia.attacks.context import AttackContext
+from lit_mia.attacks.scoring import attack_metrics
 
 
 @dataclass
@@ -55,16 +56,8 @@ def label_result(
 ) -> AttackResult:
     """AttackResult with metrics.attack_metrics of `scores` over `sub` (cfg's kl_bins,
     bootstrap, ci_level, seed); `shadow` = attack_metrics' shadow_* keywords, if any."""
-    a = ctx.cfg.attack
-    m = metrics.attack_metrics(
-        scores,
-        sub.is_member,
-        losses=losses,
-        kl_bins=a.kl_bins,
-        bootstrap=a.bootstrap,
-        ci_level=a.ci_level,
-        seed=int(ctx.cfg.seed),
-        **(shadow or {}),
+    m = attack_metrics(
+        ctx.cfg.attack, int(ctx.cfg.seed), scores, sub.is_member, losses=losses, **(shadow or {})
     )
     return AttackResult(
         m,
