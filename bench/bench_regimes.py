@@ -41,7 +41,7 @@ from bench_training import (  # noqa: E402
 
 from lit_mia import config  # noqa: E402
 from lit_mia.data.datasets import load_dataset  # noqa: E402
-from lit_mia.run import make_net  # noqa: E402
+from lit_mia.training import make_net  # noqa: E402
 from lit_mia.targets import NaturalTarget  # noqa: E402
 from lit_mia.targets.distributional import DistTarget  # noqa: E402
 from lit_mia.targets.trades import TradesTarget  # noqa: E402

@@ -2,7 +2,7 @@
 
 LeNet (`lenet_mnist`) on mnist5k, `--members` training samples, batch `--batch-size`:
 
-1. Lightning overhead: one natural epoch through the `pl.Trainer` of `lit_mia.run.make_trainer`
+1. Lightning overhead: one natural epoch through the `pl.Trainer` of `lit_mia.training.make_trainer`
    (no logger, no progress bar, no checkpointing, no validation) fitting `NaturalTarget` on
    `MembershipDataModule`, vs a plain PyTorch loop doing the same work (same net and init,
    Adam, the same DataLoader; forward + CE + backward + step). Timed from the epoch's start to
@@ -41,7 +41,7 @@ from torch import Tensor, nn
 from lit_mia import config
 from lit_mia.data.datamodule import MembershipDataModule, loader
 from lit_mia.data.datasets import DatasetBundle, load_dataset
-from lit_mia.run import make_net, make_trainer
+from lit_mia.training import make_net, make_trainer
 from lit_mia.targets import NaturalTarget, PGDTarget, TargetModule
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_training.json"

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from lit_mia import metrics
 from lit_mia.attacks.threshold import confidence_and_loss
-from lit_mia.evaluation import Predictor
+from lit_mia.predictor import Predictor
 
 
 class LeakageCallback(pl.Callback):

@@ -87,7 +87,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(config.to_yaml(cfg))
         return 0
     if args.command == "run":
-        from lit_mia.run import comparison_table, run_experiment
+        from lit_mia.report import comparison_table  # lazy: `list`, `config` start fast
+        from lit_mia.run import run_experiment
         from lit_mia.tracking import is_rank_zero
 
         results = run_experiment(args.experiment, args.overrides)

@@ -32,6 +32,7 @@ from lit_mia.attacks.label_only.settings import (
 )
 from lit_mia.attacks.settings import InferSettings, LiraSettings, ShadowAttackSettings
 from lit_mia.errors import ConfigError, unknown_name
+from lit_mia.targets import parse_target_entry, target_names
 from lit_mia.updates_leak.settings import UpdatesSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -341,24 +342,6 @@ def per_target(experiment: str, overrides: list[str] | None = None) -> list[Dict
     return out
 
 
-def parse_target_entry(entry: str) -> tuple[str, list[str]]:
-    """`"pgd ratio=0.5 eps=0.2"` -> ("pgd", ["ratio=0.5", "eps=0.2"])."""
-    parts = str(entry).split()
-    if not parts:
-        raise ConfigError("targets entries must not be empty")
-    for kv in parts[1:]:
-        if "=" not in kv or kv.startswith("="):
-            raise ConfigError(f"cannot parse {kv!r} in targets entry {entry!r}: expected key=value")
-    return parts[0], parts[1:]
-
-
-def target_names(cfg: DictConfig) -> list[str]:
-    """The regime name of every target of the experiment."""
-    if not cfg.targets:
-        return [str(cfg.target.name)]
-    return [parse_target_entry(e)[0] for e in cfg.targets]
-
-
 # ---------------------------------------------------------------- validation
 def _check(cfg: DictConfig, key: str, ok: bool, allowed: str) -> None:
     if not ok:
@@ -440,7 +423,7 @@ def _check_countermeasures(c: DictConfig) -> None:
 
 def validate(cfg: DictConfig) -> None:
     """Range checks that types alone cannot express; names are checked by the registries."""
-    from lit_mia.attacks import ALL_ATTACKS
+    from lit_mia.attacks.registry import ATTACKS as ALL_ATTACKS
     from lit_mia.targets import TARGETS
 
     c = cfg
@@ -514,8 +497,7 @@ def validate(cfg: DictConfig) -> None:
     for name in c.attacks:
         if name not in ALL_ATTACKS:
             raise unknown_name("attack (in attacks)", name, ALL_ATTACKS)
-    from lit_mia.attacks import UPDATE_ATTACKS
-
+    UPDATE_ATTACKS = {n for n, at in ALL_ATTACKS.items() if at.kind == "update_leakage"}
     kinds = {name in UPDATE_ATTACKS for name in c.attacks}
     if len(kinds) > 1:
         raise ConfigError(

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from lit_mia import cli, config
-from lit_mia.attacks import ALL_ATTACKS as ATTACKS
+from lit_mia.attacks.registry import ATTACKS
 from lit_mia.data.datasets import DATASETS
 from lit_mia.nets import NETS
 from lit_mia.targets import TARGETS

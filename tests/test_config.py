@@ -6,7 +6,7 @@ import pytest
 from omegaconf import DictConfig, OmegaConf
 
 from lit_mia import config, sweep
-from lit_mia.attacks import ALL_ATTACKS
+from lit_mia.attacks.registry import ATTACKS as ALL_ATTACKS
 from lit_mia.data.datasets import DATASETS
 from lit_mia.errors import ConfigError
 from lit_mia.nets import NETS

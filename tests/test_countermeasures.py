@@ -15,7 +15,7 @@ from lit_mia import config
 from lit_mia.data.datamodule import AUGMENTATIONS, MembershipDataModule, augment_batch
 from lit_mia.data.datasets import load_dataset
 from lit_mia.errors import ConfigError
-from lit_mia.evaluation import Predictor
+from lit_mia.predictor import Predictor
 from lit_mia.nets import Normalize
 from lit_mia.perturb.pgd import pgd
 from lit_mia.targets import NaturalTarget, PGDTarget, TradesTarget

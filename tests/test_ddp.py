@@ -41,7 +41,7 @@ def test_ddp_spawn_two_cpu_processes(tmp_path):
     import torch
 
     from lit_mia import config
-    from lit_mia.run import build_data, load_state, make_net
+    from lit_mia.training import build_data, load_state, make_net
 
     cfg = config.load("single", [*TINY, f"tracking.uri={uri}"])
     pl.seed_everything(cfg.seed, verbose=False)

@@ -24,8 +24,9 @@ from lit_mia.attacks.infer import (
 )
 from lit_mia.attacks.shadow import shadow_features
 from lit_mia.errors import ConfigError
-from lit_mia.evaluation import Predictor
-from lit_mia.run import build_data, eval_sets, fit, run_experiment
+from lit_mia.predictor import Predictor
+from lit_mia.run import run_experiment
+from lit_mia.training import build_data, eval_sets, fit
 from tests.test_run import TINY
 
 # ---------------------------------------------------------------- pure pieces
@@ -154,7 +155,7 @@ def overfit_ctx():
     n = len(sets["members"][1])
     eval_idx = {"members": split.members[:n], "nonmembers": split.nonmembers[:n]}
     pred = Predictor(target, sets, 500)
-    return AttackContext(cfg, bundle, split, target, pred, eval_idx, fit=None)
+    return AttackContext(cfg, bundle, split, target, pred, eval_idx, fit=None, make_net=None)
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from lit_mia import cli
-from lit_mia.attacks import ALL_ATTACKS
+from lit_mia.attacks.registry import ATTACKS as ALL_ATTACKS
 from lit_mia.attacks.label_only import LABEL_ONLY_ATTACKS
 from lit_mia.attacks.label_only.augmentation import (
     augmentation_scores,

@@ -12,7 +12,7 @@ import torch
 from scipy.stats import norm
 
 from lit_mia import cli, metrics
-from lit_mia.attacks import ATTACKS
+from lit_mia.attacks.registry import ATTACKS
 from lit_mia.attacks.lira import (
     farm_spec,
     fit_gaussians,

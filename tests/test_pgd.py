@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from torch import Tensor, nn
 
 from lit_mia.errors import ConfigError
-from lit_mia.perturb.pgd import batched, pgd, pgd_defaults_attack
+from lit_mia.perturb.pgd import AttackPGD, batched, pgd
 
 N, C, H, W, K = 8, 1, 6, 6, 5  # batch, channels, height, width, classes
 
@@ -353,13 +353,16 @@ def test_custom_loss_fn_trades_style_kl():
 
 
 def test_defaults_attack():
-    assert pgd_defaults_attack(0.1) == {
+    assert AttackPGD().args() == {
+        "eps": 0.1,
         "steps": 20,
         "step_size": pytest.approx(0.0125),
         "random_start": False,
     }
+    assert AttackPGD(steps=5).args(eps=0.2)["step_size"] == pytest.approx(0.1)
+    assert AttackPGD(step_size=0.01).args()["step_size"] == 0.01
     with pytest.raises(ConfigError, match="eps"):
-        pgd_defaults_attack(-1.0)
+        AttackPGD().args(eps=-1.0)
 
 
 # --- batched ---------------------------------------------------------------------------------
@@ -369,11 +372,11 @@ def test_defaults_attack():
 def test_batched_equals_unbatched(batch_size):
     model = conv_net()
     x, y = data(n=10)
-    kwargs = pgd_defaults_attack(0.1)
-    expected = pgd(model, x, y, 0.1, **kwargs)
-    got = batched(pgd, x, y, batch_size, model=model, eps=0.1, **kwargs)
+    kwargs = AttackPGD(eps=0.1).args()
+    expected = pgd(model, x, y, **kwargs)
+    got = batched(pgd, x, y, batch_size, model=model, **kwargs)
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
-    got_partial = batched(functools.partial(pgd, model), x, y, batch_size, eps=0.1, **kwargs)
+    got_partial = batched(functools.partial(pgd, model), x, y, batch_size, **kwargs)
     torch.testing.assert_close(got_partial, expected, rtol=0, atol=1e-6)
 
 

@@ -144,7 +144,7 @@ def test_interrupt_ends_run_killed(tmp_path, monkeypatch):
 
 
 def test_checkpoint_loads_weights_only(tmp_path):
-    from lit_mia.run import load_state
+    from lit_mia.training import load_state
 
     res = run_experiment("single", tiny(tmp_path, "attack.calibrate=false"))
     client = client_for(tmp_path)

@@ -13,7 +13,8 @@ from lit_mia import cli, config
 from lit_mia.attacks.threshold import confidence_and_loss
 from lit_mia.callbacks import LeakageCallback
 from lit_mia.data.datasets import load_dataset
-from lit_mia.evaluation import Predictor, attack_pgd_args
+from lit_mia.perturb.pgd import AttackPGD
+from lit_mia.predictor import Predictor
 from lit_mia.perturb.pgd import pgd
 from lit_mia.run import run_experiment
 from lit_mia.targets import build_target
@@ -129,7 +130,7 @@ def test_leakage_callback_matches_direct_evaluation_and_restores_mode(digits):
     module = _target("natural", digits)
     cb = LeakageCallback(
         (digits.x[:50], digits.y[:50]), (digits.x[100:150], digits.y[100:150]), 1,
-        attack_pgd_args(0.05, 5),
+        AttackPGD(0.05, 5).args(),
     )  # fmt: skip
     helpers.fit_tiny(module, digits, np.arange(50), epochs=2, callbacks=[cb])
     assert [h["epoch"] for h in cb.history] == [1.0, 2.0]
@@ -176,14 +177,15 @@ def test_parent_run_finishes_with_series_only_attacks(tmp_path):
     assert len(res) == 2
     runs = all_runs(client_for(tmp_path))
     assert {r.info.status for r in runs} == {"FINISHED"} and len(runs) == 3
-    from lit_mia.run import comparison_table
+    from lit_mia.report import comparison_table
 
     table = comparison_table(res, ["ia_sweep"])
     assert "ia_sweep acc" not in table and "| natural |" in table
 
 
 def test_updates_results_print_as_metric_table():
-    from lit_mia.run import TargetResult, comparison_table
+    from lit_mia.report import comparison_table
+    from lit_mia.tracking import TargetResult
 
     res = {"updates": TargetResult("updates", "x", {"attack/a_li/acc": 0.4, "updates/n": 3.0})}
     table = comparison_table(res, ["a_li"])

@@ -13,13 +13,15 @@ from mlflow.tracking import MlflowClient
 from pytorch_lightning.loggers.logger import Logger
 
 from lit_mia import cli
+from lit_mia.attacks.base import UPDATE_LEAKAGE, AttackResult
 from lit_mia.data.datasets import DatasetBundle, load_dataset
 from lit_mia.fitting import fit_module
 from lit_mia.updates_leak import evaluation as ev
+from lit_mia.updates_leak.attacks import UPDATE_ATTACKS
 from lit_mia.updates_leak.decoders import LabelInference
 from lit_mia.updates_leak.farm import FarmData, FarmSide
 from lit_mia.updates_leak.pools import make_pools
-from lit_mia.updates_leak.runners import RUNNERS, UpdatesContext
+from lit_mia.updates_leak.runners import UpdatesContext
 from lit_mia.updates_leak.settings import UpdatesSettings
 
 
@@ -176,7 +178,8 @@ def tiny_ctx():
 )
 def test_each_attack_fits_on_tiny_data_and_logs(tiny_ctx, name, k, keys, figure):
     logs: dict[str, MemoryLogger] = {}
-    out = RUNNERS[name](tiny_ctx(k, logs))
+    out = UPDATE_ATTACKS[name].run(tiny_ctx(k, logs))
+    assert isinstance(out, AttackResult) and out.scores is None
     for key in keys:
         assert np.isfinite(out.metrics[key]), key
     assert f"updates/{name}_metrics.json" in out.texts
@@ -187,6 +190,33 @@ def test_each_attack_fits_on_tiny_data_and_logs(tiny_ctx, name, k, keys, figure)
         assert "a_ssr_ae" in logs
     if name in ("a_ssr", "a_msr"):  # images in [0, 1]: MSE of random pairs is well below 1
         assert 0 < out.metrics["mse_random"] < 0.5
+
+
+def test_registry_entries():
+    from lit_mia.attacks.registry import ATTACKS, of_kind, settings_sections
+
+    assert list(UPDATE_ATTACKS) == ["a_li", "a_ssr", "a_lde", "a_msr"]
+    assert of_kind(UPDATE_LEAKAGE) == UPDATE_ATTACKS
+    assert settings_sections()["updates"] is UpdatesSettings
+    for name, a in UPDATE_ATTACKS.items():
+        assert ATTACKS[name] is a and a.name == name and a.kind == UPDATE_LEAKAGE
+        assert a.description and a.settings == {"updates": UpdatesSettings}
+        assert a.shadows(None) == 0
+
+
+def test_registry_check_names_the_attack():
+    from omegaconf import OmegaConf
+
+    from lit_mia.errors import ConfigError
+
+    cfg = OmegaConf.create(
+        {"updates": UpdatesSettings(k=3), "data": {"name": "mnist5k"}, "net": {"name": "lenet"}}
+    )
+    for name in ("a_lde", "a_msr"):
+        UPDATE_ATTACKS[name].check(cfg)
+    for name in ("a_li", "a_ssr"):
+        with pytest.raises(ConfigError, match=f"single-sample attack {name}"):
+            UPDATE_ATTACKS[name].check(cfg)
 
 
 # ---------------------------------------------------------------- end to end

@@ -1,9 +1,18 @@
-"""What every membership-inference attack receives and returns.
+"""What every attack receives and returns, whatever its kind.
 
-An attack is a registry entry (`Attack`) whose `run(ctx)` maps an `AttackContext` (the trained
-target, its evaluation sets, lazily trained shadow models, the resolved config) to an
-`AttackResult` (unprefixed metrics, optional per-sample scores, figures, texts, step series).
-run.py logs the result under `attack/<name>/...`; attacks never touch MLflow.
+An attack is a registry entry (`Attack`, collected in attacks/registry.py) whose `run(ctx)`
+maps a context to an `AttackResult` (unprefixed metrics, optional per-sample scores, figures,
+texts, step series). Kinds (`KINDS`):
+
+- `membership` and `label_only`: ctx is an `AttackContext` (attacks/context.py: the trained
+  target, its evaluation sets, lazily trained shadow models, a fit function, the config);
+- `update_leakage`: ctx is an `UpdatesContext` (updates_leak/runners.py: the farm of updated
+  models and their posterior differences).
+
+`tracking.log_result` writes any result under `attack/<name>/...`; attacks never touch MLflow.
+Each entry declares its own settings: `settings` maps a config section (`attack.lira`,
+`updates`, ...) to the dataclass holding that section's keys and their one default; config.py
+assembles the schema from these.
 
 Score attacks (I_B, I_A, I_V, baseline, ...) are built with `score_attack(scorer)`, which adds
 the shared metric set of metrics.attack_metrics: oracle threshold (`*_best`), per-class
@@ -45,19 +54,35 @@ class AttackResult:
     series: dict[str, list[float]] = field(default_factory=dict)
 
 
+MEMBERSHIP, LABEL_ONLY, UPDATE_LEAKAGE = "membership", "label_only", "update_leakage"
+KINDS = (MEMBERSHIP, LABEL_ONLY, UPDATE_LEAKAGE)
+
+
+def no_shadows(cfg: DictConfig) -> int:
+    return 0
+
+
 @dataclass(frozen=True)
 class Attack:
     """A registry entry: `run(ctx) -> AttackResult`; `check(cfg)` raises ConfigError on bad
     settings before any model is trained (called by config.validate for listed attacks);
     `shadows(cfg)` is how many of the context's shadow models (trained like the target,
     attacks/context.py) the attack will ask for, so run.py trains them up front on every rank
-    (DDP fits must run on all ranks; attacks run on rank 0 only)."""
+    (DDP fits must run on all ranks; attacks run on rank 0 only). `kind`: one of KINDS.
+    `settings`: config section -> settings dataclass this attack reads (its defaults are the
+    only defaults of those keys)."""
 
     name: str
     run: Callable[..., AttackResult]
     check: Callable[[DictConfig], None] | None = None
     description: str = ""
-    shadows: Callable[[DictConfig], int] = lambda cfg: 0
+    shadows: Callable[[DictConfig], int] = no_shadows
+    kind: str = MEMBERSHIP
+    settings: dict[str, type] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"attack {self.name}: kind must be one of {KINDS}, got {self.kind}")
 
 
-__all__ = ["Attack", "AttackResult"]
+__all__ = ["Attack", "AttackResult", "KINDS", "MEMBERSHIP", "LABEL_ONLY", "UPDATE_LEAKAGE"]

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 from omegaconf import DictConfig
 
+from lit_mia import training
 from lit_mia.data.datasets import DatasetBundle
 from lit_mia.data.splits import MembershipSplit
-from lit_mia.evaluation import Predictor
+from lit_mia.predictor import Predictor
 
 
 @dataclass
@@ -44,11 +46,6 @@ def shadow_split(split: MembershipSplit, i: int) -> tuple[np.ndarray, np.ndarray
     return np.sort(pool[perm[:half]]), np.sort(pool[perm[half : 2 * half]])
 
 
-def subset(bundle: DatasetBundle, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    t = torch.as_tensor(np.asarray(idx), dtype=torch.long)
-    return bundle.x[t], bundle.y[t]
-
-
 @dataclass
 class AttackContext:
     """Everything an attack may read about one target run.
@@ -57,7 +54,11 @@ class AttackContext:
     target: the trained target module (eval mode, on `pred.device`).
     pred: Predictor over the evaluation sets "members" / "nonmembers" (equal sizes).
     eval_idx: dataset indices of those sets ({"members": ..., "nonmembers": ...}).
-    fit: train a model like the target: fit(train_idx, seed) -> module (eval mode, CPU).
+    fit: train a model like the target: fit(train_idx, seed, epochs=None) -> module (eval
+        mode, CPU); epochs None = the target's trainer.max_epochs.
+    make_net: an untrained net of the target's architecture (for farms of shadow models).
+    shared: data that several attacks of this target compute once and share, by key (e.g.
+        the inference attacks' features, attacks/infer.py); dropped with the context.
     """
 
     cfg: DictConfig
@@ -66,8 +67,33 @@ class AttackContext:
     target: torch.nn.Module
     pred: Predictor
     eval_idx: dict[str, np.ndarray]
-    fit: Callable[[np.ndarray, int], torch.nn.Module]
+    fit: Callable[..., torch.nn.Module]
+    make_net: Callable[[], torch.nn.Module]
+    shared: dict[str, Any] = field(default_factory=dict)
     _shadows: list[ShadowModel] = field(default_factory=list)
+
+    @classmethod
+    def build(
+        cls, cfg: DictConfig, bundle: DatasetBundle, split: MembershipSplit, target
+    ) -> AttackContext:
+        """The context of a target trained by `training.fit` on `split.members`: evaluation
+        sets of `attack.n_eval` members and as many non-members, shadow models fitted the
+        same way (no validation set) on demand."""
+        a = cfg.attack
+        sets = training.eval_sets(bundle, split.members, split.nonmembers, a.n_eval)
+        n = len(sets["members"][1])
+        return cls(
+            cfg,
+            bundle,
+            split,
+            target,
+            Predictor(target, sets, a.batch_size),
+            {"members": split.members[:n], "nonmembers": split.nonmembers[:n]},
+            fit=lambda idx, seed, epochs=None: training.fit(
+                training.with_epochs(cfg, epochs), bundle, idx, None, seed=seed
+            ),
+            make_net=lambda: training.make_net(cfg, bundle),
+        )
 
     @property
     def shadows_trained(self) -> int:
@@ -92,12 +118,12 @@ class AttackContext:
 
     def add_shadow(self, module: torch.nn.Module) -> None:
         """Register the next shadow model (trained elsewhere on `shadow_split(split, i)`)."""
-        from lit_mia.run import eval_sets  # run.py imports the attack registry
-
         s_in, s_out = shadow_split(self.split, len(self._shadows))
         a = self.cfg.attack
-        pred = Predictor(module, eval_sets(self.bundle, s_in, s_out, a.n_eval), a.batch_size)
+        pred = Predictor(
+            module, training.eval_sets(self.bundle, s_in, s_out, a.n_eval), a.batch_size
+        )
         self._shadows.append(ShadowModel(module, s_in, s_out, pred))
 
 
-__all__ = ["AttackContext", "ShadowModel", "shadow_split", "subset"]
+__all__ = ["AttackContext", "ShadowModel", "shadow_split"]

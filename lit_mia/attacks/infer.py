@@ -24,27 +24,27 @@ the first of benign/untargeted) is logged unprefixed, every kind as `<kind>/<met
 `attack/model_infer/targeted/acc`; also `acc_class_<c>` per class and a per-class table
 (`infer/<attack>_per_class.md`). `acc_best` etc. are metrics.attack_metrics' oracle-threshold
 numbers over the pooled test scores; `acc` is the attack's own decision accuracy.
-Adversarial features use the attack-time PGD (evaluation.attack_pgd_args: 20 steps of
+Adversarial features use the attack-time PGD (perturb/pgd.py pgd_args: 20 steps of
 2.5*eps/20, no random start), targeted ones too (perturb/targeted.py).
 """
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from lit_mia import metrics
+from lit_mia import metrics, training
 from lit_mia.attacks.base import Attack, AttackResult
 from lit_mia.attacks.classifier import decision_summary, fit_classifier, member_log_odds
-from lit_mia.attacks.context import AttackContext, subset
+from lit_mia.attacks.context import AttackContext
 from lit_mia.attacks.shadow import SHADOW_ATTACK
 from lit_mia.attacks.threshold import confidence_and_loss
 from lit_mia.errors import ConfigError, unknown_name
-from lit_mia.evaluation import Predictor, attack_pgd_args
+from lit_mia.perturb.pgd import pgd_args
+from lit_mia.predictor import Predictor
 from lit_mia.perturb.targeted import targeted_logits
 
 KINDS = ("benign", "untargeted", "targeted")
@@ -141,10 +141,9 @@ class InferData:
         self.member = np.concatenate(member)  # [R] 1 = member
         self.train = np.concatenate(train)  # [R] True = attack training row
         self.y = y[self.idx]  # [R] true labels
-        x, yt = subset(bundle, self.idx)
+        x, yt = training.subset(bundle, self.idx)
         self.pred = Predictor(ctx.target, {"rows": (x, yt)}, cfg.attack.batch_size)
-        a = cfg.attack
-        self.pgd_args = attack_pgd_args(a.eps, a.steps, a.step_size, a.random_start)
+        self.pgd_args = pgd_args(cfg.attack)
         self._features: dict[str, np.ndarray] = {}
 
     def logits(self, kind: str) -> torch.Tensor:
@@ -180,16 +179,11 @@ class InferData:
         return confidence_and_loss(self.logits(kind), self.pred.labels("rows"))
 
 
-_DATA: dict[int, InferData] = {}
-
-
 def infer_data(ctx: AttackContext) -> InferData:
-    """The InferData of ctx (built on first use, dropped with ctx)."""
-    key = id(ctx)
-    if key not in _DATA:
-        _DATA[key] = InferData(ctx)
-        weakref.finalize(ctx, _DATA.pop, key, None)
-    return _DATA[key]
+    """The InferData of ctx (built on first use, kept in `ctx.shared`, dropped with ctx)."""
+    if "infer" not in ctx.shared:
+        ctx.shared["infer"] = InferData(ctx)
+    return ctx.shared["infer"]
 
 
 # ---------------------------------------------------------------- the two attacks
@@ -316,9 +310,7 @@ def check_infer_settings(cfg: DictConfig, confidence: bool = False) -> None:
     if any(h < 1 for h in s.hidden):
         raise ConfigError(f"attack.infer.hidden sizes must be >= 1, got {list(s.hidden)}")
     if cfg.data.name in OFFLINE_DATASETS:
-        from lit_mia.run import build_data  # run.py imports the attack registry
-
-        bundle, split = build_data(cfg)
+        bundle, split = training.build_data(cfg)
         y = bundle.y.numpy()
         class_split(
             y[split.members], y[split.nonmembers], int(s.n_train_per_class), bundle.n_classes

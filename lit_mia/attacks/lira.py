@@ -9,7 +9,7 @@ setting). Steps:
 1. Score: phi(x, y) = log p_y - log sum_{j != y} p_j (the logit-scaled confidence, §IV-B),
    computed stably from logits as z_y - logsumexp_{j != y} z_j (the softmax normaliser
    cancels), in float64, after the target's prediction-time temperature.
-2. Shadow models: N models trained like the target (the farm, lit_mia/ensemble.py, or the
+2. Shadow models: N models trained like the target (the farm, lit_mia/shadow_farm.py, or the
    Lightning fit for regimes the farm does not implement) on halves of a pool
    (`lira_pool`): the evaluation members and non-members first, then as many points of
    `split.shadow` as make the pool twice the target's member count m, so every shadow model
@@ -51,11 +51,12 @@ from scipy.special import log_ndtr
 from torch import Tensor
 
 from lit_mia import metrics, plots
+from lit_mia.training import label_of, subset
 from lit_mia.attacks.base import Attack, AttackResult
-from lit_mia.attacks.context import AttackContext, subset
+from lit_mia.attacks.context import AttackContext
 from lit_mia.attacks.scoring import attack_metrics
 from lit_mia.cache import ModelCache, canonical
-from lit_mia.ensemble import (
+from lit_mia.shadow_farm import (
     FARM_VERSION,
     FARMS,
     TrainSpec,
@@ -287,8 +288,6 @@ def shadow_fields(cfg, data_digest, train_idx, seed, i, epochs, path, spec) -> d
 
 def shadow_states(ctx: AttackContext, pool: np.ndarray, keep: np.ndarray) -> tuple[list, dict]:
     """State dicts of the raw nets of the N shadow models (cached or trained now) and stats."""
-    from lit_mia.run import fit, make_net
-
     cfg, lc = ctx.cfg, ctx.cfg.attack.lira
     epochs = int(lc.epochs) if lc.epochs is not None else int(cfg.trainer.max_epochs)
     spec = farm_spec(cfg, epochs)
@@ -309,7 +308,7 @@ def shadow_states(ctx: AttackContext, pool: np.ndarray, keep: np.ndarray) -> tup
         if spec is not None:
             device = farm_device(cfg)
             farm = train_farm(
-                lambda: make_net(cfg, ctx.bundle),
+                ctx.make_net,
                 ctx.bundle.x.to(device),
                 ctx.bundle.y.to(device),
                 [sets[i] for i in todo],
@@ -320,10 +319,7 @@ def shadow_states(ctx: AttackContext, pool: np.ndarray, keep: np.ndarray) -> tup
             stats["path"] = f"farm/{farm.path}"
             new = [farm.state_dict(j) for j in range(len(todo))]
         else:
-            c2 = cfg
-            if epochs != int(cfg.trainer.max_epochs):
-                c2 = OmegaConf.merge(cfg, {"trainer": {"max_epochs": epochs}})
-            new = [fit(c2, ctx.bundle, sets[i], None, seed=seeds[i]).net.state_dict() for i in todo]
+            new = [ctx.fit(sets[i], seeds[i], epochs).net.state_dict() for i in todo]
         stats["seconds"] = time.perf_counter() - t0
         for j, i in enumerate(todo):
             states[i] = {k: v.detach().cpu() for k, v in new[j].items()}
@@ -334,8 +330,6 @@ def shadow_states(ctx: AttackContext, pool: np.ndarray, keep: np.ndarray) -> tup
 
 # --------------------------------------------------------------------------- the attack
 def run_lira(ctx: AttackContext) -> AttackResult:
-    from lit_mia.run import label_of, make_net
-
     cfg, a = ctx.cfg, ctx.cfg.attack
     lc = a.lira
     pool, n_ev = lira_pool(ctx)
@@ -346,7 +340,7 @@ def run_lira(ctx: AttackContext) -> AttackResult:
     views = query_views(x_ev, str(lc.augment))
     temp = float(cfg.target.temperature)
     with torch.random.fork_rng(devices=[]):  # leave the global RNG to the other attacks
-        template = make_net(cfg, ctx.bundle)
+        template = ctx.make_net()
     device = farm_device(cfg)
     params, buffers = stack_state_dicts(template, states, device)
     phi_sh, phi_t = [], []

@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 from lit_mia import metrics
 from lit_mia.attacks.base import Attack, AttackResult
 from lit_mia.attacks.context import AttackContext
-from lit_mia.evaluation import Predictor
+from lit_mia.predictor import Predictor
 
 Scorer = Callable[[Predictor, str, DictConfig], tuple[np.ndarray, np.ndarray | None]]
 

@@ -65,7 +65,7 @@ class LiraSettings:
     every evaluation point is IN for half of them). n_shadow: 16, a CPU-sized count (the paper
     uses 64-256; fix_variance is its advice below ~64). augment: none | flip | shift |
     flip_shift (phi averaged over 1 / 2 / 9 / 18 queries). farm: auto | vmap | loop
-    (lit_mia/ensemble.py; auto times both). cache_dir: trained shadow models, keyed by
+    (lit_mia/shadow_farm.py; auto times both). cache_dir: trained shadow models, keyed by
     everything that determines them (lit_mia/cache.py); "" = no cache. epochs: shadow training
     epochs, None = trainer.max_epochs (the target's)."""
 

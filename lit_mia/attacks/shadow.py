@@ -31,7 +31,7 @@ from lit_mia.attacks.classifier import decision_summary, fit_classifier, member_
 from lit_mia.attacks.context import AttackContext
 from lit_mia.attacks.threshold import confidence_and_loss
 from lit_mia.errors import ConfigError, unknown_name
-from lit_mia.evaluation import Predictor
+from lit_mia.predictor import Predictor
 
 SHADOW_FEATURES = ("sorted", "label")
 

@@ -24,11 +24,14 @@ import numpy as np
 import torch.nn.functional as F
 from torch import Tensor
 
+from lit_mia import plots
 from lit_mia.attacks.base import Attack, AttackResult
 from lit_mia.attacks.context import AttackContext
 from lit_mia.attacks.scoring import score_attack, scored_result
 from lit_mia.errors import ConfigError
-from lit_mia.evaluation import Predictor, attack_pgd_args
+from lit_mia.targets import TARGETS, target_names
+from lit_mia.perturb.pgd import pgd_args
+from lit_mia.predictor import Predictor
 
 
 def confidence_and_loss(logits: Tensor, y: Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -46,8 +49,7 @@ def adversarial_confidence(
     pred: Predictor, name: str, cfg, eps: float | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """I_A scores of set `name`: confidence on untargeted PGD examples at `attack.eps`."""
-    a = cfg.attack
-    args = attack_pgd_args(a.eps if eps is None else eps, a.steps, a.step_size, a.random_start)
+    args = pgd_args(cfg.attack, eps)
     return confidence_and_loss(pred.adv_logits(name, **args), pred.labels(name))
 
 
@@ -58,9 +60,6 @@ def verified_confidence(pred: Predictor, name: str, cfg) -> tuple[np.ndarray, np
 
 def check_verifier(cfg) -> None:
     """I_V needs every target of the experiment to carry a verifier (CCS'19 §3.4)."""
-    from lit_mia.config import target_names
-    from lit_mia.targets import TARGETS
-
     with_verifier = sorted(n for n, c in TARGETS.items() if getattr(c, "verifiable", False))
     for name in target_names(cfg):
         if not getattr(TARGETS[name], "verifiable", False):
@@ -75,8 +74,6 @@ SWEEP_KEYS = ("acc_best", "auc", "advantage_best", "tpr_at_fpr_0.01", "acc_calib
 
 def ia_sweep(ctx: AttackContext) -> AttackResult:
     """I_A at every attack eps of `attack.eps_list` (CCS'19 Fig. 5)."""
-    from lit_mia import plots
-
     eps_list = [float(e) for e in ctx.cfg.attack.eps_list]
     rows = []
     for eps in eps_list:

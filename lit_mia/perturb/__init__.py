@@ -2,6 +2,6 @@
 targeted.py), Sinha's ascent (distributional.py), batched HopSkipJump (hopskipjump.py)."""
 
 from lit_mia.perturb.distributional import sinha_linf_ascent
-from lit_mia.perturb.pgd import batched, pgd, pgd_defaults_attack
+from lit_mia.perturb.pgd import AttackPGD, batched, pgd, pgd_args
 
-__all__ = ["batched", "pgd", "pgd_defaults_attack", "sinha_linf_ascent"]
+__all__ = ["AttackPGD", "batched", "pgd", "pgd_args", "sinha_linf_ascent"]

@@ -43,6 +43,9 @@ float64. Misclassified samples: 0. Failed samples (no adversarial point found, o
 ran out first): the distance from x to the farthest corner of the [lo, hi] box in each norm, an
 upper bound of any boundary distance, so a failure ranks as "far from the boundary" (member-like)
 instead of being dropped or mislabelled.
+
+Code: `hopskipjump` drives one `_State` through the phases `_label_check`, `_initialise`, then per
+iteration `_boundary_search` (`_binary_search`), `_estimate_update`, `_geometric_step`; `_result`.
 """
 
 from __future__ import annotations
@@ -146,24 +149,59 @@ class HSJResult:
         return int((self.status == MISCLASSIFIED).sum())
 
 
+@dataclass(eq=False)
 class _State:
-    """Mutable per-sample bookkeeping of one batched run."""
+    """Mutable batch state of one run: N samples of d features; numpy arrays are [N]."""
 
-    def __init__(self, x: Tensor, y: Tensor, owners: np.ndarray, budget: int, checkpoints):
-        n = len(x)
-        self.x = x.reshape(n, -1)
+    oracle: Oracle  # labels of rows reshaped to [M, *shape]
+    x: Tensor  # [N, d] original inputs (reshape of the caller's x)
+    y: np.ndarray  # [N] true labels
+    owners: np.ndarray  # [N] oracle owner of each sample's queries
+    gens: list[torch.Generator]  # [N] one generator per sample
+    shape: tuple[int, ...]  # one sample's shape
+    norm: str  # "2" or "inf", the norm the attack minimises
+    lo: float
+    hi: float
+    budget: int  # queries per sample
+    ckpts: list[int]  # sorted checkpoint budgets
+    query_rows: int  # rows per gradient-estimation oracle call
+    cur: Tensor = field(init=False)  # [N, d] current point (adversarial once has_adv)
+    q: np.ndarray = field(init=False)  # [N] queries spent
+    has_adv: np.ndarray = field(init=False)  # [N] cur is adversarial
+    done: np.ndarray = field(init=False)  # [N] finished: misclassified, failed or stopped
+    exhausted: np.ndarray = field(init=False)  # [N] the budget stopped the sample
+    status: np.ndarray = field(init=False)  # [N] SUCCESS / MISCLASSIFIED / FAILED
+    started: np.ndarray = field(init=False)  # sample ids that entered the iterations
+    iterations: np.ndarray = field(init=False)  # [N] completed iterations
+    delta: np.ndarray = field(init=False)  # [N] gradient-estimation radius
+    snap_x: dict[int, Tensor | None] = field(init=False)  # checkpoint b -> [N, d] points
+    snap_has: dict[int, np.ndarray] = field(init=False)  # checkpoint b -> [N] has_adv
+    snapped: dict[int, np.ndarray] = field(init=False)  # checkpoint b -> [N] snapshot taken
+
+    def __post_init__(self) -> None:
+        n = len(self.x)
+        self.d = int(np.prod(self.shape)) if self.shape else 1
+        self.theta = theta_of(self.d, self.norm)
+        self.dev, self.dt = self.x.device, self.x.dtype
         self.cur = self.x.clone()
-        self.y = y.reshape(-1).cpu().numpy()
-        self.owners = owners
-        self.q = np.zeros(n, dtype=np.int64)
-        self.has_adv = np.zeros(n, dtype=bool)
-        self.done = np.zeros(n, dtype=bool)
-        self.exhausted = np.zeros(n, dtype=bool)
-        self.budget = budget
-        self.ckpts = sorted({int(b) for b in checkpoints})
+        self.q, self.iterations = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+        self.has_adv, self.done, self.exhausted = (np.zeros(n, dtype=bool) for _ in range(3))
+        self.status = np.full(n, SUCCESS, dtype=np.int8)
+        self.started = np.zeros(0, dtype=np.int64)
+        self.delta = np.zeros(n)
         self.snap_x = {b: None for b in self.ckpts}
         self.snap_has = {b: np.zeros(n, dtype=bool) for b in self.ckpts}
         self.snapped = {b: np.zeros(n, dtype=bool) for b in self.ckpts}
+
+    def ix(self, a: np.ndarray) -> Tensor:
+        """Numpy indices / masks -> index tensor on x's device."""
+        return torch.as_tensor(a, device=self.dev)
+
+    def dist(self, idx: np.ndarray, which: str) -> np.ndarray:
+        """L2 or L_inf norm of cur - x for samples idx [M] -> float64 [M]."""
+        diff = (self.cur[self.ix(idx)] - self.x[self.ix(idx)]).double()
+        out = diff.norm(dim=1) if which == "2" else diff.abs().amax(1)
+        return out.cpu().numpy()
 
     def gate(self, idx: np.ndarray, cost: int) -> np.ndarray:
         """The samples of idx that may spend `cost` more queries; snapshot the state of those
@@ -186,9 +224,10 @@ class _State:
         self.exhausted[stop] = True
         return idx[ok]
 
-    def ask(self, oracle: Oracle, rows: Tensor, idx: np.ndarray) -> np.ndarray:
+    def ask(self, rows: Tensor, idx: np.ndarray) -> np.ndarray:
         """Query rows [M, d] for samples idx [M]; True where the label differs from y."""
-        labels = oracle(rows, torch.as_tensor(self.owners[idx]))
+        own = torch.as_tensor(self.owners[idx])
+        labels = self.oracle(rows.reshape(len(rows), *self.shape), own)
         self.q += np.bincount(idx, minlength=self.q.size)
         return labels.cpu().numpy() != self.y[idx]
 
@@ -219,188 +258,160 @@ def hopskipjump(
     sample (default `sample_seeds(seed, range(N))`). checkpoints: budgets whose states to keep.
     query_rows: rows per gradient-estimation oracle call (memory bound; not per-sample state).
     """
+    norm = _check_config(norm, max_iter, init_size, init_eval, max_eval, len(x), len(y))
+    st = _new_state(oracle, x, y, norm, budget, seeds, seed, owners, checkpoints, query_rows, clip)
+    _initialise(st, _label_check(st), init_size)
+    for t in range(max_iter):
+        act = st.started[~st.done[st.started]]
+        if act.size == 0:
+            break
+        _boundary_search(st, act, t)
+        act = act[~st.done[act]]
+        num_eval = min(int(init_eval * math.sqrt(t + 1)), max_eval)
+        act = st.gate(act, num_eval)
+        if act.size == 0:
+            continue
+        _geometric_step(st, act, _estimate_update(st, act, num_eval), t)
+    return _result(st)
+
+
+def _check_config(norm, max_iter, init_size, init_eval, max_eval, n: int, n_y: int) -> str:
+    """Validate the run settings (ConfigError otherwise); returns the parsed norm."""
     norm = parse_norm(norm, ATTACK_NORMS, "norm")
     for k, v in dict(max_iter=max_iter, init_size=init_size).items():
         if v < 0:
             raise ConfigError(f"{k} must be >= 0, got {v}")
     if init_eval < 1 or max_eval < init_eval:
         raise ConfigError(f"need 1 <= init_eval <= max_eval, got {init_eval}, {max_eval}")
+    if n_y != n:
+        raise ConfigError(f"x and y differ in length: {n} vs {n_y}")
+    return norm
+
+
+def _new_state(oracle, x, y, norm, budget, seeds, seed, owners, checkpoints, query_rows, clip):
+    """Fresh _State for x [N, *] / y [N]: per-sample generators, owners, budget cap."""
     n = len(x)
-    if len(y) != n:
-        raise ConfigError(f"x and y differ in length: {n} vs {len(y)}")
     seeds = sample_seeds(seed, range(n)) if seeds is None else [int(s) for s in seeds]
     if len(seeds) != n:
         raise ConfigError(f"seeds needs one entry per sample ({n}), got {len(seeds)}")
     own = np.arange(n) if owners is None else np.asarray(owners, dtype=np.int64).reshape(-1)
     cap = np.iinfo(np.int64).max // 4 if budget is None else int(budget)
-    lo, hi = float(clip[0]), float(clip[1])
-    shape = tuple(x.shape[1:])
-    d = int(np.prod(shape)) if shape else 1
-    theta = theta_of(d, norm)
-    dev, dt = x.device, x.dtype
-    st = _State(x.detach(), y, own, cap, checkpoints)
-    gens = [torch.Generator(device=dev).manual_seed(s) for s in seeds]
+    return _State(
+        oracle=oracle,
+        x=x.detach().reshape(n, -1),
+        y=y.reshape(-1).cpu().numpy(),
+        owners=own,
+        gens=[torch.Generator(device=x.device).manual_seed(s) for s in seeds],
+        shape=tuple(x.shape[1:]),
+        norm=norm,
+        lo=float(clip[0]),
+        hi=float(clip[1]),
+        budget=cap,
+        ckpts=sorted({int(b) for b in checkpoints}),
+        query_rows=query_rows,
+    )
 
-    def ix(a: np.ndarray) -> Tensor:  # numpy indices / masks -> index tensors on x's device
-        return torch.as_tensor(a, device=dev)
 
-    def ask(rows: Tensor, idx: np.ndarray) -> np.ndarray:
-        return st.ask(lambda r, o: oracle(r.reshape(len(r), *shape), o), rows, idx)
-
-    def dist_of(idx: np.ndarray, which: str) -> np.ndarray:
-        diff = (st.cur[ix(idx)] - st.x[ix(idx)]).double()
-        out = diff.norm(dim=1) if which == "2" else diff.abs().amax(1)
-        return out.cpu().numpy()
-
-    def interpolate(start: Tensor, orig: Tensor, alpha: np.ndarray, how: str) -> Tensor:
-        a = torch.as_tensor(alpha, dtype=dt, device=dev)[:, None]
-        if how == "2":
-            return (1 - a) * orig + a * start
-        return torch.minimum(torch.maximum(start, orig - a), orig + a)
-
-    def binary_search(idx: np.ndarray, how: str, thr: np.ndarray) -> None:
-        """Move st.cur[idx] towards x along `how`'s path until the interval is below thr."""
-        if idx.size == 0:
-            return
-        t = ix(idx)
-        start, orig = st.cur[t].clone(), st.x[t]
-        high = np.ones(idx.size) if how == "2" else dist_of(idx, "inf")
-        low = np.zeros(idx.size)
-        pos = np.arange(idx.size)
-        while True:
-            pos = pos[(high[pos] - low[pos]) > thr[pos]]
-            allowed = st.gate(idx[pos], 1)
-            pos = pos[np.isin(idx[pos], allowed)]
-            if pos.size == 0:
-                return
-            mid = (high[pos] + low[pos]) / 2.0
-            pts = interpolate(start[ix(pos)], orig[ix(pos)], mid, how)
-            ok = ask(pts, idx[pos])
-            low[pos[~ok]] = mid[~ok]
-            high[pos[ok]] = mid[ok]
-            st.cur[ix(idx[pos[ok]])] = pts[ix(ok)]
-
-    # label check (Algorithm 2, lines 2-4)
-    active = st.gate(np.arange(n), 1)
+def _label_check(st: _State) -> np.ndarray:
+    """1 query on x [N, d]; misclassified ones are done (Alg. 2, l. 2-4); returns ids [A] left."""
+    active = st.gate(np.arange(len(st.x)), 1)
     if active.size:
-        wrong = ask(st.x[ix(active)], active)
+        wrong = st.ask(st.x[st.ix(active)], active)
         mis = active[wrong]
         st.has_adv[mis] = True
         st.done[mis] = True
         active = active[~wrong]
-    status = np.full(n, SUCCESS, dtype=np.int8)
-    status[np.flatnonzero(st.done & st.has_adv)] = MISCLASSIFIED
+    st.status[np.flatnonzero(st.done & st.has_adv)] = MISCLASSIFIED
+    return active
 
-    # initialisation: uniform random images until one is adversarial, then blend search
+
+def _initialise(st: _State, active: np.ndarray, init_size: int) -> None:
+    """Uniform random [A, d] draws until adversarial, then the L2 blend search; sets started."""
     searching = active
     for _ in range(init_size):
         searching = st.gate(searching, 1)
         if searching.size == 0:
             break
         cand = torch.stack(
-            [torch.rand(d, generator=gens[i], device=dev, dtype=dt) for i in searching]
+            [torch.rand(st.d, generator=st.gens[i], device=st.dev, dtype=st.dt) for i in searching]
         )
-        cand = cand * (hi - lo) + lo
-        ok = ask(cand, searching)
+        cand = cand * (st.hi - st.lo) + st.lo
+        ok = st.ask(cand, searching)
         found = searching[ok]
-        st.cur[ix(found)] = cand[ix(ok)]
+        st.cur[st.ix(found)] = cand[st.ix(ok)]
         st.has_adv[found] = True
         searching = searching[~ok]
     st.done[searching] = True  # no adversarial draw: failed (or budget-stopped)
-    started = active[st.has_adv[active] & ~st.done[active]]
-    binary_search(started, "2", np.full(started.size, INIT_SEARCH_TOL))
-
-    iterations = np.zeros(n, dtype=np.int64)
-    delta = np.zeros(n)
-    for t in range(max_iter):
-        act = started[~st.done[started]]
-        if act.size == 0:
-            break
-        if t == 0:
-            delta[act] = 0.1 * (hi - lo)
-        else:
-            delta[act] = (math.sqrt(d) if norm == "2" else d) * theta * dist_of(act, norm)
-        if norm == "2":
-            thr = np.full(act.size, theta)
-        else:
-            thr = np.minimum(dist_of(act, "inf") * theta, theta)
-        binary_search(act, norm, thr)
-        act = act[~st.done[act]]
-        num_eval = min(int(init_eval * math.sqrt(t + 1)), max_eval)
-        act = st.gate(act, num_eval)
-        if act.size == 0:
-            continue
-        update = _estimate_update(st, ask, gens, act, num_eval, delta, norm, lo, hi, query_rows)
-        eps = 2.0 * dist_of(act, norm) / math.sqrt(t + 1)
-        pos = np.arange(act.size)
-        for _ in range(MAX_HALVINGS):
-            allowed = st.gate(act[pos], 1)
-            pos = pos[np.isin(act[pos], allowed)]
-            if pos.size == 0:
-                break
-            eps[pos] /= 2.0
-            e = torch.as_tensor(eps[pos], dtype=dt, device=dev)[:, None]
-            pot = (st.cur[ix(act[pos])] + e * update[ix(pos)]).clamp(lo, hi)
-            ok = ask(pot, act[pos])
-            st.cur[ix(act[pos[ok]])] = pot[ix(ok)]
-            pos = pos[~ok]
-        iterations[act[~st.done[act]]] += 1  # a step-size search without success keeps x_t
-
-    failed = ~st.has_adv
-    status[failed] = FAILED
-    x_adv = torch.where(torch.as_tensor(failed, device=dev)[:, None], st.x, st.cur)
-    bound = box_bound(st.x, lo, hi)
-    res = HSJResult(
-        x_adv=x_adv.reshape(n, *shape),
-        distances=_with_failures(lp_distances(st.x, x_adv), bound, failed),
-        status=status,
-        queries=st.q.copy(),
-        iterations=iterations,
-        exhausted=st.exhausted.copy(),
-    )
-    for b in st.ckpts:
-        pts = st.cur.clone()
-        has = st.has_adv.copy()
-        snap = st.snapped[b]
-        if snap.any():
-            ts = ix(np.flatnonzero(snap))
-            pts[ts] = st.snap_x[b][ts]
-            has[snap] = st.snap_has[b][snap]
-        pts = torch.where(torch.as_tensor(~has, device=dev)[:, None], st.x, pts)
-        res.at_budget[b] = _with_failures(lp_distances(st.x, pts), bound, ~has)
-        res.failed_at_budget[b] = ~has
-    return res
+    st.started = active[st.has_adv[active] & ~st.done[active]]
+    _binary_search(st, st.started, "2", np.full(st.started.size, INIT_SEARCH_TOL))
 
 
-def _with_failures(dist: dict[str, Tensor], bound: dict[str, Tensor], failed: np.ndarray):
-    f = torch.as_tensor(failed)
-    return {k: torch.where(f, bound[k], v) for k, v in dist.items()}
+def _interpolate(st: _State, start: Tensor, orig: Tensor, alpha: np.ndarray, how: str) -> Tensor:
+    """Points [M, d] between orig and start [M, d] at alpha [M]: L2 blend or L_inf clip box."""
+    a = torch.as_tensor(alpha, dtype=st.dt, device=st.dev)[:, None]
+    if how == "2":
+        return (1 - a) * orig + a * start
+    return torch.minimum(torch.maximum(start, orig - a), orig + a)
 
 
-def _estimate_update(st, ask, gens, act, num_eval, delta, norm, lo, hi, query_rows) -> Tensor:
+def _binary_search(st: _State, idx: np.ndarray, how: str, thr: np.ndarray) -> None:
+    """Move st.cur[idx] [M, d] towards x along `how`'s path until the interval is below thr [M]."""
+    if idx.size == 0:
+        return
+    t = st.ix(idx)
+    start, orig = st.cur[t].clone(), st.x[t]
+    high = np.ones(idx.size) if how == "2" else st.dist(idx, "inf")
+    low = np.zeros(idx.size)
+    pos = np.arange(idx.size)
+    while True:
+        pos = pos[(high[pos] - low[pos]) > thr[pos]]
+        allowed = st.gate(idx[pos], 1)
+        pos = pos[np.isin(idx[pos], allowed)]
+        if pos.size == 0:
+            return
+        mid = (high[pos] + low[pos]) / 2.0
+        pts = _interpolate(st, start[st.ix(pos)], orig[st.ix(pos)], mid, how)
+        ok = st.ask(pts, idx[pos])
+        low[pos[~ok]] = mid[~ok]
+        high[pos[ok]] = mid[ok]
+        st.cur[st.ix(idx[pos[ok]])] = pts[st.ix(ok)]
+
+
+def _boundary_search(st: _State, act: np.ndarray, t: int) -> None:
+    """Iteration t: set delta [A] from ||x_t - x||, then binary-search st.cur[act] [A, d]."""
+    if t == 0:
+        st.delta[act] = 0.1 * (st.hi - st.lo)
+    else:
+        scale = math.sqrt(st.d) if st.norm == "2" else st.d
+        st.delta[act] = scale * st.theta * st.dist(act, st.norm)
+    if st.norm == "2":
+        thr = np.full(act.size, st.theta)
+    else:
+        thr = np.minimum(st.dist(act, "inf") * st.theta, st.theta)
+    _binary_search(st, act, st.norm, thr)
+
+
+def _estimate_update(st: _State, act: np.ndarray, num_eval: int) -> Tensor:
     """HSJ gradient-direction estimate at st.cur[act] from num_eval label queries per sample
     (ART's baseline-subtracted Monte Carlo estimate); returns [len(act), d] update directions."""
-    cur = st.cur
-    dev, dt = cur.device, cur.dtype
-    d = cur.shape[1]
-    out = torch.empty(act.size, d, dtype=dt, device=dev)
-    group = max(1, query_rows // num_eval)
+    cur, dev, dt, d = st.cur, st.dev, st.dt, st.d
+    kw = dict(device=dev, dtype=dt)
+    out = torch.empty(act.size, d, **kw)
+    group = max(1, st.query_rows // num_eval)
     for s in range(0, act.size, group):
         ids = act[s : s + group]
-        if norm == "2":
-            noise = [torch.randn(num_eval, d, generator=gens[i], device=dev, dtype=dt) for i in ids]
+        gens = [st.gens[i] for i in ids]
+        if st.norm == "2":
+            noise = [torch.randn(num_eval, d, generator=g, **kw) for g in gens]
         else:
-            noise = [
-                torch.rand(num_eval, d, generator=gens[i], device=dev, dtype=dt) * 2 - 1
-                for i in ids
-            ]
+            noise = [torch.rand(num_eval, d, generator=g, **kw) * 2 - 1 for g in gens]
         rv = torch.stack(noise)  # [g, n, d]
         rv = rv / rv.norm(dim=2, keepdim=True)
         base = cur[torch.as_tensor(ids, device=dev)][:, None, :]
-        dl = torch.as_tensor(delta[ids], dtype=dt, device=dev)[:, None, None]
-        evals = (base + dl * rv).clamp(lo, hi)
+        dl = torch.as_tensor(st.delta[ids], dtype=dt, device=dev)[:, None, None]
+        evals = (base + dl * rv).clamp(st.lo, st.hi)
         rv = (evals - base) / dl
-        ok = ask(evals.reshape(-1, d), np.repeat(ids, num_eval)).reshape(len(ids), num_eval)
+        ok = st.ask(evals.reshape(-1, d), np.repeat(ids, num_eval)).reshape(len(ids), num_eval)
         fval = torch.as_tensor(2.0 * ok - 1.0, dtype=dt, device=dev)  # [g, n]
         mean = fval.mean(1, keepdim=True)
         all_pos, all_neg = (mean == 1.0).squeeze(1), (mean == -1.0).squeeze(1)
@@ -408,11 +419,67 @@ def _estimate_update(st, ask, gens, act, num_eval, delta, norm, lo, hi, query_ro
             (all_pos | all_neg)[:, None], torch.where(all_pos[:, None], 1.0, -1.0), fval - mean
         )
         grad = (centred[:, :, None] * rv).mean(1)
-        if norm == "2":
+        if st.norm == "2":
             out[s : s + len(ids)] = grad / grad.norm(dim=1, keepdim=True).clamp_min(1e-30)
         else:
             out[s : s + len(ids)] = grad.sign()
     return out
+
+
+def _geometric_step(st: _State, act: np.ndarray, update: Tensor, t: int) -> None:
+    """Step st.cur[act] [A, d] along update [A, d]; eps halved until adversarial (ART)."""
+    eps = 2.0 * st.dist(act, st.norm) / math.sqrt(t + 1)
+    pos = np.arange(act.size)
+    for _ in range(MAX_HALVINGS):
+        allowed = st.gate(act[pos], 1)
+        pos = pos[np.isin(act[pos], allowed)]
+        if pos.size == 0:
+            break
+        eps[pos] /= 2.0
+        e = torch.as_tensor(eps[pos], dtype=st.dt, device=st.dev)[:, None]
+        pot = (st.cur[st.ix(act[pos])] + e * update[st.ix(pos)]).clamp(st.lo, st.hi)
+        ok = st.ask(pot, act[pos])
+        st.cur[st.ix(act[pos[ok]])] = pot[st.ix(ok)]
+        pos = pos[~ok]
+    st.iterations[act[~st.done[act]]] += 1  # a step-size search without success keeps x_t
+
+
+def _result(st: _State) -> HSJResult:
+    """Final HSJResult: x_adv [N, *], distances [N] (box bound where failed), checkpoints."""
+    failed = ~st.has_adv
+    st.status[failed] = FAILED
+    x_adv = torch.where(torch.as_tensor(failed, device=st.dev)[:, None], st.x, st.cur)
+    bound = box_bound(st.x, st.lo, st.hi)
+    res = HSJResult(
+        x_adv=x_adv.reshape(len(st.x), *st.shape),
+        distances=_with_failures(lp_distances(st.x, x_adv), bound, failed),
+        status=st.status,
+        queries=st.q.copy(),
+        iterations=st.iterations,
+        exhausted=st.exhausted.copy(),
+    )
+    for b in st.ckpts:
+        pts, has = _checkpoint(st, b)
+        res.at_budget[b] = _with_failures(lp_distances(st.x, pts), bound, ~has)
+        res.failed_at_budget[b] = ~has
+    return res
+
+
+def _checkpoint(st: _State, b: int) -> tuple[Tensor, np.ndarray]:
+    """The state after at most b queries: points [N, d] (x where none) and has_adv [N]."""
+    pts, has = st.cur.clone(), st.has_adv.copy()
+    snap = st.snapped[b]
+    if snap.any():
+        ts = st.ix(np.flatnonzero(snap))
+        pts[ts] = st.snap_x[b][ts]
+        has[snap] = st.snap_has[b][snap]
+    return torch.where(torch.as_tensor(~has, device=st.dev)[:, None], st.x, pts), has
+
+
+def _with_failures(dist: dict[str, Tensor], bound: dict[str, Tensor], failed: np.ndarray):
+    """Per-norm distances [N] with the box bound where failed [N]."""
+    f = torch.as_tensor(failed)
+    return {k: torch.where(f, bound[k], v) for k, v in dist.items()}
 
 
 __all__ = [

@@ -16,7 +16,8 @@ the true labels `y`; targeted PGD descends it towards the target labels `y`.
 Defaults (REFERENCE.md §1-2, Song et al. CCS'19 released code):
 - training, FMNIST: eps 0.1, 8 steps, step 0.02, random start; CIFAR-10: eps 8/255, 10 steps,
   step 2/255, random start.
-- attack time (I_A): 20 steps, step 2.5 * eps / 20, no random start -> `pgd_defaults_attack`.
+- attack time (I_A): 20 steps, step 2.5 * eps / 20, no random start -> `AttackPGD` (the
+  settings of `attack.eps/steps/step_size/random_start`) and `pgd_args`.
 
 Shapes: x (N, *) float in [0,1], y (N,) int64 labels (or whatever `loss_fn` takes as its second
 argument), returns x_adv with x's shape, dtype and device, detached.
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -68,14 +70,32 @@ def require_autograd(fn_name: str) -> None:
         )
 
 
-def pgd_defaults_attack(eps: float) -> dict:
-    """Attack-time PGD of the CCS'19 released code: 20 steps of 2.5*eps/20, no random start.
+@dataclass
+class AttackPGD:
+    """Attack-time untargeted L_inf PGD of the CCS'19 released code (REFERENCE.md §2): eps 0.1
+    (Fashion-MNIST), 20 steps of 2.5 * eps / steps (`step_size: None`), no random start.
+    The `attack.*` settings of every attack that crafts adversarial examples extend it."""
 
-    Use as `pgd(model, x, y, eps, **pgd_defaults_attack(eps))`.
-    """
-    if eps < 0:
-        raise ConfigError(f"eps must be >= 0, got {eps}")
-    return {"steps": 20, "step_size": 2.5 * eps / 20, "random_start": False}
+    eps: float = 0.1
+    steps: int = 20
+    step_size: float | None = None
+    random_start: bool = False
+
+    def args(self, eps: float | None = None) -> dict:
+        return pgd_args(self, eps)
+
+
+def pgd_args(s, eps: float | None = None) -> dict:
+    """Keyword arguments of `pgd` (eps, steps, step_size, random_start) from any object with
+    AttackPGD's four fields (an `AttackPGD`, the `attack` config section); `eps` overrides
+    s.eps. step_size None means 2.5 * eps / steps. Use as `pgd(model, x, y, **pgd_args(s))`."""
+    e = float(s.eps if eps is None else eps)
+    steps = int(s.steps)
+    check_nonnegative(eps=e, steps=steps)
+    step_size = s.step_size
+    if step_size is None:
+        step_size = 2.5 * e / steps if steps else 0.0
+    return dict(eps=e, steps=steps, step_size=float(step_size), random_start=bool(s.random_start))
 
 
 def pgd(
@@ -157,7 +177,7 @@ def batched(
     """Apply `fn(x=x_chunk, y=y_chunk, **kwargs)` over chunks of `batch_size` rows, in order.
 
     Keeps memory bounded for large sets: e.g.
-    `batched(pgd, x, y, 256, model=net, eps=0.1, **pgd_defaults_attack(0.1))`.
+    `batched(pgd, x, y, 256, model=net, **AttackPGD(eps=0.1).args())`.
     Chunks are moved to `device` (default: x's device) before the call; results are written
     back on x's device into one preallocated tensor (N, *result_shape[1:]).
     """

@@ -6,7 +6,7 @@ i.e. signed-gradient *descent* of the cross-entropy towards the target label y' 
 PGD with the sign flipped): `lit_mia.perturb.pgd.pgd(..., targeted=True)`, which runs the model
 in eval mode (modes restored), takes input gradients only and clips to [0,1].
 
-Defaults: those of the attack-time untargeted PGD (`lit_mia.evaluation.attack_pgd_args`: 20
+Defaults: those of the attack-time untargeted PGD (`lit_mia.perturb.pgd.AttackPGD`: 20
 steps of 2.5*eps/20, no random start), so targeted and untargeted features share eps, steps and
 step size. CCS'19 §5.2.5 computes k-1 targeted examples per input, one per incorrect label.
 

@@ -5,6 +5,8 @@ Adding a regime: its module here, one registry line, conf/target/<name>.yaml, it
 
 from __future__ import annotations
 
+from lit_mia.errors import ConfigError
+
 from lit_mia.targets.adversarial import PGDTarget
 from lit_mia.targets.base import TargetModule
 from lit_mia.targets.distributional import DistTarget
@@ -25,6 +27,8 @@ TARGETS: dict[str, type[TargetModule]] = {
 
 __all__ = [
     "build_target",
+    "parse_target_entry",
+    "target_names",
     "eval_eps",
     "Countermeasures",
     "TARGETS",
@@ -64,3 +68,21 @@ def eval_eps(cfg) -> float:
     """The eps of the final `target/adv_*_acc`: the training eps, or attack.eps if natural."""
     t = cfg.target
     return float(t.eps) if TARGETS[t.name].adversarial and t.eps > 0 else float(cfg.attack.eps)
+
+
+def parse_target_entry(entry: str) -> tuple[str, list[str]]:
+    """`"pgd ratio=0.5 eps=0.2"` -> ("pgd", ["ratio=0.5", "eps=0.2"])."""
+    parts = str(entry).split()
+    if not parts:
+        raise ConfigError("targets entries must not be empty")
+    for kv in parts[1:]:
+        if "=" not in kv or kv.startswith("="):
+            raise ConfigError(f"cannot parse {kv!r} in targets entry {entry!r}: expected key=value")
+    return parts[0], parts[1:]
+
+
+def target_names(cfg: DictConfig) -> list[str]:
+    """The regime name of every target of the experiment."""
+    if not cfg.targets:
+        return [str(cfg.target.name)]
+    return [parse_target_entry(e)[0] for e in cfg.targets]

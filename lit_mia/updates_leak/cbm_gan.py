@@ -6,9 +6,11 @@ appendix E MNIST; the released code's choices in ../shared/REFERENCE.md §4).
     discriminator  sample [N, 784] -> FC 1024 -> 512 -> 256 -> 1 (sigmoid)
     hidden layers: BatchNorm then LeakyReLU(0.2); widths from `gen_hidden` / `disc_hidden`.
 
-Training (manual optimisation, one discriminator then one generator step per batch of update
-sets): for each of the B update sets draw G noises z with the same mu. Discriminator: BCE on
-the real update-set samples (label 1) vs the generated ones (label 0). Generator + encoder:
+Training (Lightning's manual-optimisation GAN pattern: toggle one optimiser, backward, step,
+zero_grad, untoggle; one discriminator then one generator step per batch of update sets, both
+on the same generated samples): for each of the B update sets draw G noises z with the same
+mu. Discriminator: BCE on the real update-set samples (label 1) vs the generated ones (label
+0). Generator + encoder, against the just-updated (frozen) discriminator:
 non-saturating adversarial BCE + best_match_weight * best-match loss / n_pixels (for every
 real sample of the set, the squared L2 distance to its nearest generated sample;
 evaluation.best_match_loss). The division by n_pixels (a per-pixel MSE) is this
@@ -80,24 +82,30 @@ class CBMGAN(pl.LightningModule):
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         delta, real = batch  # [B, d], [B, k, n_pixels] in [-1, 1]
         opt_g, opt_d = self.optimizers()
+        # one generator forward serves both steps: built before any toggle, so its graph
+        # reaches the encoder and generator parameters; the discriminator sees it detached
         fake = self(delta)  # [B, G, n_pixels]
 
+        self.toggle_optimizer(opt_d)
         d_real = self.discriminator(real.flatten(0, 1))
         d_fake = self.discriminator(fake.detach().flatten(0, 1))
         loss_d = F.binary_cross_entropy_with_logits(
             d_real, torch.ones_like(d_real)
         ) + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
-        opt_d.zero_grad()
         self.manual_backward(loss_d)
         opt_d.step()
+        opt_d.zero_grad()
+        self.untoggle_optimizer(opt_d)
 
+        self.toggle_optimizer(opt_g)  # the updated discriminator, frozen
         g_logits = self.discriminator(fake.flatten(0, 1))
         adv = F.binary_cross_entropy_with_logits(g_logits, torch.ones_like(g_logits))
         bm = best_match_loss(fake, real)
         loss_g = adv + self.w * bm / real.shape[-1]  # per pixel: keeps the adversarial term
-        opt_g.zero_grad()
         self.manual_backward(loss_g)
         opt_g.step()
+        opt_g.zero_grad()
+        self.untoggle_optimizer(opt_g)
         self.log_dict(
             {"train/loss_d": loss_d, "train/adv": adv, "train/best_match": bm},
             on_step=False,

@@ -14,14 +14,14 @@ Fast path (`update_deltas`), `chunk` models at a time, with torch.func:
 - probes: the 2x2 max-pools computed as the maximum of four strided views (`probe_twin`; the
   CPU max_pool2d kernel dominated the LeNet probe forward), then either one functional_call
   per updated model on the whole probe batch (`probe_mode` "loop", the default: measured
-  fastest here, bench/bench_updates.py) or `ensemble_logits` of lit_mia/ensemble.py, i.e.
+  fastest here, bench/bench_updates.py) or `ensemble_logits` of lit_mia/shadow_farm.py, i.e.
   vmap(functional_call) over the stacked parameters ("vmap": for conv nets vmap turns each
   layer into one grouped convolution, which the CPU kernels run slower than B plain ones).
 `naive_deltas` is the reference loop (deepcopy + torch.optim + step + probe forward per
 model) used by the tests and the benchmark. Nets with BatchNorm are refused (their batch
 statistics would couple the vmapped models).
 
-`build_farm` trains the two base models (a callable, usually lit_mia.run.fit) and generates
+`build_farm` trains the two base models (a callable, usually lit_mia.training.fit) and generates
 both sides; the result is cached with lit_mia.cache.ModelCache keyed by every field that
 determines it (data set, index pools, net, base regime, trainer, farm settings, seed).
 """
@@ -39,8 +39,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 
-from lit_mia.ensemble import ensemble_logits
 from lit_mia.errors import ConfigError
+from lit_mia.shadow_farm import ensemble_logits
 from lit_mia.updates_leak.pools import UpdatePools, sample_update_sets
 
 FARM_FORMAT = 1
@@ -213,7 +213,7 @@ def update_deltas(
                 p, state = _step(start, g, state, t + 1, rule, shared=p is None)
             net.eval()
             with torch.no_grad():
-                if probe_mode == "vmap":  # the shadow farm's primitive (lit_mia/ensemble.py)
+                if probe_mode == "vmap":  # the shadow farm's primitive (lit_mia/shadow_farm.py)
                     bufs = {n: v.expand(len(y), *v.shape) for n, v in buffers.items()}
                     logit = ensemble_logits(twin, p, bufs, probe, per_model=False)  # [B, n, C]
                 else:  # one plain forward per model: mkldnn convs on the probe batch

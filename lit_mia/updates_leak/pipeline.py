@@ -1,12 +1,15 @@
 """`lit-mia run` for update-leakage experiments (Salem et al. USENIX Security'20).
 
     pools = make_pools(len(data), cfg.updates, cfg.seed)     # disjoint index blocks
-    one MLflow run (params = resolved config, config.yaml, pools/indices.json):
-        farm = build_farm(...)    # two base models (lit_mia.run.fit with the target regime,
-                                  # updates.base_epochs / base_batch_size), m_shadow + m_target
-                                  # updated models, deltas; cached under updates.cache_dir
-        for each attack in `attacks`: runners.RUNNERS[name](ctx) -> metrics, figures, texts
-        metrics as attack/<name>/<key> (baselines beside them), farm facts as updates/<key>
+    one MLflow run (tracking.tracked_run: params = resolved config, config.yaml;
+    pools/indices.json):
+        farm = build_farm(...)    # two base models (lit_mia.training.fit with the target
+                                  # regime, updates.base_epochs / base_batch_size), m_shadow +
+                                  # m_target updated models, deltas; cached under
+                                  # updates.cache_dir
+        for each attack in `attacks`: ATTACKS[name].run(ctx) -> AttackResult, written by
+        tracking.log_result (metrics as attack/<name>/<key>, baselines beside them; figures,
+        texts); farm facts and wall times as updates/<key>
 
 run.run_experiment dispatches here when every listed attack is an update-leakage attack. The
 run ends FAILED on any error (tracking.Run). Per-epoch training losses of the attack models are
@@ -19,21 +22,23 @@ import time
 
 import numpy as np
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from lit_mia import tracking
+from lit_mia.attacks.registry import ATTACKS
 from lit_mia.cache import ModelCache
+from lit_mia.data.datasets import load_dataset
+from lit_mia.training import fit
 from lit_mia.updates_leak.farm import build_farm
 from lit_mia.updates_leak.pools import make_pools
-from lit_mia.updates_leak.runners import RUNNERS, UpdatesContext
+from lit_mia.updates_leak.runners import UpdatesContext
 
 
 def base_fitter(cfg: DictConfig, bundle):
-    """fit(train_idx, seed) -> base net: lit_mia.run.fit with the experiment's target regime,
-    net and trainer, for updates.base_epochs epochs in batches of updates.base_batch_size
-    (the bare net: prediction-time temperature scaling is not applied to the posteriors)."""
-    from lit_mia.run import fit
-
+    """fit(train_idx, seed) -> base net: lit_mia.training.fit with the experiment's target
+    regime, net and trainer, for updates.base_epochs epochs in batches of
+    updates.base_batch_size (the bare net: prediction-time temperature scaling is not applied
+    to the posteriors)."""
     bcfg = _base_cfg(cfg)
 
     def fit_base(idx: np.ndarray, seed: int) -> torch.nn.Module:
@@ -43,8 +48,6 @@ def base_fitter(cfg: DictConfig, bundle):
 
 
 def _base_cfg(cfg: DictConfig) -> DictConfig:
-    from omegaconf import OmegaConf
-
     b = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     b.trainer.max_epochs = int(cfg.updates.base_epochs)
     b.trainer.enable_progress_bar = False
@@ -54,17 +57,14 @@ def _base_cfg(cfg: DictConfig) -> DictConfig:
 
 def run_updates_leak(
     cfg: DictConfig, parent_run_id: str | None = None, run_name: str | None = None
-):
+) -> tracking.TargetResult:
     """Generate (or load) the farm, run every attack of `cfg.attacks`, log it all to MLflow."""
-    from lit_mia.data.datasets import load_dataset
-    from lit_mia.run import TargetResult, tracked_run
-
     d = cfg.data  # the membership split sizes (data.n_members, ...) play no part here
     bundle = load_dataset(d.name, root=d.root, download=d.download)
     pools = make_pools(len(bundle), cfg.updates, int(cfg.seed))
     tags = {"lit_mia.experiment": str(cfg.name), "lit_mia.family": "updates_leak"}
     tags["seed"] = str(cfg.seed)
-    with tracked_run(cfg, run_name or str(cfg.name), tags, parent_run_id) as run:
+    with tracking.tracked_run(cfg, run_name or str(cfg.name), tags, parent_run_id) as run:
         run.log_dict(pools.to_dict(), "pools/indices.json")
         cache = ModelCache(cfg.updates.cache_dir, "updates_leak", key_name="updates.cache_dir")
         t0 = time.perf_counter()
@@ -94,18 +94,15 @@ def run_updates_leak(
             deterministic=cfg.trainer.deterministic,
             logger=logger,
         )
-        for name in cfg.attacks:
+        for name in map(str, cfg.attacks):
             t1 = time.perf_counter()
-            res = RUNNERS[str(name)](ctx)
+            res = ATTACKS[name].run(ctx)
             out.update({f"attack/{name}/{k}": v for k, v in res.metrics.items()})
             out[f"updates/{name}_wall_s"] = time.perf_counter() - t1
-            for path, fig in res.figures.items():
-                run.log_figure(fig, path)
-            for path, text in res.texts.items():
-                run.log_text(text, path)
-        run.log_metrics(out)
+            tracking.log_result(run, name, res, title=str(cfg.name))
+        run.log_metrics({k: v for k, v in out.items() if not k.startswith("attack/")})
         _print_summary(cfg, out)
-        return TargetResult(str(cfg.name), run.run_id, out)
+        return tracking.TargetResult(str(cfg.name), run.run_id, out)
 
 
 def _print_summary(cfg: DictConfig, out: dict[str, float]) -> None:
@@ -116,4 +113,4 @@ def _print_summary(cfg: DictConfig, out: dict[str, float]) -> None:
         print(f"| {k} | {v:.4f} |")
 
 
-__all__ = ["run_updates_leak"]
+__all__ = ["base_fitter", "run_updates_leak"]

@@ -1,8 +1,8 @@
 """The four Updates-Leak attacks on a generated farm (Salem et al. USENIX Security'20).
 
-Each `run_<name>(ctx) -> Outcome` trains its attack model on the shadow side (m_shadow deltas
-with their update sets' ground truth) and evaluates it on the target side (m_target deltas),
-next to the paper's baselines:
+Each `run_<name>(ctx) -> AttackResult` (the `run` of its registry entry, attacks.py) trains
+its attack model on the shadow side (m_shadow deltas with their update sets' ground truth) and
+evaluates it on the target side (m_target deltas), next to the paper's baselines:
 
   a_li   acc (argmax label); acc_random (a uniformly random label), acc_majority (the most
          frequent shadow label)                                              §4.1, Fig. 2
@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from lit_mia.attacks.base import AttackResult
 from lit_mia.fitting import fit_module, predict
 from lit_mia.updates_leak import evaluation as ev
 from lit_mia.updates_leak import plots
@@ -71,13 +72,6 @@ class UpdatesContext:
         return np.random.default_rng((self.seed, 100 + tag))
 
 
-@dataclass
-class Outcome:
-    metrics: dict[str, float] = field(default_factory=dict)
-    figures: dict[str, Any] = field(default_factory=dict)
-    texts: dict[str, str] = field(default_factory=dict)
-
-
 def _fit(ctx: UpdatesContext, name: str, module, tensors, epochs: int, batch_size: int):
     return fit_module(
         module,
@@ -90,14 +84,14 @@ def _fit(ctx: UpdatesContext, name: str, module, tensors, epochs: int, batch_siz
     )
 
 
-def _finish(name: str, metrics: dict[str, float], figures=None) -> Outcome:
+def _finish(name: str, metrics: dict[str, float], figures=None) -> AttackResult:
     metrics = {k: float(v) for k, v in metrics.items()}
     texts = {f"updates/{name}_metrics.json": json.dumps(metrics, indent=2, sort_keys=True)}
-    return Outcome(metrics, figures or {}, texts)
+    return AttackResult(metrics, figures=figures or {}, texts=texts)
 
 
 # ---------------------------------------------------------------- A_LI
-def run_a_li(ctx: UpdatesContext) -> Outcome:
+def run_a_li(ctx: UpdatesContext) -> AttackResult:
     torch.manual_seed(ctx.seed)  # module init independent of what ran before
     u, sh, tg = ctx.u, ctx.farm.shadow, ctx.farm.target
     mean, std = ctx.stats()
@@ -129,7 +123,7 @@ def train_autoencoder(ctx: UpdatesContext) -> Autoencoder:
     return _fit(ctx, "a_ssr_ae", ae, (x,), u.ssr.ae_epochs, u.batch_size)
 
 
-def run_a_ssr(ctx: UpdatesContext) -> Outcome:
+def run_a_ssr(ctx: UpdatesContext) -> AttackResult:
     torch.manual_seed(ctx.seed)  # module init independent of what ran before
     u, sh, tg = ctx.u, ctx.farm.shadow, ctx.farm.target
     ae = train_autoencoder(ctx)
@@ -184,7 +178,7 @@ def run_a_ssr(ctx: UpdatesContext) -> Outcome:
 
 
 # ---------------------------------------------------------------- A_LDE
-def run_a_lde(ctx: UpdatesContext) -> Outcome:
+def run_a_lde(ctx: UpdatesContext) -> AttackResult:
     torch.manual_seed(ctx.seed)  # module init independent of what ran before
     u, sh, tg = ctx.u, ctx.farm.shadow, ctx.farm.target
     c = ctx.n_classes
@@ -211,7 +205,7 @@ def run_a_lde(ctx: UpdatesContext) -> Outcome:
 
 
 # ---------------------------------------------------------------- A_MSR
-def run_a_msr(ctx: UpdatesContext) -> Outcome:
+def run_a_msr(ctx: UpdatesContext) -> AttackResult:
     torch.manual_seed(ctx.seed)  # module init independent of what ran before
     u, sh, tg, s = ctx.u, ctx.farm.shadow, ctx.farm.target, ctx.u.msr
     n_pix = int(np.prod(ctx.bundle.shape))
@@ -267,11 +261,4 @@ def _matched_order(pred: np.ndarray, real: np.ndarray) -> np.ndarray:
     return order
 
 
-RUNNERS: dict[str, Callable[[UpdatesContext], Outcome]] = {
-    "a_li": run_a_li,
-    "a_ssr": run_a_ssr,
-    "a_lde": run_a_lde,
-    "a_msr": run_a_msr,
-}
-
-__all__ = ["RUNNERS", "Outcome", "UpdatesContext", "train_autoencoder"]
+__all__ = ["UpdatesContext", "run_a_lde", "run_a_li", "run_a_msr", "run_a_ssr", "train_autoencoder"]

@@ -21,7 +21,7 @@ from torch import Tensor
 from lit_mia.attacks.label_only.oracle import LabelOracle
 from lit_mia.attacks.scoring import score_attack
 from lit_mia.errors import ConfigError
-from lit_mia.evaluation import Predictor
+from lit_mia.predictor import Predictor
 from lit_mia.perturb.hopskipjump import sample_seeds
 
 

@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 
 from lit_mia.attacks.label_only.oracle import LabelOracle
 from lit_mia.attacks.scoring import score_attack
-from lit_mia.evaluation import Predictor
+from lit_mia.predictor import Predictor
 
 
 def correct_scores(pred: Predictor, name: str, cfg: DictConfig) -> tuple[np.ndarray, None]:

@@ -20,8 +20,6 @@ known member set, so there is no shadow member/non-member split to calibrate on.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytorch_lightning as pl
 import torch
@@ -36,8 +34,10 @@ from lit_mia.data.datamodule import MembershipDataModule
 from lit_mia.data.datasets import DatasetBundle
 from lit_mia.data.splits import SETS
 from lit_mia.errors import ConfigError, unknown_name
+from lit_mia.fitting import quiet
 from lit_mia.nets import NETS, build_net
 from lit_mia.targets import NaturalTarget
+from lit_mia.training import make_trainer
 
 EVAL_SETS = ("members", "nonmembers")
 POOL_COUNT_KEY = {
@@ -71,8 +71,6 @@ def relabel(oracle: LabelOracle, x: torch.Tensor) -> torch.Tensor:
 
 def train_shadow(ctx: AttackContext, x: torch.Tensor, y: torch.Tensor) -> torch.nn.Module:
     """Fit the transfer shadow model on (x, y) (Algorithm 1, lines 1-8); eval mode, CPU."""
-    from lit_mia.run import make_trainer  # run.py imports the attack registry
-
     cfg, s, b = ctx.cfg, ctx.cfg.attack.transfer, ctx.bundle
     net_name = str(s.net or cfg.net.name)
     width = float(s.width or cfg.net.width)
@@ -86,9 +84,7 @@ def train_shadow(ctx: AttackContext, x: torch.Tensor, y: torch.Tensor) -> torch.
         pool, np.arange(len(x)), None, batch_size=int(s.batch_size), seed=seed
     )
     tcfg = OmegaConf.merge(cfg, {"trainer": {"max_epochs": int(s.epochs)}})
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", ".*does not have many workers.*")
-        warnings.filterwarnings("ignore", ".*number of training batches.*")
+    with quiet():
         make_trainer(tcfg, None, False).fit(module, datamodule=dm)
     return module.net.cpu().eval()
 

@@ -1,4 +1,4 @@
-"""The shadow farm (lit_mia/ensemble.py): the vmap and loop paths train the same models for the
+"""The shadow farm (lit_mia/shadow_farm.py): the vmap and loop paths train the same models for the
 same seeds (natural and PGD, Adam and SGD, MLP and a tiny LeNet), and the stacked primitives
 agree with plain per-model calls."""
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from lit_mia.data.datasets import load_dataset
-from lit_mia.ensemble import (
+from lit_mia.shadow_farm import (
     FARMS,
     TrainSpec,
     choose_farm,

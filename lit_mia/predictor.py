@@ -14,20 +14,6 @@ from torch import Tensor, nn
 from lit_mia.perturb.pgd import batched, pgd
 
 
-def attack_pgd_args(
-    eps: float, steps: int = 20, step_size: float | None = None, random_start: bool = False
-) -> dict:
-    """CCS'19 released attack-time PGD: 20 steps, step 2.5*eps/steps, no random start."""
-    if step_size is None:
-        step_size = 2.5 * eps / steps if steps else 0.0
-    return dict(
-        eps=float(eps),
-        steps=int(steps),
-        step_size=float(step_size),
-        random_start=bool(random_start),
-    )
-
-
 class Predictor:
     """A model in eval mode answering for the sets it was given (name -> (x, y))."""
 
