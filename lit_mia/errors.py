@@ -18,3 +18,9 @@ class ConfigError(ValueError):
 def unknown_name(kind: str, name: object, valid: Iterable[str]) -> ConfigError:
     """Error for a name missing from a registry, listing the valid names."""
     return ConfigError(f"unknown {kind} {name!r}; valid: {', '.join(sorted(valid))}")
+
+
+def require(ok: bool, key: str, allowed: str, value: object) -> None:
+    """ConfigError `<key> must be <allowed>, got <value>` unless `ok`."""
+    if not ok:
+        raise ConfigError(f"{key} must be {allowed}, got {value!r}")

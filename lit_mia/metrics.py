@@ -39,12 +39,15 @@ KL_SMOOTHING = 1e-6
 FPR_LEVELS = (0.01, 0.001)
 """FPR levels of the ``tpr_at_fpr_<level>`` keys of attack_metrics (Carlini et al. 2022)."""
 
+_SHADOW_NAMES = ("shadow_scores", "shadow_is_member")
+"""Argument names that errors about a shadow (scores, is_member) pair use."""
+
 
 # --------------------------------------------------------------------------- validation
 
 
-def _as_scores(x: ArrayLike, name: str) -> np.ndarray:
-    """1-D finite float64 array, or ConfigError naming `name`."""
+def as_scores(x: ArrayLike, name: str, size: int | None = None) -> np.ndarray:
+    """1-D finite float64 array (of length `size` if given), or ConfigError naming `name`."""
     try:
         a = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as e:
@@ -53,12 +56,12 @@ def _as_scores(x: ArrayLike, name: str) -> np.ndarray:
         raise ConfigError(f"{name} must be 1-D, got shape {a.shape}")
     if a.size == 0:
         raise ConfigError(f"{name} is empty")
-    n_nan = int(np.isnan(a).sum())
-    if n_nan:
+    if n_nan := int(np.isnan(a).sum()):
         raise ConfigError(f"{name} contains {n_nan} NaN value(s)")
-    n_inf = int(np.isinf(a).sum())
-    if n_inf:
+    if n_inf := int(np.isinf(a).sum()):
         raise ConfigError(f"{name} contains {n_inf} infinite value(s); scores must be finite")
+    if size is not None and a.size != size:
+        raise ConfigError(f"{name} and scores differ in length: {a.size} vs {size}")
     return a
 
 
@@ -79,14 +82,15 @@ def _as_labels(x: ArrayLike, name: str) -> np.ndarray:
     return f == 1
 
 
-def _check(
+def check_scores(
     scores: ArrayLike,
     is_member: ArrayLike,
     both_classes: bool = True,
     names: tuple[str, str] = ("scores", "is_member"),
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Validate a (scores, is_member) pair: 1-D, same length, finite, both classes present."""
-    s = _as_scores(scores, names[0])
+    """Validated ``(scores, is_member)`` as float64 / bool arrays: 1-D, same length, finite,
+    0/1 or bool labels, both classes unless ``both_classes=False``; else ConfigError."""
+    s = as_scores(scores, names[0])
     m = _as_labels(is_member, names[1])
     if s.shape != m.shape:
         raise ConfigError(
@@ -128,7 +132,7 @@ def roc_curve(scores: ArrayLike, is_member: ArrayLike) -> tuple[np.ndarray, np.n
     Same points as ``sklearn.metrics.roc_curve(is_member, scores, drop_intermediate=False)``:
     thresholds descend from +inf (predict none) to the minimum score (predict all).
     """
-    s, m = _check(scores, is_member)
+    s, m = check_scores(scores, is_member)
     thr, tp, fp = _roc_counts(s, m)
     return fp / fp[-1], tp / tp[-1], thr
 
@@ -140,7 +144,7 @@ def roc_auc(scores: ArrayLike, is_member: ArrayLike) -> float:
     Equals ``sklearn.metrics.roc_auc_score(is_member, scores)``; computed exactly from integer
     counts with the trapezoid rule over the distinct-score ROC points.
     """
-    s, m = _check(scores, is_member)
+    s, m = check_scores(scores, is_member)
     _, tp, fp = _roc_counts(s, m)
     twice_area = int(np.sum(np.diff(fp) * (tp[1:] + tp[:-1])))
     return twice_area / (2.0 * float(tp[-1]) * float(fp[-1]))
@@ -156,7 +160,7 @@ def best_threshold(scores: ArrayLike, is_member: ArrayLike) -> tuple[float, floa
     broken towards the largest threshold (fewest predicted members); the comparison is exact
     (integers ``tp * N - fp * P``). O(n log n).
     """
-    s, m = _check(scores, is_member)
+    s, m = check_scores(scores, is_member)
     thr, tp, fp = _roc_counts(s, m)
     n_pos, n_neg = int(tp[-1]), int(fp[-1])
     i = int(np.argmax(tp * n_neg - fp * n_pos))  # first max = largest threshold
@@ -174,7 +178,7 @@ def threshold_metrics(
     ``recall`` (= ``tpr``, fraction of members predicted members), ``tpr``, ``fpr``.
     ``threshold`` may be +inf (predict none) or -inf (predict all), not NaN.
     """
-    s, m = _check(scores, is_member)
+    s, m = check_scores(scores, is_member)
     t = float(threshold)
     if math.isnan(t):
         raise ConfigError("threshold is NaN")
@@ -209,10 +213,24 @@ def tpr_at_fpr(scores: ArrayLike, is_member: ArrayLike, max_fpr: float) -> float
     """
     if not 0.0 <= float(max_fpr) <= 1.0:
         raise ConfigError(f"max_fpr must be in [0, 1], got {max_fpr}")
-    s, m = _check(scores, is_member)
+    s, m = check_scores(scores, is_member)
     _, tp, fp = _roc_counts(s, m)
     ok = fp / fp[-1] <= max_fpr
     return float(np.max(tp[ok]) / tp[-1])
+
+
+def pr_curve(scores: ArrayLike, is_member: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Precision-recall curve ``(precision, recall)``, members positive.
+
+    One point per distinct score t, in descending t (rule ``score >= t``): recall = TPR rises
+    to 1.0, and the last point (predict all) has precision = member fraction, the chance
+    level. Every point predicts at least one sample, so precision ``tp / (tp + fp)`` is always
+    defined. Same points as ``sklearn.metrics.precision_recall_curve(is_member, scores)``
+    reversed, without sklearn's final (recall 0, precision 1) endpoint.
+    """
+    s, m = check_scores(scores, is_member)
+    _, tp, fp = _roc_counts(s, m)
+    return tp[1:] / (tp[1:] + fp[1:]), tp[1:] / tp[-1]
 
 
 def auprc(scores: ArrayLike, is_member: ArrayLike) -> float:
@@ -222,7 +240,7 @@ def auprc(scores: ArrayLike, is_member: ArrayLike) -> float:
     equal to ``sklearn.metrics.average_precision_score(is_member, scores)``. Chance level is the
     member fraction (0.5 on balanced sets).
     """
-    s, m = _check(scores, is_member)
+    s, m = check_scores(scores, is_member)
     _, tp, fp = _roc_counts(s, m)
     d_tp = np.diff(tp)
     hit = d_tp > 0  # recall only moves where members enter; there tp + fp > 0
@@ -248,8 +266,8 @@ def loss_kl(member_losses: ArrayLike, nonmember_losses: ArrayLike, bins: int = 5
     but finite term instead of inf. If all losses are equal the result is 0. The value depends on
     ``bins`` and on the sample sizes: compare numbers computed with the same settings only.
     """
-    p_x = _as_scores(member_losses, "member_losses")
-    q_x = _as_scores(nonmember_losses, "nonmember_losses")
+    p_x = as_scores(member_losses, "member_losses")
+    q_x = as_scores(nonmember_losses, "nonmember_losses")
     if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
         raise ConfigError(f"bins must be a positive integer, got {bins!r}")
     lo = float(min(p_x.min(), q_x.min()))
@@ -318,7 +336,7 @@ def attack_metrics(
     A +inf ("predict none") threshold is reported as the largest score involved + 1.0 (see
     ``_loggable``), since MLflow rejects inf; that value still predicts nobody a member.
     """
-    s, m = _check(scores, is_member)
+    s, m = check_scores(scores, is_member)
     thr, acc = best_threshold(s, m)
     at_best = threshold_metrics(s, m, thr)
     out: dict[str, float] = {
@@ -333,18 +351,12 @@ def attack_metrics(
     for level in FPR_LEVELS:
         out[f"tpr_at_fpr_{level}"] = tpr_at_fpr(s, m, level)
     if losses is not None:
-        loss = _as_scores(losses, "losses")
-        if loss.shape != s.shape:
-            raise ConfigError(
-                f"losses and scores differ in length: {loss.shape[0]} vs {s.shape[0]}"
-            )
+        loss = as_scores(losses, "losses", s.size)
         out["kl_loss"] = loss_kl(loss[m], loss[~m], bins=kl_bins)
     if (shadow_scores is None) != (shadow_is_member is None):
         raise ConfigError("shadow_scores and shadow_is_member must be given together")
     if shadow_scores is not None:
-        ss, sm = _check(
-            shadow_scores, shadow_is_member, names=("shadow_scores", "shadow_is_member")
-        )
+        ss, sm = check_scores(shadow_scores, shadow_is_member, names=_SHADOW_NAMES)
         thr_c, _ = best_threshold(ss, sm)
         if (labels is None) != (shadow_labels is None):
             raise ConfigError("labels and shadow_labels must be given together")
@@ -389,12 +401,7 @@ def class_thresholds(
     threshold maximising balanced accuracy on the shadow samples of that class
     (``best_threshold``). Classes missing either side are absent; callers fall back to the
     global threshold for them. A +inf ("predict none") threshold is kept as +inf."""
-    ss, sm = _check(
-        shadow_scores,
-        shadow_is_member,
-        both_classes=False,
-        names=("shadow_scores", "shadow_is_member"),
-    )
+    ss, sm = check_scores(shadow_scores, shadow_is_member, both_classes=False, names=_SHADOW_NAMES)
     lab = _as_class_labels(shadow_labels, ss.size, "shadow_labels")
     out: dict[int, float] = {}
     for c in np.unique(lab):
@@ -443,7 +450,7 @@ def bootstrap_ci(
         raise ConfigError(f"bootstrap resamples must be >= 2, got {n_resamples}")
     if not 0.0 < float(level) < 1.0:
         raise ConfigError(f"CI level must be in (0, 1), got {level}")
-    s, m = _check(scores, is_member)
+    s, m = check_scores(scores, is_member)
     pos, neg = s[m], s[~m]
     rng = np.random.default_rng(seed)
     lab = np.r_[np.ones(pos.size, bool), np.zeros(neg.size, bool)]
@@ -476,15 +483,10 @@ def scores_table(
     ``is_member`` is written 0/1; floats use ``repr`` so they round-trip exactly. A single class
     is allowed here (it is a dump, not a metric).
     """
-    s, m = _check(scores, is_member, both_classes=False)
+    s, m = check_scores(scores, is_member, both_classes=False)
     cols = [s]
     if losses is not None:
-        loss = _as_scores(losses, "losses")
-        if loss.shape != s.shape:
-            raise ConfigError(
-                f"losses and scores differ in length: {loss.shape[0]} vs {s.shape[0]}"
-            )
-        cols.append(loss)
+        cols.append(as_scores(losses, "losses", s.size))
     idx = np.arange(s.size) if index is None else np.asarray(index)
     if idx.shape != s.shape:
         raise ConfigError(f"index and scores differ in shape: {idx.shape} vs {s.shape}")

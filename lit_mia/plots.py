@@ -21,7 +21,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from numpy.typing import ArrayLike  # noqa: E402
 
 from lit_mia.errors import ConfigError  # noqa: E402
-from lit_mia.metrics import _as_scores, _check, roc_auc, roc_curve  # noqa: E402
+from lit_mia.metrics import as_scores, auprc, check_scores, pr_curve, roc_auc, roc_curve  # noqa: E402
 
 MIN_FPR = 1e-4
 """Lower end of the log-log ROC axes, or 1/N (N = non-members) when that is smaller."""
@@ -39,8 +39,8 @@ def loss_histogram(
     Same binning as ``metrics.loss_kl`` (``bins`` over the pooled [min, max]), each histogram
     normalised to unit area so sets of different sizes compare. Linear axes.
     """
-    a = _as_scores(member_losses, "member_losses")
-    b = _as_scores(nonmember_losses, "nonmember_losses")
+    a = as_scores(member_losses, "member_losses")
+    b = as_scores(nonmember_losses, "nonmember_losses")
     lo, hi = float(min(a.min(), b.min())), float(max(a.max(), b.max()))
     if lo == hi:  # all equal: give the single bar some width
         lo, hi = lo - 0.5, hi + 0.5
@@ -64,7 +64,7 @@ def roc_loglog(curves: dict[str, tuple[ArrayLike, ArrayLike]], title: str = "") 
     """
     if not curves:
         raise ConfigError("roc_loglog needs at least one curve")
-    checked = {name: _check(s, m) for name, (s, m) in curves.items()}
+    checked = {name: check_scores(s, m) for name, (s, m) in curves.items()}
     rocs = {name: roc_curve(s, m) for name, (s, m) in checked.items()}
     aucs = {name: roc_auc(s, m) for name, (s, m) in checked.items()}
     n_neg = max(int(np.sum(~m)) for _, m in checked.values())
@@ -88,15 +88,11 @@ def roc_loglog(curves: dict[str, tuple[ArrayLike, ArrayLike]], title: str = "") 
 def pr_curves(curves: dict[str, tuple[ArrayLike, ArrayLike]], title: str = "") -> Figure:
     """Precision-recall curves (members positive), one per attack; legend entries carry the
     AUPRC (average precision); the dotted line is the member fraction (chance)."""
-    from lit_mia.metrics import _check, _roc_counts, auprc
-
     fig, ax = plt.subplots(figsize=(5, 4), layout="constrained")
     base = None
     for label, (scores, is_member) in curves.items():
-        s, m = _check(scores, is_member)
-        _, tp, fp = _roc_counts(s, m)
-        recall = tp[1:] / tp[-1]
-        precision = tp[1:] / np.maximum(tp[1:] + fp[1:], 1)
+        s, m = check_scores(scores, is_member)
+        precision, recall = pr_curve(s, m)
         ax.step(recall, precision, where="post", label=f"{label} (AP {auprc(s, m):.3f})")
         base = float(m.mean())
     if base is not None:

@@ -59,6 +59,7 @@ from torch.func import functional_call, grad, stack_module_state, vmap
 
 from lit_mia.errors import ConfigError, unknown_name
 from lit_mia.perturb.pgd import pgd
+from lit_mia.targets.base import TargetSettings
 
 FARMS = ("auto", "vmap", "loop")
 REGIMES = ("natural", "pgd")
@@ -79,16 +80,16 @@ class TrainSpec:
     """
 
     regime: str = "natural"
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    momentum: float = 0.9
-    weight_decay: float = 0.0
+    optimizer: str = TargetSettings.optimizer  # the target's defaults, not copies of them
+    lr: float = TargetSettings.lr
+    momentum: float = TargetSettings.momentum
+    weight_decay: float = TargetSettings.weight_decay
     batch_size: int = 128
     epochs: int = 1
-    eps: float = 0.0
-    steps: int = 0
-    step_size: float = 0.0
-    random_start: bool = True
+    eps: float = TargetSettings.eps
+    steps: int = TargetSettings.steps
+    step_size: float = TargetSettings.step_size
+    random_start: bool = TargetSettings.random_start
 
     def __post_init__(self) -> None:
         if self.regime not in REGIMES:

@@ -27,6 +27,7 @@ from omegaconf import OmegaConf
 
 from lit_mia import config, tracking
 from lit_mia.errors import ConfigError, unknown_name
+from lit_mia.run import run_experiment
 
 
 @dataclass
@@ -181,8 +182,6 @@ def _parent_run_id(cfg, study_name: str, storage: str) -> str | None:
 def run_sweep(name: str, overrides: list[str] | None = None) -> Any:
     """Create or resume the study and run `sweep.n_trials` trials. Returns the study."""
     import optuna
-
-    from lit_mia.run import run_experiment
 
     spec, exp_overrides = load_spec(name, overrides)
     base = config.load(spec.experiment, exp_overrides)  # bad overrides fail before any trial

@@ -60,16 +60,27 @@ def test_conf_is_not_empty() -> None:
 
 
 # ---------------------------------------------------------------- every YAML loads
+def group_defaults(group: str, name: str) -> DictConfig:
+    """A registry group's defaults without a YAML: the settings classes (config.schema)."""
+    section = OmegaConf.structured(config.schema(name if group == "target" else "natural"))[group]
+    return OmegaConf.merge(section, {"name": name})
+
+
 @pytest.mark.parametrize(("group", "name"), GROUP_FILES, ids=[f"{g}-{n}" for g, n in GROUP_FILES])
 def test_group_yaml_loads(group: str, name: str) -> None:
     cfg = config.load("single", [f"{group}.name={name}", *NEEDS.get((group, name), [])])
     assert cfg[group].name == name
-    raw = OmegaConf.load(config.CONF_DIR / group / f"{name}.yaml")
-    assert raw.name == name, "a group YAML's name must match its file name"
+    path = config.CONF_DIR / group / f"{name}.yaml"
+    if path.is_file():
+        raw = OmegaConf.load(path)
+        assert raw.name == name, "a group YAML's name must match its file name"
+    else:  # target and attack names come from the registries, defaults from settings classes
+        assert group in ("target", "attack"), f"{path} is missing"
+        raw = group_defaults(group, name)
     exp_section = OmegaConf.load(config.CONF_DIR / "experiment" / "single.yaml").get(group, {})
     for key, value in raw.items():
         if key != "name" and key in exp_section:
-            continue  # the experiment file overrides the group YAML
+            continue  # the experiment file overrides the group YAML / defaults
         assert_contains(cfg[group][key], value, f"{group}.{key}")
     for key in REQUIRED:
         assert has(cfg, key), key
@@ -224,9 +235,9 @@ def test_experiment_file_path(tmp_path) -> None:
     assert cfg.name == "mine"
     assert (cfg.data.name, cfg.data.n_members, cfg.data.n_shadow) == ("digits", 100, 800)
     assert (cfg.net.name, cfg.net.width) == ("mlp", 0.5)
-    assert (cfg.target.eps, cfg.target.steps) == (0.1, 3)  # pgd.yaml < experiment
+    assert (cfg.target.eps, cfg.target.steps) == (0.1, 3)  # pgd defaults < experiment
     assert config.load(str(exp), ["target.steps=5"]).target.steps == 5  # < CLI
-    assert config.load(str(exp), ["target=natural"]).target.eps == 0.0  # CLI picks the YAML
+    assert config.load(str(exp), ["target=natural"]).target.eps == 0.0  # CLI picks the regime
     same = config.load(str(config.CONF_DIR / "experiment" / "single.yaml"))
     assert OmegaConf.to_container(same) == OmegaConf.to_container(config.load("single"))
 
@@ -243,7 +254,7 @@ def test_flatten_gives_dotted_string_params() -> None:
     cfg = config.load("single", ["target=pgd"])
     flat = config.flatten(cfg)
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in flat.items())
-    assert sorted(flat) == config.schema_keys()
+    assert sorted(flat) == config.schema_keys("pgd")
     assert flat["target.eps"] == "0.1"
     assert flat["target.steps"] == "8"
     assert flat["net.depth"] == "None"
@@ -280,10 +291,18 @@ def test_valid_edge_values_accepted(overrides: list[str]) -> None:
 def test_targets_entries_with_keys(tmp_path) -> None:
     exp = tmp_path / "mixed.yaml"
     exp.write_text("targets: ['pgd ratio=0.5', 'pgd ratio=0.75 eps=0.2', natural]\n")
-    cfgs = config.per_target(str(exp), ["target.ratio=1.0"])
+    cfgs = config.per_target(str(exp))
     assert [c.label for c in cfgs] == ["pgd ratio=0.5", "pgd ratio=0.75 eps=0.2", "natural"]
-    assert [c.target.ratio for c in cfgs] == [0.5, 0.75, 1.0]  # the entry's keys win
+    assert [c.target.get("ratio") for c in cfgs] == [0.5, 0.75, None]  # natural has no ratio
     assert cfgs[1].target.eps == 0.2 and cfgs[0].target.eps == 0.1
+    cli = config.per_target(str(exp), ["target.eps=0.15"])
+    assert [c.target.eps for c in cli] == [0.15, 0.2, 0.15]  # the entry's keys win
+    with pytest.raises(ConfigError, match=r"unknown key 'target\.ratio'"):
+        config.per_target(str(exp), ["target.ratio=1.0"])  # a pgd-only key reaches natural
+    pgd_only = tmp_path / "pgd_only.yaml"
+    pgd_only.write_text("targets: ['pgd ratio=0.5', pgd]\n")
+    cfgs = config.per_target(str(pgd_only), ["target.ratio=0.9"])
+    assert [c.target.ratio for c in cfgs] == [0.5, 0.9]  # the entry's keys win over the CLI
     assert config.target_names(config.load(str(exp))) == ["pgd", "pgd", "natural"]
 
 

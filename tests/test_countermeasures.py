@@ -9,6 +9,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from omegaconf import OmegaConf
 from torch import nn
 
 from lit_mia import config
@@ -18,8 +19,9 @@ from lit_mia.errors import ConfigError
 from lit_mia.predictor import Predictor
 from lit_mia.nets import Normalize
 from lit_mia.perturb.pgd import pgd
-from lit_mia.targets import NaturalTarget, PGDTarget, TradesTarget
-from lit_mia.targets.regularizers import Countermeasures, da_regularizer, weight_l1, weight_l2
+from lit_mia.targets import NaturalTarget, PGDSettings, PGDTarget, TradesSettings, TradesTarget
+from lit_mia.targets.base import TargetSettings
+from lit_mia.targets.regularizers import da_regularizer, weight_l1, weight_l2
 from tests.helpers import fit_tiny, small_net
 
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -53,9 +55,10 @@ def train(module, bundle, idx, epochs=2, augment="none", callbacks=()):
     return fit_tiny(module, bundle, idx, epochs=epochs, augment=augment, callbacks=callbacks)
 
 
-def weights_after(bundle, cls=NaturalTarget, epochs=2, augment="none", **kw):
+def weights_after(bundle, cls=NaturalTarget, epochs=2, augment="none", settings=None, **kw):
+    """Weights after a short fit; `settings`, else `cls.Settings(**kw)`."""
     pl.seed_everything(0, verbose=False)
-    module = cls(small_net(bundle), **kw)
+    module = cls(small_net(bundle), settings if settings is not None else cls.Settings(**kw))
     train(module, bundle, np.arange(96), epochs=epochs, augment=augment)
     return module.net.state_dict()
 
@@ -68,7 +71,7 @@ def same(a, b) -> bool:
 def test_temperature_scales_prediction_logits_only(digits):
     net = small_net(digits).eval()
     x = digits.x[:64]
-    mod = NaturalTarget(net, countermeasures=Countermeasures(temperature=4.0)).eval()
+    mod = NaturalTarget(net, TargetSettings(temperature=4.0)).eval()
     with torch.no_grad():
         raw, scaled = net(x), mod(x)
     assert torch.equal(scaled, raw / 4.0)
@@ -79,7 +82,7 @@ def test_temperature_scales_prediction_logits_only(digits):
     pred = Predictor(mod, {"s": (x, digits.y[:64])}, batch_size=16)
     assert torch.allclose(pred.logits("s"), raw / 4.0)
     # training sees raw logits: same weights with and without T
-    assert same(weights_after(digits), weights_after(digits, countermeasures=mod.cm))
+    assert same(weights_after(digits), weights_after(digits, settings=mod.cm))
 
 
 # ---------------------------------------------------------------- DA regularisation
@@ -101,17 +104,15 @@ def test_da_regularizer_matches_hand_computation():
 def test_da_weight_zero_leaves_training_unchanged_and_positive_weight_changes_it(digits):
     pgd_kw = dict(eps=0.1, steps=2, step_size=0.05, epochs=1)
     plain = weights_after(digits, PGDTarget, **pgd_kw)
-    off = Countermeasures(da_weight=0.0, da_eps=0.1, da_steps=2, da_step_size=0.05)
-    assert same(plain, weights_after(digits, PGDTarget, countermeasures=off, **pgd_kw))
-    on = Countermeasures(da_weight=1.0)
-    assert not same(plain, weights_after(digits, PGDTarget, countermeasures=on, **pgd_kw))
+    assert same(plain, weights_after(digits, PGDTarget, da_weight=0.0, **pgd_kw))
+    assert not same(plain, weights_after(digits, PGDTarget, da_weight=1.0, **pgd_kw))
 
 
 def test_da_loss_uses_the_regimes_adversarial_examples(digits):
     net = small_net(digits)
     x, y, idx = digits.x[:32], digits.y[:32], torch.arange(32)
-    cm = Countermeasures(da_weight=2.0, da_eps=0.1, da_steps=3, da_step_size=0.05)
-    mod = NaturalTarget(net, countermeasures=cm, seed=3)  # natural: PGD at target.eps
+    cm = TargetSettings(da_weight=2.0, eps=0.1, steps=3, step_size=0.05)
+    mod = NaturalTarget(net, cm, seed=3)  # natural: PGD at target.eps
     loss = mod.training_step((x, y, idx), 0)
     x_adv = pgd(
         net, x, y, 0.1, 3, 0.05, random_start=True, generator=torch.Generator().manual_seed(3)
@@ -119,7 +120,7 @@ def test_da_loss_uses_the_regimes_adversarial_examples(digits):
     expected = F.cross_entropy(net(x), y) + 2.0 * da_regularizer(net(x), net(x_adv))
     assert torch.allclose(loss, expected, atol=1e-6)
     # a regime with its own adversary: DA reuses the adversarial batch of the step (one attack)
-    tr = TradesTarget(net, eps=0.1, steps=3, step_size=0.02, countermeasures=cm)
+    tr = TradesTarget(net, TradesSettings(da_weight=2.0, eps=0.1, steps=3, step_size=0.02))
     calls = []
     original = tr.adversarial_examples
     tr.adversarial_examples = lambda *a: calls.append(1) or original(*a)
@@ -134,12 +135,12 @@ def test_weight_penalties_match_hand_computation_and_change_training(digits):
     assert weight_l1(net).item() == pytest.approx(sum(w.abs().sum().item() for w in mats), 1e-5)
     assert weight_l2(net).item() == pytest.approx(sum((w**2).sum().item() for w in mats), 1e-5)
     x, y, idx = digits.x[:32], digits.y[:32], torch.arange(32)
-    mod = NaturalTarget(net, countermeasures=Countermeasures(l1=1e-3, l2=0.05))
+    mod = NaturalTarget(net, TargetSettings(l1=1e-3, l2=0.05))
     expected = F.cross_entropy(net(x), y) + 1e-3 * weight_l1(net) + 0.05 * weight_l2(net)
     assert torch.allclose(mod.training_step((x, y, idx), 0), expected)
     plain = weights_after(digits)
-    for cm in (Countermeasures(l1=5e-3), Countermeasures(l2=0.1)):
-        assert not same(plain, weights_after(digits, countermeasures=cm))
+    for cm in (TargetSettings(l1=5e-3), TargetSettings(l2=0.1)):
+        assert not same(plain, weights_after(digits, settings=cm))
 
 
 # ---------------------------------------------------------------- augmentation
@@ -178,8 +179,8 @@ def test_augmented_train_loader(digits):
 def test_dp_epsilon_finite_and_growing(digits):
     cb = EpochMetrics("train/dp_epsilon")
     pl.seed_everything(0, verbose=False)
-    cm = Countermeasures(dp_noise_multiplier=1.1, dp_max_grad_norm=1.0)
-    mod = PGDTarget(small_net(digits), eps=0.1, steps=2, step_size=0.05, countermeasures=cm)
+    cm = PGDSettings(eps=0.1, steps=2, step_size=0.05, dp_noise_multiplier=1.1, dp_max_grad_norm=1.0)
+    mod = PGDTarget(small_net(digits), cm)
     train(mod, digits, np.arange(96), epochs=3, callbacks=[cb])
     assert len(cb.values) == 3 and all(math.isfinite(e) and e > 0 for e in cb.values)
     assert cb.values[0] < cb.values[1] < cb.values[2]
@@ -198,12 +199,11 @@ def test_dp_without_noise_or_clipping_is_plain_sgd(digits, cls):
     if cls is TradesTarget:
         kw.update(eps=0.1, steps=2, step_size=0.05)
     plain = weights_after(digits, cls, epochs=1, **kw)
-    cm = Countermeasures(dp_noise_multiplier=1e-12, dp_max_grad_norm=1e6)
-    dp = weights_after(digits, cls, epochs=1, countermeasures=cm, **kw)
+    dp = weights_after(digits, cls, epochs=1, dp_noise_multiplier=1e-12, dp_max_grad_norm=1e6, **kw)
     for k in plain:
         assert torch.allclose(plain[k], dp[k], atol=1e-5), k
-    clipped = weights_after(digits, cls, epochs=1, countermeasures=Countermeasures(
-        dp_noise_multiplier=1e-12, dp_max_grad_norm=1e-3), **kw)  # fmt: skip
+    clipped = weights_after(digits, cls, epochs=1, dp_noise_multiplier=1e-12,
+                            dp_max_grad_norm=1e-3, **kw)  # fmt: skip
     assert not all(torch.allclose(plain[k], clipped[k], atol=1e-5) for k in plain)
 
 
@@ -212,9 +212,9 @@ def test_dp_rejects_batchnorm_naming_the_layer():
         Normalize([0.5], [0.25]), nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
         nn.Linear(4 * 6 * 6, 10),
     )  # fmt: skip
-    cm = Countermeasures(dp_noise_multiplier=1.0)
+    cm = TargetSettings(dp_noise_multiplier=1.0)
     with pytest.raises(ConfigError, match=r"layer 2 \(BatchNorm2d\)"):
-        NaturalTarget(net, countermeasures=cm)
+        NaturalTarget(net, cm)
     NaturalTarget(net)  # fine without DP
 
 
@@ -245,9 +245,9 @@ def test_countermeasure_config_defaults_and_build():
 
     over = ["target=pgd", "data=digits", "target.temperature=2", "target.da_weight=0.5"]
     cfg = config.load("single", over)
-    cm = Countermeasures.from_config(cfg.target)
+    cm = PGDSettings(**OmegaConf.to_container(cfg.target, resolve=True))
     assert (cm.temperature, cm.da_weight, cm.dp) == (2.0, 0.5, False)
-    assert (cm.da_eps, cm.da_steps, cm.da_step_size) == (0.1, 8, 0.02)
+    assert (cm.eps, cm.steps, cm.step_size) == (0.1, 8, 0.02)  # the PGD that DA reuses
     bundle = load_dataset("digits")
     assert build_target(cfg, small_net(bundle)).cm == cm
     d = config.load("single", ["target=natural"]).target

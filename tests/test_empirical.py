@@ -12,7 +12,14 @@ from lit_mia import config
 from lit_mia.data.datasets import load_dataset
 from lit_mia.errors import ConfigError
 from lit_mia.perturb.distributional import sinha_linf_ascent
-from lit_mia.targets import DistTarget, NaturalTarget, TradesTarget, build_target
+from lit_mia.targets import (
+    DistSettings,
+    DistTarget,
+    NaturalTarget,
+    TradesSettings,
+    TradesTarget,
+    build_target,
+)
 from lit_mia.targets.trades import kl_to_clean, trades_adversary
 from tests.helpers import fit_tiny, small_net
 
@@ -29,8 +36,9 @@ def train(module, bundle, idx, epochs=2, val_idx=None):
 
 
 def state_after(module_cls, bundle, idx, **kw):
+    """Weights after a short fit with settings `module_cls.Settings(**kw)`."""
     pl.seed_everything(0, verbose=False)
-    module = module_cls(small_net(bundle), **kw)
+    module = module_cls(small_net(bundle), module_cls.Settings(**kw))
     train(module, bundle, idx)
     return module.net.state_dict()
 
@@ -66,7 +74,7 @@ def test_trades_inner_attack_increases_kl(digits):
 def test_trades_loss_is_ce_plus_beta_batchmean_kl(digits):
     net = small_net(digits)
     x, y, idx = digits.x[:32], digits.y[:32], torch.arange(32)
-    mod = TradesTarget(net, beta=6.0, eps=0.1, steps=4, step_size=0.03, seed=5)
+    mod = TradesTarget(net, TradesSettings(beta=6.0, eps=0.1, steps=4, step_size=0.03), seed=5)
     loss, logits = mod.training_loss(x, y, idx)
     x_adv = trades_adversary(net, x, 0.1, 4, 0.03, torch.Generator().manual_seed(5))
     p = F.softmax(net(x), 1)
@@ -112,7 +120,7 @@ def test_dist_ascent_matches_released_code_and_stays_in_box(digits):
 def test_dist_trains_on_ascent_examples(digits):
     net = small_net(digits)
     x, y, idx = digits.x[:32], digits.y[:32], torch.arange(32)
-    loss, _ = DistTarget(net, steps=5, step_size=1.0).training_loss(x, y, idx)
+    loss, _ = DistTarget(net, DistSettings(steps=5, dist_step_size=1.0)).training_loss(x, y, idx)
     x_adv = sinha_linf_ascent(net, x, y, 5, 1.0)
     assert torch.allclose(loss, F.cross_entropy(net(x_adv), y))
 

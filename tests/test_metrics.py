@@ -82,6 +82,45 @@ def test_auprc_matches_sklearn(data):
     assert M.auprc(s, m) == pytest.approx(skm.average_precision_score(m, s), abs=1e-12)
 
 
+def _assert_pr_matches_sklearn(s: np.ndarray, m: np.ndarray) -> None:
+    """``M.pr_curve`` vs ``skm.precision_recall_curve(m, s)`` (drop_intermediate=False).
+
+    sklearn orders its points by increasing threshold and appends an endpoint (precision 1,
+    recall 0) that no threshold attains; ours run by decreasing threshold, one per distinct
+    score, with no endpoint. So we compare ours with sklearn's arrays minus the last entry,
+    reversed: the same points, in the same (descending-threshold) order, to rounding.
+    """
+    precision, recall = M.pr_curve(s, m)
+    sk_p, sk_r, sk_thr = skm.precision_recall_curve(m, s, drop_intermediate=False)
+    assert sk_p[-1] == 1.0 and sk_r[-1] == 0.0  # the convention dropped below
+    assert precision.shape == recall.shape == (np.unique(s).size,) == sk_thr.shape
+    np.testing.assert_allclose(precision, sk_p[:-1][::-1], rtol=1e-15, atol=0)
+    np.testing.assert_allclose(recall, sk_r[:-1][::-1], rtol=1e-15, atol=0)
+    assert recall[-1] == 1.0 and precision[-1] == np.mean(m)  # predict all: chance level
+
+
+@SETTINGS
+@given(scored_sets())
+def test_pr_curve_matches_sklearn(data):
+    _assert_pr_matches_sklearn(*data)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_pr_curve_matches_sklearn_with_many_ties(seed):
+    rng = np.random.default_rng(seed)
+    m = rng.random(500) < 0.4
+    s = rng.integers(0, 25, 500) + 3.0 * m  # ~25-40 distinct scores, both classes in groups
+    _assert_pr_matches_sklearn(s, m.astype(int))
+    _assert_pr_matches_sklearn(s, m)
+
+
+def test_pr_curve_hand_made():
+    # scores 3 (member), 2 (member, non-member), 1 (non-member); rule score >= t
+    precision, recall = M.pr_curve([2.0, 3.0, 1.0, 2.0], [0, 1, 0, 1])
+    np.testing.assert_array_equal(precision, [1.0, 2 / 3, 0.5])
+    np.testing.assert_array_equal(recall, [0.5, 1.0, 1.0])
+
+
 @SETTINGS
 @given(scored_sets(), st.sampled_from([0.0, 0.001, 0.01, 0.1, 0.37, 1.0]))
 def test_tpr_at_fpr_matches_sklearn(data, max_fpr):
@@ -362,6 +401,7 @@ def test_scores_table():
         M.auprc,
         M.attack_metrics,
         M.roc_curve,
+        M.pr_curve,
         lambda s, m: M.tpr_at_fpr(s, m, 0.01),
         lambda s, m: M.threshold_metrics(s, m, 0.0),
     ],

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from lit_mia import config
 from lit_mia.data.datasets import load_dataset
 from lit_mia.nets import build_net
-from lit_mia.targets import TARGETS, NaturalTarget, PGDTarget, build_target
+from lit_mia.targets import TARGETS, NaturalTarget, PGDSettings, PGDTarget, build_target
 from tests.helpers import fit_tiny, small_net
 
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -42,9 +42,9 @@ def test_each_target_fits_tiny_data(digits, name):
     assert float(logged["val/adv_acc"]) <= float(logged["val/acc"]) + 1e-6
 
 
-def state_after(module_cls, bundle, idx, **kw):
+def state_after(module_cls, bundle, idx, settings=None):
     pl.seed_everything(0, verbose=False)
-    module = module_cls(small_net(bundle), train_idx=torch.as_tensor(idx), **kw)
+    module = module_cls(small_net(bundle), settings, train_idx=torch.as_tensor(idx))
     train(module, bundle, idx, epochs=2)
     return module.net.state_dict()
 
@@ -52,7 +52,9 @@ def state_after(module_cls, bundle, idx, **kw):
 def test_pgd_with_ratio_zero_equals_natural(digits):
     idx = torch.arange(96).numpy()
     nat = state_after(NaturalTarget, digits, idx)
-    mixed = state_after(PGDTarget, digits, idx, eps=0.1, steps=3, step_size=0.05, ratio=0.0)
+    mixed = state_after(
+        PGDTarget, digits, idx, PGDSettings(eps=0.1, steps=3, step_size=0.05, ratio=0.0)
+    )
     for k in nat:
         assert torch.equal(nat[k], mixed[k]), k
 
@@ -60,7 +62,7 @@ def test_pgd_with_ratio_zero_equals_natural(digits):
 def test_pgd_with_eps_zero_equals_natural(digits):
     idx = torch.arange(96).numpy()
     nat = state_after(NaturalTarget, digits, idx)
-    pgd0 = state_after(PGDTarget, digits, idx, eps=0.0, steps=3, step_size=0.05)
+    pgd0 = state_after(PGDTarget, digits, idx, PGDSettings(eps=0.0, steps=3, step_size=0.05))
     for k in nat:
         assert torch.equal(nat[k], pgd0[k]), k
 
@@ -68,16 +70,16 @@ def test_pgd_with_eps_zero_equals_natural(digits):
 def test_pgd_training_changes_the_model(digits):
     idx = torch.arange(96).numpy()
     nat = state_after(NaturalTarget, digits, idx)
-    adv = state_after(PGDTarget, digits, idx, eps=0.1, steps=3, step_size=0.05)
+    adv = state_after(PGDTarget, digits, idx, PGDSettings(eps=0.1, steps=3, step_size=0.05))
     assert any(not torch.equal(nat[k], adv[k]) for k in nat)
 
 
 @pytest.mark.parametrize("ratio", [0.25, 0.5, 0.75])
 def test_mixed_pgd_fixed_subset(digits, ratio):
     train_idx = torch.arange(10, 210)
-    mod = PGDTarget(small_net(digits), ratio=ratio, train_idx=train_idx, seed=3)
-    again = PGDTarget(small_net(digits), ratio=ratio, train_idx=train_idx, seed=3)
-    other = PGDTarget(small_net(digits), ratio=ratio, train_idx=train_idx, seed=4)
+    mod = PGDTarget(small_net(digits), PGDSettings(ratio=ratio), train_idx=train_idx, seed=3)
+    again = PGDTarget(small_net(digits), PGDSettings(ratio=ratio), train_idx=train_idx, seed=3)
+    other = PGDTarget(small_net(digits), PGDSettings(ratio=ratio), train_idx=train_idx, seed=4)
     robust = mod.robust_idx
     assert len(robust) == round(ratio * 200)
     assert set(robust.tolist()) <= set(train_idx.tolist())
@@ -92,19 +94,16 @@ def test_robust_loss_uses_pgd_examples(digits):
     torch.manual_seed(0)
     net = small_net(digits)
     x, y, idx = digits.x[:64], digits.y[:64], torch.arange(64)
-    adv = PGDTarget(net, eps=0.2, steps=5, step_size=0.05, random_start=False)
+    adv = PGDTarget(net, PGDSettings(eps=0.2, steps=5, step_size=0.05, random_start=False))
     nat = NaturalTarget(net)
     loss_adv, _ = adv.training_loss(x, y, idx)
     loss_nat, _ = nat.training_loss(x, y, idx)
     assert loss_adv > loss_nat
     half = PGDTarget(
         net,
-        eps=0.2,
-        steps=5,
-        step_size=0.05,
-        random_start=False,
-        ratio=0.5,
-        ratio_mode="batch",
+        PGDSettings(
+            eps=0.2, steps=5, step_size=0.05, random_start=False, ratio=0.5, ratio_mode="batch"
+        ),
         seed=0,
     )
     loss_half, _ = half.training_loss(x, y, idx)

@@ -19,7 +19,7 @@ from lit_mia.errors import ConfigError
 from lit_mia.nets import build_net
 from lit_mia.perturb.pgd import pgd
 from lit_mia.targets import TARGETS, build_target
-from lit_mia.targets.verifiable import DualTarget, IBPTarget, ramp, validate_schedule
+from lit_mia.targets.verifiable import DualSettings, DualTarget, IBPSettings, IBPTarget, ramp
 from tests import helpers
 
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -43,10 +43,9 @@ def fit(module, bundle, n_train=64, n_val=32, epochs=2, callbacks=()):
 
 
 def make(name, net, **kw):
-    """A target from the schema defaults + conf/target/<name>.yaml, as build_target makes it."""
+    """A target from the regime's schema defaults, as build_target makes it."""
     cfg = OmegaConf.merge(
-        OmegaConf.structured(config.ExperimentConfig),
-        {"target": OmegaConf.load(config.CONF_DIR / "target" / f"{name}.yaml")},
+        OmegaConf.structured(config.schema(name)),
         {"target": kw, "trainer": {"val_adv_steps": 2}},
     )
     return build_target(cfg, net, torch.arange(64))
@@ -152,8 +151,8 @@ def test_dual_margins_never_beat_pgd(digits, arch):
 def test_dual_rejects_pooling_net_at_construction(digits):
     net = build_net("lenet_mnist", (1, 16, 16), 10, [0.5], [0.2])
     with pytest.raises(ConfigError, match=r"MaxPool2d \(position 3\) of net lenet_mnist"):
-        DualTarget(net, net_name="lenet_mnist")
-    IBPTarget(net, net_name="lenet_mnist")  # IBP bounds max pooling
+        DualTarget(net, DualSettings(ramp_epochs=0, proj=50), net_name="lenet_mnist")
+    IBPTarget(net, IBPSettings(warmup_epochs=0, ramp_epochs=0), net_name="lenet_mnist")  # pools
 
 
 # ---------------------------------------------------------------- schedules
@@ -164,7 +163,8 @@ def test_ramp_boundaries():
 
 
 def test_ibp_schedule_at_step_boundaries(digits):
-    module = IBPTarget(small_net(digits), eps=0.2, warmup_epochs=2, ramp_epochs=4)
+    settings = IBPSettings(eps=0.2, warmup_epochs=2, ramp_epochs=4, kappa_start=1.0, kappa_end=0.5)
+    module = IBPTarget(small_net(digits), settings)
     assert module.schedule_at(0) == (0.2, 0.5)  # no trainer yet: the finished schedule
     module.steps_per_epoch = 10  # warmup 20 steps, ramp 40 steps
     assert module.schedule_at(0) == (0.0, 1.0)
@@ -176,7 +176,8 @@ def test_ibp_schedule_at_step_boundaries(digits):
 
 
 def test_dual_eps_starts_at_eps_start(digits):
-    module = DualTarget(small_net(digits), eps=0.1, eps_start=0.003, ramp_epochs=20)
+    settings = DualSettings(eps=0.1, eps_start=0.003, warmup_epochs=0, ramp_epochs=20, proj=50)
+    module = DualTarget(small_net(digits), settings)
     module.steps_per_epoch = 5
     assert module.schedule_at(0)[0] == pytest.approx(0.003)
     assert module.schedule_at(50)[0] == pytest.approx(0.0515)
@@ -184,36 +185,39 @@ def test_dual_eps_starts_at_eps_start(digits):
 
 
 # ---------------------------------------------------------------- config
+def schema_cfg(name, **target):
+    """The regime's schema defaults with `target` keys on top and trainer.max_epochs 20."""
+    over = {"target": target, "trainer": {"max_epochs": 20}}
+    return OmegaConf.merge(OmegaConf.structured(config.schema(name)), over)
+
+
 @pytest.mark.parametrize("name", VERIFIABLE)
-def test_yaml_defaults_pass_validation(name):
-    t = OmegaConf.merge(
-        OmegaConf.structured(config.TargetConfig),
-        OmegaConf.load(config.CONF_DIR / "target" / f"{name}.yaml"),
-    )
-    validate_schedule(t, max_epochs=20)
+def test_settings_defaults_pass_validation(name):
+    cfg = schema_cfg(name)
+    TARGETS[name].Settings.validate(cfg.target, cfg)
+    config.load("single", [f"target.name={name}", "trainer.max_epochs=20"])
 
 
 @pytest.mark.parametrize(
-    "key, value, match",
+    "name, key, value, match",
     [
-        ("kappa_start", 1.5, "target.kappa_start must be in"),
-        ("kappa_end", -0.1, "target.kappa_end must be in"),
-        ("warmup_epochs", -1.0, "target.warmup_epochs must be >= 0"),
-        ("ramp_epochs", 30.0, "warmup_epochs \\+ target.ramp_epochs must be <= trainer.max"),
-        ("warmup_epochs", 19.5, "must be <= trainer.max_epochs \\(20\\)"),
-        ("proj", 0, "target.proj must be null"),
-        ("proj", -5, "target.proj must be null"),
-        ("verify_proj", 0, "target.verify_proj must be null"),
-        ("norm_type", "l2", "target.norm_type must be one of"),
-        ("eps_start", 0.5, "target.eps_start must be in"),
-        ("grad_clip", -1.0, "target.grad_clip must be >= 0"),
+        ("ibp", "kappa_start", 1.5, "target.kappa_start must be in"),
+        ("ibp", "kappa_end", -0.1, "target.kappa_end must be in"),
+        ("ibp", "warmup_epochs", -1.0, "target.warmup_epochs must be >= 0"),
+        ("ibp", "ramp_epochs", 30.0, "warmup_epochs \\+ target.ramp_epochs must be <= trainer.max"),
+        ("ibp", "warmup_epochs", 19.5, "must be <= trainer.max_epochs \\(20\\)"),
+        ("dual", "proj", 0, "target.proj must be null"),
+        ("dual", "proj", -5, "target.proj must be null"),
+        ("dual", "verify_proj", 0, "target.verify_proj must be null"),
+        ("dual", "norm_type", "l2", "target.norm_type must be one of"),
+        ("ibp", "eps_start", 0.5, "target.eps_start must be in"),
+        ("ibp", "grad_clip", -1.0, "target.grad_clip must be >= 0"),
     ],
 )
-def test_bad_settings_are_config_errors(key, value, match):
-    t = OmegaConf.merge(
-        OmegaConf.structured(config.TargetConfig),
-        OmegaConf.load(config.CONF_DIR / "target" / "ibp.yaml"),
-        {key: value},
-    )
+def test_bad_settings_are_config_errors(name, key, value, match):
+    cfg = schema_cfg(name, **{key: value})
     with pytest.raises(ConfigError, match=match):
-        validate_schedule(t, max_epochs=20)
+        TARGETS[name].Settings.validate(cfg.target, cfg)
+    over = [f"target.name={name}", f"target.{key}={value}", "trainer.max_epochs=20"]
+    with pytest.raises(ConfigError, match=match):
+        config.load("single", over)

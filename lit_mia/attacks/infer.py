@@ -40,12 +40,13 @@ from lit_mia import metrics, training
 from lit_mia.attacks.base import Attack, AttackResult
 from lit_mia.attacks.classifier import decision_summary, fit_classifier, member_log_odds
 from lit_mia.attacks.context import AttackContext
+from lit_mia.attacks.settings import InferSettings
 from lit_mia.attacks.shadow import SHADOW_ATTACK
 from lit_mia.attacks.threshold import confidence_and_loss
 from lit_mia.errors import ConfigError, unknown_name
 from lit_mia.perturb.pgd import pgd_args
-from lit_mia.predictor import Predictor
 from lit_mia.perturb.targeted import targeted_logits
+from lit_mia.predictor import Predictor
 
 KINDS = ("benign", "untargeted", "targeted")
 CONFIDENCE_KINDS = ("benign", "untargeted")
@@ -323,12 +324,14 @@ INFER_ATTACKS: dict[str, Attack] = {
         model_infer,
         check_infer_settings,
         "CCS'19 model-infer: per-class MLP on benign/untargeted/targeted prediction vectors",
+        settings={"attack.infer": InferSettings},
     ),
     "confidence_infer": Attack(
         "confidence_infer",
         confidence_infer,
         lambda cfg: check_infer_settings(cfg, confidence=True),
         "CCS'19 confidence-infer: per-class thresholds on F(x)_y / F(x_adv)_y",
+        settings={"attack.infer": InferSettings},
     ),
     "shadow": SHADOW_ATTACK,
 }

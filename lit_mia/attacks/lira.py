@@ -51,11 +51,12 @@ from scipy.special import log_ndtr
 from torch import Tensor
 
 from lit_mia import metrics, plots
-from lit_mia.training import label_of, subset
 from lit_mia.attacks.base import Attack, AttackResult
 from lit_mia.attacks.context import AttackContext
 from lit_mia.attacks.scoring import attack_metrics
+from lit_mia.attacks.settings import LiraSettings
 from lit_mia.cache import ModelCache, canonical
+from lit_mia.errors import ConfigError, unknown_name
 from lit_mia.shadow_farm import (
     FARM_VERSION,
     FARMS,
@@ -64,7 +65,11 @@ from lit_mia.shadow_farm import (
     stack_state_dicts,
     train_farm,
 )
-from lit_mia.errors import ConfigError, unknown_name
+from lit_mia.shadow_farm import (
+    REGIMES as FARM_REGIMES,
+)
+from lit_mia.targets import TARGETS
+from lit_mia.training import label_of, subset
 
 MODES = ("online", "offline")
 AUGMENTS = ("none", "flip", "shift", "flip_shift")
@@ -226,16 +231,37 @@ def shadow_seed(seed: int, i: int) -> int:
     return int(np.random.SeedSequence([int(seed), 0x11A, int(i)]).generate_state(1)[0])
 
 
+FARM_KNOBS = (
+    "name",
+    "optimizer",
+    "lr",
+    "momentum",
+    "weight_decay",
+    "eps",
+    "steps",
+    "step_size",
+    "random_start",
+)
+"""`target` knobs the farm's TrainSpec reproduces (natural and pgd; the temperature is applied
+to the shadows' logits at prediction time, as to the target's)."""
+PREDICTION_ONLY = ("temperature",)
+
+
 def farm_spec(cfg: DictConfig, epochs: int) -> TrainSpec | None:
-    """The farm's TrainSpec for this target, or None when only the Lightning fit reproduces the
-    regime (other regimes, mixed PGD ratio < 1, DA/L1/L2/DP-SGD, training augmentation)."""
+    """The farm's TrainSpec for this target, or None when only the Lightning fit reproduces its
+    training. The farm implements the regimes of shadow_farm.REGIMES; any other knob of the
+    regime's settings (countermeasures, mixed-PGD ratio, new knobs of a new regime) must sit at
+    its default, and training augmentation must be off. Anything else trains the shadows
+    through `ctx.fit`, exactly like the target, so a new knob can never be silently ignored."""
     t = cfg.target
-    if t.name not in ("natural", "pgd") or cfg.data.augment != "none":
+    if t.name not in FARM_REGIMES or cfg.data.augment != "none":
         return None
-    if t.da_weight > 0 or t.l1 > 0 or t.l2 > 0 or t.dp_noise_multiplier > 0:
-        return None
-    if t.name == "pgd" and t.ratio < 1:
-        return None
+    defaults = TARGETS[t.name].Settings()
+    for key, value in t.items():
+        if key in FARM_KNOBS or key in PREDICTION_ONLY:
+            continue
+        if value != getattr(defaults, key):
+            return None
     pgd = t.name == "pgd"
     return TrainSpec(
         regime=str(t.name),
@@ -441,7 +467,7 @@ LIRA_ATTACKS: dict[str, Attack] = {
         run_lira,
         check_lira,
         "LiRA (Carlini et al. 2022): per-example Gaussian likelihood ratio of phi",
-        shadows=lambda cfg: 0,
+        settings={"attack.lira": LiraSettings},
     ),
 }
 

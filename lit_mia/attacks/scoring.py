@@ -20,7 +20,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from lit_mia import metrics
-from lit_mia.attacks.base import Attack, AttackResult
+from lit_mia.attacks.base import MEMBERSHIP, Attack, AttackResult
 from lit_mia.attacks.context import AttackContext
 from lit_mia.predictor import Predictor
 
@@ -77,6 +77,8 @@ def score_attack(
     scorer: Scorer,
     check: Callable[[DictConfig], None] | None = None,
     description: str = "",
+    kind: str = MEMBERSHIP,
+    settings: dict[str, type] | None = None,
 ) -> Attack:
     """A registry entry for a score attack (see the module docstring)."""
     return Attack(
@@ -84,8 +86,22 @@ def score_attack(
         lambda ctx: scored_result(ctx, scorer),
         check,
         description,
-        shadows=lambda cfg: 1 if cfg.attack.calibrate else 0,
+        shadows=calibration_shadows,
+        kind=kind,
+        settings=settings or {},
     )
 
 
-__all__ = ["Scorer", "attack_metrics", "score_attack", "scored_result", "score_pair"]
+def calibration_shadows(cfg: DictConfig) -> int:
+    """One shadow model (model 0) when thresholds are calibrated (`attack.calibrate`)."""
+    return 1 if cfg.attack.calibrate else 0
+
+
+__all__ = [
+    "Scorer",
+    "attack_metrics",
+    "calibration_shadows",
+    "score_attack",
+    "scored_result",
+    "score_pair",
+]

@@ -29,6 +29,7 @@ from omegaconf import DictConfig
 from lit_mia.attacks.base import Attack, AttackResult
 from lit_mia.attacks.classifier import decision_summary, fit_classifier, member_log_odds
 from lit_mia.attacks.context import AttackContext
+from lit_mia.attacks.settings import ShadowAttackSettings
 from lit_mia.attacks.threshold import confidence_and_loss
 from lit_mia.errors import ConfigError, unknown_name
 from lit_mia.predictor import Predictor
@@ -114,6 +115,7 @@ SHADOW_ATTACK = Attack(
     check_shadow_settings,
     "Shokri/ML-Leaks: attack MLP on shadow models' sorted or label-conditioned predictions",
     shadows=lambda cfg: int(cfg.attack.shadow.n_models),
+    settings={"attack.shadow": ShadowAttackSettings},
 )
 
 __all__ = ["SHADOW_ATTACK", "SHADOW_FEATURES", "shadow_attack", "shadow_features"]

@@ -27,11 +27,11 @@ from torch import Tensor
 from lit_mia import plots
 from lit_mia.attacks.base import Attack, AttackResult
 from lit_mia.attacks.context import AttackContext
-from lit_mia.attacks.scoring import score_attack, scored_result
+from lit_mia.attacks.scoring import calibration_shadows, score_attack, scored_result
 from lit_mia.errors import ConfigError
-from lit_mia.targets import TARGETS, target_names
 from lit_mia.perturb.pgd import pgd_args
 from lit_mia.predictor import Predictor
+from lit_mia.targets import TARGETS, target_names
 
 
 def confidence_and_loss(logits: Tensor, y: Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -125,6 +125,6 @@ THRESHOLD_ATTACKS: dict[str, Attack] = {
         ia_sweep,
         check=_check_sweep,
         description="I_A at a list of attack eps (CCS'19 Fig. 5)",
-        shadows=lambda cfg: 1 if cfg.attack.calibrate else 0,
+        shadows=calibration_shadows,
     ),
 }

@@ -1,18 +1,21 @@
 """Training regimes as LightningModules, by name (`target.name`).
 
-Adding a regime: its module here, one registry line, conf/target/<name>.yaml, its test.
+Each regime class names its settings dataclass (`cls.Settings`, next to its code, with the
+paper's defaults and a `validate(section, cfg)` classmethod); config.py builds the `target`
+section's schema from it. Adding a regime: its module (settings + LightningModule), one
+registry line here, its test.
 """
 
 from __future__ import annotations
 
-from lit_mia.errors import ConfigError
+from omegaconf import DictConfig, OmegaConf
 
-from lit_mia.targets.adversarial import PGDTarget
-from lit_mia.targets.base import TargetModule
-from lit_mia.targets.distributional import DistTarget
+from lit_mia.errors import ConfigError
+from lit_mia.targets.adversarial import PGDSettings, PGDTarget
+from lit_mia.targets.base import TargetModule, TargetSettings
+from lit_mia.targets.distributional import DistSettings, DistTarget
 from lit_mia.targets.natural import NaturalTarget
-from lit_mia.targets.regularizers import Countermeasures
-from lit_mia.targets.trades import TradesTarget
+from lit_mia.targets.trades import TradesSettings, TradesTarget
 from lit_mia.targets.verifiable import DiffAITarget, DualTarget, IBPTarget
 
 TARGETS: dict[str, type[TargetModule]] = {
@@ -30,8 +33,12 @@ __all__ = [
     "parse_target_entry",
     "target_names",
     "eval_eps",
-    "Countermeasures",
+    "settings_of",
     "TARGETS",
+    "TargetSettings",
+    "PGDSettings",
+    "TradesSettings",
+    "DistSettings",
     "TargetModule",
     "NaturalTarget",
     "PGDTarget",
@@ -46,22 +53,24 @@ def build_target(cfg, net, train_idx=None) -> TargetModule:
     The per-epoch robustness check uses the regime's own eps when it has one, else the
     experiment's attack eps (natural targets), as CCS'19 reports adversarial accuracy.
     """
-    t = cfg.target
-    cls = TARGETS[t.name]
-    kwargs = dict(
-        optimizer=t.optimizer,
-        lr=t.lr,
-        momentum=t.momentum,
-        weight_decay=t.weight_decay,
+    cls = TARGETS[cfg.target.name]
+    return cls(
+        net,
+        settings_of(cls, cfg.target),
         eval_eps=eval_eps(cfg),
         val_adv_steps=cfg.trainer.val_adv_steps,
         train_idx=train_idx,
         seed=cfg.seed,
-        countermeasures=Countermeasures.from_config(t),
+        net_name=str(cfg.net.name),  # named in "cannot bound layer ..." errors
     )
-    if getattr(cls, "verifiable", False):
-        kwargs["net_name"] = str(cfg.net.name)  # named in "cannot bound layer ..." errors
-    return cls(net, **kwargs, **cls.regime_kwargs(t))
+
+
+def settings_of(cls: type[TargetModule], section) -> TargetSettings:
+    """The regime's settings object from a resolved `target` config section."""
+    data = (
+        OmegaConf.to_container(section, resolve=True) if OmegaConf.is_config(section) else section
+    )
+    return cls.Settings(**data)
 
 
 def eval_eps(cfg) -> float:

@@ -1,8 +1,8 @@
 """PGD adversarial training (Madry et al. ICLR 2018; Song, Shokri, Mittal CCS'19 §2.1, eq. 8).
 
 Loss: CE(F(x_adv), y) with x_adv from L_inf PGD (random start, `steps` steps of `step_size`)
-inside the eps-ball around x, i.e. eq. 8 with alpha = 0. Defaults (conf/target/pgd.yaml) are
-the released code's Fashion-MNIST ones: eps 0.1, 8 steps, step 0.02, random start.
+inside the eps-ball around x, i.e. eq. 8 with alpha = 0. Defaults (`PGDSettings`) are the
+released code's Fashion-MNIST ones: eps 0.1, 8 steps, step 0.02, random start.
 
 Mixed PGD (CCS'19 Table 5): `ratio` r in [0,1]. With `ratio_mode="fixed"` a subset of r*n
 training points, chosen once from the seed, contributes the robust loss on its PGD examples
@@ -13,51 +13,64 @@ rows are attacked, so r < 1 also costs proportionally less. Shapes: x [B,C,H,W],
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lit_mia.errors import require
 from lit_mia.perturb.pgd import pgd
-from lit_mia.targets.base import TargetModule
+from lit_mia.targets.base import PerturbedSettings, TargetModule
+
+RATIO_MODES = ("fixed", "batch")
+
+
+@dataclass
+class PGDSettings(PerturbedSettings):
+    """`pgd`: the training PGD of PerturbedSettings on a fraction `ratio` of the training set
+    (CCS'19 Table 5; 1 = every point), a fixed seeded subset (`ratio_mode: fixed`) or a random
+    fraction of every batch (`batch`)."""
+
+    name: str = "pgd"
+    ratio: float = 1.0
+    ratio_mode: str = "fixed"
+
+    @classmethod
+    def validate(cls, t, cfg) -> None:
+        super().validate(t, cfg)
+        require(0 <= t.ratio <= 1, "target.ratio", "in [0, 1]", t.ratio)
+        modes = ", ".join(RATIO_MODES)
+        require(t.ratio_mode in RATIO_MODES, "target.ratio_mode", f"one of {modes}", t.ratio_mode)
 
 
 class PGDTarget(TargetModule):
+    Settings: ClassVar[type[PGDSettings]] = PGDSettings
     adversarial: ClassVar[bool] = True
-    iterative: ClassVar[bool] = True  # crafts its examples with target.steps steps
-
-    @classmethod
-    def regime_kwargs(cls, t) -> dict:
-        keys = ("eps", "steps", "step_size", "random_start", "ratio", "ratio_mode")
-        return {k: t[k] for k in keys}
 
     def __init__(
         self,
         net: nn.Module,
+        settings: PGDSettings | None = None,
         *,
-        eps: float = 0.1,
-        steps: int = 8,
-        step_size: float = 0.02,
-        random_start: bool = True,
-        ratio: float = 1.0,
-        ratio_mode: str = "fixed",
         train_idx: Tensor | None = None,
         seed: int = 0,
         **kwargs,
     ) -> None:
-        super().__init__(net, train_idx=train_idx, seed=seed, **kwargs)
-        self.eps, self.steps, self.step_size = eps, steps, step_size
-        self.random_start = random_start
-        self.ratio, self.ratio_mode = ratio, ratio_mode
+        super().__init__(net, settings, train_idx=train_idx, seed=seed, **kwargs)
+        s = self.settings
+        self.eps, self.steps, self.step_size = s.eps, s.steps, s.step_size
+        self.random_start = s.random_start
+        self.ratio, self.ratio_mode = s.ratio, s.ratio_mode
         self._gen: torch.Generator | None = None
         robust = torch.empty(0, dtype=torch.long)
-        if ratio_mode == "fixed" and train_idx is not None and 0 < ratio < 1:
+        if self.ratio_mode == "fixed" and train_idx is not None and 0 < self.ratio < 1:
             g = torch.Generator().manual_seed(seed)
             perm = torch.as_tensor(train_idx, dtype=torch.long)[
                 torch.randperm(len(train_idx), generator=g)
             ]
-            robust = perm[: round(ratio * len(train_idx))].sort().values
+            robust = perm[: round(self.ratio * len(train_idx))].sort().values
         self.register_buffer("robust_idx", robust, persistent=False)
 
     def _robust_mask(self, idx: Tensor) -> Tensor:

@@ -4,8 +4,13 @@ A regime subclasses `TargetModule` and overrides `training_loss(x, y, idx) -> (l
 `idx` holds the global dataset indices of the batch (so a regime can treat a fixed subset of
 the training set differently, e.g. CCS'19 mixed PGD). Logged per epoch: `train/loss`,
 `train/acc` and, on the target validation set (never non-members), `val/loss`, `val/acc`,
-`val/adv_acc` (PGD at the evaluation eps with `val_adv_steps` steps). Run the Trainer with
-`inference_mode=False` so PGD can take input gradients inside validation.
+`val/adv_acc` (PGD at the evaluation eps with `val_adv_steps` steps): sample-weighted epoch
+means kept in torchmetrics `MeanMetric`s (`epoch_mean`), exact over DDP ranks of unequal size.
+Run the Trainer with `inference_mode=False` so PGD can take input gradients inside validation.
+
+Settings: every regime declares a settings dataclass (`Settings`, extending `TargetSettings`
+below) with its paper defaults; the `target` config section is that class (config.py builds the
+schema from it), and the constructor takes an instance: `PGDTarget(net, PGDSettings(eps=0.2))`.
 
 Countermeasures (regularizers.py, dp.py) apply to every regime from here: `forward` divides the
 logits by the temperature (prediction time only: losses and validation call `self.net`), the
@@ -18,63 +23,123 @@ regularisation reuses them. Under DP-SGD, attack before the loss forwards (see d
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torchmetrics import MeanMetric
 
+from lit_mia.errors import require
 from lit_mia.perturb.pgd import pgd
 from lit_mia.targets import dp, regularizers
-from lit_mia.targets.regularizers import Countermeasures
+from lit_mia.targets.regularizers import CountermeasureSettings
+
+OPTIMIZERS = ("adam", "sgd")
+
+
+@dataclass
+class TargetSettings(CountermeasureSettings):
+    """Settings of every regime (keys `target.*`); as they stand, natural training (CCS'19
+    eq. 1; released code: Adam, lr 1e-3). eps / steps / step_size / random_start are the PGD of
+    the DA regulariser for regimes without adversarial examples of their own (natural: off)."""
+
+    name: str = "natural"
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    eps: float = 0.0
+    steps: int = 0
+    step_size: float = 0.0
+    random_start: bool = True
+
+    @classmethod
+    def makes_adversarial(cls, t) -> bool:
+        """Whether the regime's adversarial examples perturb anything under section `t` (DA
+        needs them). Default: PGD at t.eps with t.steps of t.step_size."""
+        return t.eps > 0 and t.steps >= 1 and t.step_size > 0
+
+    @classmethod
+    def validate(cls, t, cfg) -> None:
+        """ConfigError naming the key for an out-of-range knob of section `t` (cfg: the whole
+        resolved config, for knobs whose range depends on the trainer)."""
+        require(t.lr > 0, "target.lr", "> 0", t.lr)
+        require(t.optimizer in OPTIMIZERS, "target.optimizer", "one of adam, sgd", t.optimizer)
+        require(t.weight_decay >= 0, "target.weight_decay", ">= 0", t.weight_decay)
+        require(0 <= t.momentum < 1, "target.momentum", "in [0, 1)", t.momentum)
+        require(0 <= t.eps <= 1, "target.eps", "in [0, 1] (pixel space)", t.eps)
+        require(t.steps >= 0, "target.steps", ">= 0", t.steps)
+        require(t.step_size >= 0, "target.step_size", ">= 0", t.step_size)
+        super().validate(t, cfg)
+        if t.da_weight > 0 and not cls.makes_adversarial(t):
+            require(
+                False,
+                "target.da_weight",
+                f"0 for target {t.name} with these settings: DA regularisation needs adversarial "
+                "examples (target.eps > 0, steps >= 1, step_size > 0; dist: steps >= 1, "
+                "dist_step_size > 0)",
+                t.da_weight,
+            )
+
+
+@dataclass
+class PerturbedSettings(TargetSettings):
+    """Regimes that train on perturbed inputs: the CCS'19 released Fashion-MNIST training PGD,
+    eps 0.1, 8 steps of 0.02, random start (REFERENCE.md §1; CIFAR-10: 8/255, 10, 2/255)."""
+
+    eps: float = 0.1
+    steps: int = 8
+    step_size: float = 0.02
+
+    @classmethod
+    def validate(cls, t, cfg) -> None:
+        super().validate(t, cfg)
+        if t.eps > 0:
+            require(t.steps >= 1, "target.steps", f">= 1 for target {t.name} with eps > 0", t.steps)
 
 
 class TargetModule(pl.LightningModule):
     """Base target: holds `net` (raw logits, Normalize first) and the regime's settings."""
 
+    Settings: ClassVar[type[TargetSettings]] = TargetSettings
     adversarial: ClassVar[bool] = False  # trains against perturbations within target.eps
-    iterative: ClassVar[bool] = False  # crafts training examples with target.steps steps
-
-    @classmethod
-    def regime_kwargs(cls, t) -> dict:
-        """Constructor keywords this regime reads from the `target` config section."""
-        return {}
-
-    @classmethod
-    def makes_adversarial(cls, t) -> bool:
-        """Whether `adversarial_examples` perturbs anything under `target` config `t` (DA needs
-        it). Default: PGD at t.eps with t.steps of t.step_size."""
-        return t.eps > 0 and t.steps >= 1 and t.step_size > 0
 
     def __init__(
         self,
         net: nn.Module,
+        settings: TargetSettings | None = None,
         *,
-        optimizer: str = "adam",
-        lr: float = 1e-3,
-        momentum: float = 0.9,
-        weight_decay: float = 0.0,
-        eval_eps: float = 0.1,
-        val_adv_steps: int = 10,
+        eval_eps: float = 0.0,
+        val_adv_steps: int = 0,
         train_idx: Tensor | None = None,
         seed: int = 0,
-        countermeasures: Countermeasures | None = None,
+        net_name: str = "net",
     ) -> None:
+        """settings: the regime's `Settings` (its defaults when None). eval_eps, val_adv_steps:
+        the per-epoch validation PGD (off by default); train_idx: the global dataset indices of
+        the training set; seed: the regime's own generators; net_name: for error messages."""
         super().__init__()
-        self.cm = countermeasures or Countermeasures()
+        self.settings = self.cm = settings if settings is not None else self.Settings()
         if self.cm.dp:
             dp.check_net(net)  # ConfigError naming an unsupported layer, before any training
         self.net = net
-        self.optimizer_name = optimizer
-        self.lr = lr
-        self.momentum = momentum
-        self.weight_decay = weight_decay
+        self.net_name = net_name
+        self.optimizer_name = self.settings.optimizer
+        self.lr = self.settings.lr
+        self.momentum = self.settings.momentum
+        self.weight_decay = self.settings.weight_decay
         self.eval_eps = eval_eps
         self.val_adv_steps = val_adv_steps
         self.seed = seed
-        self._train_sums: Tensor | None = None  # [2]: epoch sums of B * loss, correct
-        self._train_n = 0  # samples seen this epoch (this rank)
+        # Per-epoch metrics as torchmetrics objects: moved with the module, their sums
+        # all-reduced over DDP ranks at compute (exact with unequal shards), reset by Lightning
+        # after logging. Accuracies are means of per-sample 0/1 correctness: correct / n,
+        # exact in float32 up to 2**24 samples and free of the class count.
+        self.train_loss, self.train_acc = epoch_mean(), epoch_mean()
+        self.val_loss, self.val_acc, self.val_adv_acc = epoch_mean(), epoch_mean(), epoch_mean()
         self._step_adv: tuple[Tensor, Tensor] | None = None  # (x, x_adv) of this step's batch
         self._da_gen: torch.Generator | None = None
         self._dp: dp.DPSGD | None = None
@@ -89,17 +154,17 @@ class TargetModule(pl.LightningModule):
         """The regime's adversarial batch for DA regularisation; regimes that train on their own
         adversarial examples override this. Default: PGD at target.eps with target.steps,
         step_size and random_start (natural and verifiable regimes)."""
-        cm, seed = self.cm, self.seed + self.global_rank
+        s, seed = self.settings, self.seed + self.global_rank
         if self._da_gen is None or self._da_gen.device != x.device:
             self._da_gen = torch.Generator(device=x.device).manual_seed(seed)
         return pgd(
             self.net,
             x,
             y,
-            cm.da_eps,
-            cm.da_steps,
-            cm.da_step_size,
-            random_start=cm.da_random_start,
+            float(s.eps),
+            int(s.steps),
+            float(s.step_size),
+            random_start=bool(s.random_start),
             generator=self._da_gen,
         )
 
@@ -129,7 +194,8 @@ class TargetModule(pl.LightningModule):
         return F.cross_entropy(logits, y), logits
 
     def on_train_epoch_start(self) -> None:
-        self._train_sums, self._train_n = None, 0
+        self.train_loss.reset()
+        self.train_acc.reset()
 
     def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y, idx = batch
@@ -137,39 +203,43 @@ class TargetModule(pl.LightningModule):
         if self.cm.penalised:
             loss = loss + self.regularization(x, y, idx)
         self._step_adv = None  # free the batch
-        # Epoch sums, logged once in on_train_epoch_end: two self.log calls a step cost ~1 ms
-        # of CPU (bench/bench_training.py), 5-10% of a LeNet step. Same weighted epoch means.
-        with torch.no_grad():
-            correct = (logits.argmax(1) == y).sum()
-            sums = torch.stack((loss.detach().float() * y.numel(), correct.float()))  # [2]
-        self._train_sums = sums if self._train_sums is None else self._train_sums + sums
-        self._train_n += y.numel()
+        # Metric updates only (no host sync, ~40 us); logged once in on_train_epoch_end: two
+        # self.log calls a step cost ~1 ms of CPU, 5-10% of a LeNet step (bench_training.py).
+        # the regime's batch mean once per sample: MeanMetric's `weight` is dropped under
+        # nan_strategy="disable" (torchmetrics#3434)
+        self.train_loss.update(loss.detach().expand(y.numel()))
+        self.train_acc.update((logits.argmax(1) == y).float())
         return loss
 
     def on_train_epoch_end(self) -> None:
         if self._dp is not None:
             self.log("train/dp_epsilon", self._dp.epsilon(), on_step=False, on_epoch=True)
-        if self._train_sums is None:
-            return
-        local = torch.cat((self._train_sums, self._train_sums.new_tensor([self._train_n])))
-        loss_sum, correct, n = self.trainer.strategy.reduce(local, reduce_op="sum")  # all ranks
-        self.log("train/loss", loss_sum / n, on_step=False, on_epoch=True, sync_dist=True)
-        self.log(
-            "train/acc", correct / n, on_step=False, on_epoch=True, sync_dist=True, prog_bar=True
-        )
-        self._train_sums, self._train_n = None, 0
+        if self.train_loss.update_called:  # Lightning computes (synced), logs and resets them
+            self.log("train/loss", self.train_loss, on_step=False, on_epoch=True)
+            self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
+
+    def on_validation_epoch_start(self) -> None:
+        for m in (self.val_loss, self.val_acc, self.val_adv_acc):
+            m.reset()
 
     def validation_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> None:
         x, y, _ = batch
         logits = self.net(x)
-        self.log("val/loss", F.cross_entropy(logits, y), sync_dist=True)
-        self.log("val/acc", (logits.argmax(1) == y).float().mean(), sync_dist=True, prog_bar=True)
+        self.val_loss.update(F.cross_entropy(logits, y, reduction="none"))  # per sample
+        self.val_acc.update((logits.argmax(1) == y).float())
         if self.eval_eps > 0 and self.val_adv_steps > 0:
             steps = self.val_adv_steps
             x_adv = pgd(self.net, x, y, self.eval_eps, steps, 2.5 * self.eval_eps / steps)
             with torch.no_grad():
-                adv_acc = (self.net(x_adv).argmax(1) == y).float().mean()
-            self.log("val/adv_acc", adv_acc, sync_dist=True, prog_bar=True)
+                self.val_adv_acc.update((self.net(x_adv).argmax(1) == y).float())
+
+    def on_validation_epoch_end(self) -> None:
+        if not self.val_loss.update_called:
+            return
+        self.log("val/loss", self.val_loss, on_step=False, on_epoch=True)
+        self.log("val/acc", self.val_acc, on_step=False, on_epoch=True, prog_bar=True)
+        if self.val_adv_acc.update_called:
+            self.log("val/adv_acc", self.val_adv_acc, on_step=False, on_epoch=True, prog_bar=True)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         params = self.net.parameters()
@@ -193,6 +263,13 @@ class TargetModule(pl.LightningModule):
         if self._dp is not None:
             self.dp_epsilon = self._dp.epsilon()  # final (epsilon, cm.dp_delta) of this fit
             self._dp.detach()
+
+
+def epoch_mean() -> MeanMetric:
+    """A per-epoch mean of the elements of every update (sum / count), summed over DDP ranks
+    at compute. NaN check off: it costs a host-device sync per update (a NaN shows as the mean).
+    Pass per-sample values, no `weight`: "disable" drops it (torchmetrics#3434)."""
+    return MeanMetric(nan_strategy="disable")
 
 
 _EXIT_HOOK = False

@@ -7,9 +7,9 @@ released L_inf-penalty steps, no gamma, no eps-ball, only the [0,1] clip, eval m
 `eps` is not used in training: it is the radius at which the trained model is evaluated
 (`target/adv_*_acc`, `val/adv_acc`, via targets.eval_eps). CCS'19 evaluates its dist models with
 the same PGD attack as the other empirical defences, at eps 0.1 for Fashion-MNIST (8/255 for
-CIFAR-10 and Yale), so conf/target/dist.yaml sets eps 0.1.
+CIFAR-10 and Yale), so `DistSettings` keeps eps 0.1.
 
-Defaults (conf/target/dist.yaml, REFERENCE.md §1, FMNIST): a = `dist_step_size` 1.0, 8 steps;
+Defaults (`DistSettings`, REFERENCE.md §1, FMNIST): a = `dist_step_size` 1.0, 8 steps;
 Yale a 1.5, 10 steps; CIFAR-10 10 steps with the released `coeff` 12, which acts on 0-255 pixels
 (x_255 += 255 * 12 * dL/dx_255 = 12 * dL/dx_01), i.e. a = 12/255 in [0,1] pixel space.
 Shapes: x [B,C,H,W] in [0,1], y [B].
@@ -17,30 +17,42 @@ Shapes: x [B,C,H,W] in [0,1], y [B].
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lit_mia.errors import require
 from lit_mia.perturb.distributional import sinha_linf_ascent
-from lit_mia.targets.base import TargetModule
+from lit_mia.targets.base import PerturbedSettings, TargetModule
 
 
-class DistTarget(TargetModule):
-    adversarial: ClassVar[bool] = True
-    iterative: ClassVar[bool] = True  # crafts its examples with target.steps steps
+@dataclass
+class DistSettings(PerturbedSettings):
+    """`dist`: `steps` ascent steps of size `dist_step_size` (FMNIST: 8 of 1.0); eps is only
+    the evaluation radius."""
 
-    @classmethod
-    def regime_kwargs(cls, t) -> dict:
-        return {"steps": t.steps, "step_size": t.dist_step_size}
+    name: str = "dist"
+    dist_step_size: float = 1.0
 
     @classmethod
     def makes_adversarial(cls, t) -> bool:
         return t.steps >= 1 and t.dist_step_size > 0
 
-    def __init__(self, net: nn.Module, *, steps: int = 8, step_size: float = 1.0, **kwargs):
-        super().__init__(net, **kwargs)
-        self.steps, self.step_size = steps, step_size
+    @classmethod
+    def validate(cls, t, cfg) -> None:
+        super().validate(t, cfg)
+        require(t.dist_step_size >= 0, "target.dist_step_size", ">= 0", t.dist_step_size)
+
+
+class DistTarget(TargetModule):
+    Settings: ClassVar[type[DistSettings]] = DistSettings
+    adversarial: ClassVar[bool] = True
+
+    def __init__(self, net: nn.Module, settings: DistSettings | None = None, **kwargs):
+        super().__init__(net, settings, **kwargs)
+        self.steps, self.step_size = self.settings.steps, self.settings.dist_step_size
 
     def adversarial_examples(self, x: Tensor, y: Tensor, idx: Tensor) -> Tensor:
         return sinha_linf_ascent(self.net, x, y, self.steps, self.step_size)

@@ -1,7 +1,8 @@
 """Countermeasures against membership inference that work with every training regime.
 
-Settings come from the `target` config section (`Countermeasures.from_config`) and are applied
-by `TargetModule` (base.py), so a regime gets them without code of its own:
+Their settings (`CountermeasureSettings`, keys `target.temperature`, `target.da_weight`, ...) are
+part of every regime's settings class (targets/base.py `TargetSettings` extends this one) and are
+applied by `TargetModule` (base.py), so a regime gets them without code of its own:
 
 - temperature scaling (Song et al. CCS'19 §7.2.1, eq. 21; Guo et al. 2017): F(x) = softmax(g(x)/T)
   at prediction time only. `TargetModule.forward` returns net(x)/T, so the Predictor, every
@@ -28,40 +29,46 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from lit_mia.errors import require
 
-@dataclass(frozen=True)
-class Countermeasures:
-    """Regime-independent countermeasure settings (all off by default)."""
 
-    temperature: float = 1.0  # prediction-time softmax temperature T
-    da_weight: float = 0.0  # weight of the DA regulariser (0 = off)
-    l1: float = 0.0  # lambda of sum |w|
-    l2: float = 0.0  # lambda of sum w^2
-    dp_noise_multiplier: float = 0.0  # DP-SGD noise std / clipping norm (0 = off)
-    dp_max_grad_norm: float = 1.0  # per-sample gradient clipping norm C
-    dp_delta: float = 1e-5  # delta of the reported (epsilon, delta)
-    # PGD for DA when the regime has no adversarial examples of its own (natural, verifiable)
-    da_eps: float = 0.0
-    da_steps: int = 0
-    da_step_size: float = 0.0
-    da_random_start: bool = True
+@dataclass
+class CountermeasureSettings:
+    """Regime-independent countermeasures, all off by default (keys under `target.`).
+
+    temperature: prediction-time softmax temperature T (CCS'19 §7.2.1); da_weight: weight of
+    the DA regulariser (CCS'19 §7.2.2, 0 = off); l1, l2: lambda of sum |w| and sum w^2 (Li &
+    Zhang CCS'21 §6: 1e-4..5e-3 and 0.01..0.1); dp_noise_multiplier: DP-SGD noise std /
+    clipping norm (0 = off; Li & Zhang: 0.1, 0.5, 1.1), dp_max_grad_norm: per-sample clipping
+    norm C, dp_delta: delta of the reported (epsilon, delta) (dp.py)."""
+
+    temperature: float = 1.0
+    da_weight: float = 0.0
+    l1: float = 0.0
+    l2: float = 0.0
+    dp_noise_multiplier: float = 0.0
+    dp_max_grad_norm: float = 1.0
+    dp_delta: float = 1e-5
 
     @classmethod
-    def from_config(cls, t) -> Countermeasures:
-        """From a resolved `target` config section."""
-        return cls(
-            temperature=float(t.temperature),
-            da_weight=float(t.da_weight),
-            l1=float(t.l1),
-            l2=float(t.l2),
-            dp_noise_multiplier=float(t.dp_noise_multiplier),
-            dp_max_grad_norm=float(t.dp_max_grad_norm),
-            dp_delta=float(t.dp_delta),
-            da_eps=float(t.eps),
-            da_steps=int(t.steps),
-            da_step_size=float(t.step_size),
-            da_random_start=bool(t.random_start),
-        )
+    def validate(cls, t, cfg) -> None:
+        """ConfigError naming the key for out-of-range countermeasures in section `t`; DP-SGD
+        excludes DA / L1 / L2 and needs one process (cfg.trainer)."""
+        require(t.temperature > 0, "target.temperature", "> 0", t.temperature)
+        for k in ("da_weight", "l1", "l2", "dp_noise_multiplier"):
+            require(t[k] >= 0, f"target.{k}", ">= 0", t[k])
+        require(t.dp_max_grad_norm > 0, "target.dp_max_grad_norm", "> 0", t.dp_max_grad_norm)
+        require(0 < t.dp_delta < 1, "target.dp_delta", "in (0, 1)", t.dp_delta)
+        if t.dp_noise_multiplier > 0:
+            for k in ("da_weight", "l1", "l2"):
+                require(
+                    t[k] == 0, f"target.{k}", "0 with DP-SGD (target.dp_noise_multiplier > 0)", t[k]
+                )
+            tr = cfg.trainer
+            one = tr.devices in (1, "1") and tr.strategy in ("auto", "single_device")
+            require(
+                one, "trainer.devices", "1 with strategy auto for DP-SGD (one process)", tr.devices
+            )
 
     @property
     def dp(self) -> bool:

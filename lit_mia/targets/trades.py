@@ -16,20 +16,36 @@ from a generator seeded with the run seed), `steps` signed steps of `step_size`,
 the eps-ball and [0,1]; the attack's target F(x) is the eval-mode clean prediction, detached.
 With beta = 0 the attack is skipped and the step equals natural training exactly.
 
-Defaults (conf/target/trades.yaml, REFERENCE.md §1, FMNIST): beta 1.0, eps 0.1, 8 steps, step
-0.02; CIFAR-10: eps 8/255, 10 steps, step 0.007. Shapes: x [B,C,H,W] in [0,1], y [B].
+Defaults (`TradesSettings`, REFERENCE.md §1, FMNIST): beta 1.0, eps 0.1, 8 steps, step 0.02;
+CIFAR-10: eps 8/255, 10 steps, step 0.007. Shapes: x [B,C,H,W] in [0,1], y [B].
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lit_mia.errors import require
 from lit_mia.perturb.pgd import eval_mode, pgd
-from lit_mia.targets.base import TargetModule
+from lit_mia.targets.base import PerturbedSettings, TargetModule
+
+
+@dataclass
+class TradesSettings(PerturbedSettings):
+    """`trades`: the KL-maximising inner PGD of PerturbedSettings and the KL weight beta
+    (CCS'19 released code, FMNIST: 1.0)."""
+
+    name: str = "trades"
+    beta: float = 1.0
+
+    @classmethod
+    def validate(cls, t, cfg) -> None:
+        super().validate(t, cfg)
+        require(t.beta >= 0, "target.beta", ">= 0", t.beta)
 
 
 def kl_to_clean(logits_adv: Tensor, p_clean: Tensor) -> Tensor:
@@ -56,26 +72,13 @@ def trades_adversary(
 
 
 class TradesTarget(TargetModule):
+    Settings: ClassVar[type[TradesSettings]] = TradesSettings
     adversarial: ClassVar[bool] = True
-    iterative: ClassVar[bool] = True  # crafts its examples with target.steps steps
 
-    @classmethod
-    def regime_kwargs(cls, t) -> dict:
-        return {"eps": t.eps, "steps": t.steps, "step_size": t.step_size, "beta": t.beta}
-
-    def __init__(
-        self,
-        net: nn.Module,
-        *,
-        eps: float = 0.1,
-        steps: int = 8,
-        step_size: float = 0.02,
-        beta: float = 1.0,
-        seed: int = 0,
-        **kwargs,
-    ) -> None:
-        super().__init__(net, seed=seed, **kwargs)
-        self.eps, self.steps, self.step_size, self.beta = eps, steps, step_size, beta
+    def __init__(self, net: nn.Module, settings: TradesSettings | None = None, **kwargs) -> None:
+        super().__init__(net, settings, **kwargs)
+        s = self.settings
+        self.eps, self.steps, self.step_size, self.beta = s.eps, s.steps, s.step_size, s.beta
         self._gen: torch.Generator | None = None
 
     def adversarial_examples(self, x: Tensor, y: Tensor, idx: Tensor) -> Tensor:

@@ -16,7 +16,8 @@ verified upper bound of the worst-case loss over the L_inf eps-ball ∩ [0,1] (p
   LeakyReLU are rejected at construction. CPU cost per step: ~30-50x natural for an mlp,
   ~700x for fmnist_cnn at width 1/16 on 28x28 (IBP and DiffAI: ~2-4x).
 
-Defaults: conf/target/{ibp,diffai,dual}.yaml, the released values with epochs scaled to CPU.
+Defaults: `IBPSettings`, `DiffAISettings`, `DualSettings`, the released values with epochs
+scaled to CPU.
 `grad_clip` > 0 clips the gradient norm in `configure_gradient_clipping` (dual: 1).
 
 Schedules are in optimizer steps (global_step). The config gives `warmup_epochs`/`ramp_epochs`
@@ -40,6 +41,7 @@ Logged per epoch besides the base ones: `train/eps`, `train/robust_loss`, `train
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
@@ -47,9 +49,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lit_mia import bounds
-from lit_mia.errors import ConfigError
+from lit_mia.errors import ConfigError, require
 from lit_mia.perturb.pgd import eval_mode
-from lit_mia.targets.base import TargetModule
+from lit_mia.targets.base import PerturbedSettings, TargetModule, epoch_mean
 
 NORM_TYPES = ("l1_median", "l1")  # with bounded_input only the L_inf-ball estimators apply
 
@@ -63,74 +65,106 @@ def ramp(step: float, start: float, length: float) -> float:
     return (step - start) / length
 
 
-def validate_schedule(t, max_epochs: int) -> None:
-    """ConfigError (naming the key) for bad verifiable-target settings in section `t`.
-
-    Checks kappa_start/kappa_end in [0, 1], warmup_epochs/ramp_epochs >= 0 with
-    warmup + ramp <= max_epochs, eps_start in [0, eps], proj and verify_proj null or >= 1,
-    norm_type one of NORM_TYPES, grad_clip >= 0. Call it for targets whose class has
-    `verifiable = True` (`t` needs the TargetConfig fields; any mapping with attribute access).
+@dataclass
+class VerifiableSettings(PerturbedSettings):
+    """Verifiable regimes: the eps schedule eps_start -> eps (0.1) linearly over
+    [warmup_epochs, warmup_epochs + ramp_epochs] (fractional epochs, counted in optimizer
+    steps), a gradient-norm clip (0 = off). steps / step_size are only the DA regulariser's PGD.
     """
 
-    def check(key: str, ok: bool, allowed: str) -> None:
-        if not ok:
-            raise ConfigError(f"target.{key} must be {allowed}, got {t[key]!r}")
+    eps_start: float = 0.0
+    warmup_epochs: float = 0.0
+    ramp_epochs: float = 0.0
+    grad_clip: float = 0.0
 
-    for k in ("kappa_start", "kappa_end"):
-        check(k, 0 <= t[k] <= 1, "in [0, 1]")
-    for k in ("warmup_epochs", "ramp_epochs"):
-        check(k, t[k] >= 0, ">= 0")
-    end = t.warmup_epochs + t.ramp_epochs
-    if end > max_epochs:
-        raise ConfigError(
-            f"target.warmup_epochs + target.ramp_epochs must be <= trainer.max_epochs "
-            f"({max_epochs}) so training reaches the full eps, got {t.warmup_epochs} + "
-            f"{t.ramp_epochs} = {end}"
-        )
-    check("eps_start", 0 <= t.eps_start <= t.eps, f"in [0, target.eps = {t.eps}]")
-    check("proj", t.proj is None or t.proj >= 1, "null (exact bound) or >= 1")
-    check("verify_proj", t.verify_proj is None or t.verify_proj >= 1, "null (exact) or >= 1")
-    check("norm_type", t.norm_type in NORM_TYPES, f"one of {', '.join(NORM_TYPES)}")
-    check("grad_clip", t.grad_clip >= 0, ">= 0 (0 = off)")
+    @classmethod
+    def validate(cls, t, cfg) -> None:
+        """Also: warmup + ramp <= trainer.max_epochs, eps_start in [0, eps], grad_clip >= 0."""
+        super().validate(t, cfg)
+        for k in ("warmup_epochs", "ramp_epochs"):
+            require(t[k] >= 0, f"target.{k}", ">= 0", t[k])
+        end, max_epochs = t.warmup_epochs + t.ramp_epochs, cfg.trainer.max_epochs
+        if end > max_epochs:
+            raise ConfigError(
+                f"target.warmup_epochs + target.ramp_epochs must be <= trainer.max_epochs "
+                f"({max_epochs}) so training reaches the full eps, got {t.warmup_epochs} + "
+                f"{t.ramp_epochs} = {end}"
+            )
+        require(0 <= t.eps_start <= t.eps, "target.eps_start", f"in [0, target.eps = {t.eps}]",
+                t.eps_start)  # fmt: skip
+        require(t.grad_clip >= 0, "target.grad_clip", ">= 0 (0 = off)", t.grad_clip)
+
+
+@dataclass
+class IBPSettings(VerifiableSettings):
+    """`ibp` (Gowal et al. 2018): clean-CE weight kappa kappa_start (1) -> kappa_end (0.5) over
+    the ramp; released FMNIST schedule 8,000 + 30,000 steps, here 2 + 8 epochs."""
+
+    name: str = "ibp"
+    warmup_epochs: float = 2.0
+    ramp_epochs: float = 8.0
+    kappa_start: float = 1.0
+    kappa_end: float = 0.5
+
+    @classmethod
+    def validate(cls, t, cfg) -> None:
+        super().validate(t, cfg)
+        for k in ("kappa_start", "kappa_end"):
+            require(0 <= t[k] <= 1, f"target.{k}", "in [0, 1]", t[k])
+
+
+@dataclass
+class DiffAISettings(VerifiableSettings):
+    """`diffai` (Mirman et al. 2018, box domain): FMNIST ramps the width over 30 epochs after
+    epoch 20; here 4 + 6 epochs."""
+
+    name: str = "diffai"
+    warmup_epochs: float = 4.0
+    ramp_epochs: float = 6.0
+
+
+@dataclass
+class DualSettings(VerifiableSettings):
+    """`dual` (Wong & Kolter 2018; Wong et al. 2018): eps 0.003 -> eps over 10 epochs (FMNIST:
+    20), proj 20 random projections with the l1_median estimator (null: exact bound),
+    verify_proj for ver acc / I_V (null: exact, sound), gradient clip 1."""
+
+    name: str = "dual"
+    eps_start: float = 0.003
+    ramp_epochs: float = 10.0
+    grad_clip: float = 1.0
+    proj: int | None = 20
+    norm_type: str = "l1_median"
+    verify_proj: int | None = None
+
+    @classmethod
+    def validate(cls, t, cfg) -> None:
+        super().validate(t, cfg)
+        require(t.proj is None or t.proj >= 1, "target.proj", "null (exact bound) or >= 1", t.proj)
+        require(t.verify_proj is None or t.verify_proj >= 1, "target.verify_proj",
+                "null (exact) or >= 1", t.verify_proj)  # fmt: skip
+        norms = ", ".join(NORM_TYPES)
+        require(t.norm_type in NORM_TYPES, "target.norm_type", f"one of {norms}", t.norm_type)
 
 
 class VerifiableTarget(TargetModule):
     """Shared schedule, logging, clipping and verification of the verifiable regimes."""
 
+    Settings: ClassVar[type[VerifiableSettings]] = VerifiableSettings
     adversarial: ClassVar[bool] = True  # trains against the eps-ball
     verifiable: ClassVar[bool] = True  # has a verifier: verified_mask / worst_case_logits
-    _keys: ClassVar[tuple[str, ...]] = (
-        "eps", "eps_start", "warmup_epochs", "ramp_epochs", "grad_clip",
-    )  # fmt: skip
 
-    @classmethod
-    def regime_kwargs(cls, t) -> dict:
-        return {k: t[k] for k in cls._keys}
-
-    def __init__(
-        self,
-        net: nn.Module,
-        *,
-        eps: float = 0.1,
-        eps_start: float = 0.0,
-        warmup_epochs: float = 0.0,
-        ramp_epochs: float = 0.0,
-        kappa_start: float = 1.0,
-        kappa_end: float = 1.0,
-        grad_clip: float = 0.0,
-        net_name: str = "net",
-        **kwargs,
-    ) -> None:
-        super().__init__(net, **kwargs)
-        self.eps, self.eps_start = float(eps), float(eps_start)
-        self.warmup_epochs, self.ramp_epochs = float(warmup_epochs), float(ramp_epochs)
-        self.kappa_start, self.kappa_end = float(kappa_start), float(kappa_end)
-        self.grad_clip = float(grad_clip)
-        self.net_name = net_name
+    def __init__(self, net: nn.Module, settings: VerifiableSettings | None = None, **kwargs):
+        super().__init__(net, settings, **kwargs)
+        s = self.settings
+        self.eps, self.eps_start = float(s.eps), float(s.eps_start)
+        self.warmup_epochs, self.ramp_epochs = float(s.warmup_epochs), float(s.ramp_epochs)
+        self.kappa_start = float(getattr(s, "kappa_start", 1.0))  # ibp only; 1: clean CE off
+        self.kappa_end = float(getattr(s, "kappa_end", 1.0))
+        self.grad_clip = float(s.grad_clip)
         self.steps_per_epoch: int | None = None  # set at on_train_start
         self._last = (self.eps, self.kappa_end)  # (eps_t, kappa_t) of the latest step
-        self._robust_sum: Tensor | None = None
-        self._robust_n = 0
+        self.train_robust_loss = epoch_mean()  # train/robust_loss, sample-weighted
         self.check_net()
 
     def check_net(self) -> None:
@@ -160,22 +194,17 @@ class VerifiableTarget(TargetModule):
 
     # ------------------------------------------------------------ loss bookkeeping
     def _record(self, robust: Tensor, n: int) -> None:
-        s = robust.detach().float() * n
-        self._robust_sum = s if self._robust_sum is None else self._robust_sum + s
-        self._robust_n += n
+        self.train_robust_loss.update(robust.detach().expand(n))  # batch mean, once a sample
 
     def on_train_epoch_start(self) -> None:
         super().on_train_epoch_start()
-        self._robust_sum, self._robust_n = None, 0
+        self.train_robust_loss.reset()
 
     def on_train_epoch_end(self) -> None:
         super().on_train_epoch_end()
         self.log("train/eps", self._last[0], on_step=False, on_epoch=True)
-        if self._robust_sum is not None:
-            local = torch.stack((self._robust_sum, self._robust_sum.new_tensor(self._robust_n)))
-            total, n = self.trainer.strategy.reduce(local, reduce_op="sum")
-            self.log("train/robust_loss", total / n, on_step=False, on_epoch=True, sync_dist=True)
-        self._robust_sum, self._robust_n = None, 0
+        if self.train_robust_loss.update_called:  # Lightning computes (synced) and resets it
+            self.log("train/robust_loss", self.train_robust_loss, on_step=False, on_epoch=True)
 
     def configure_gradient_clipping(
         self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None
@@ -217,12 +246,7 @@ class VerifiableTarget(TargetModule):
 class IBPTarget(VerifiableTarget):
     """Gowal et al. 2018: kappa * CE(z(x), y) + (1 - kappa) * CE(-m_eps_t, y)."""
 
-    _keys = (*VerifiableTarget._keys, "kappa_start", "kappa_end")
-
-    def __init__(
-        self, net: nn.Module, *, kappa_start: float = 1.0, kappa_end: float = 0.5, **kwargs
-    ) -> None:
-        super().__init__(net, kappa_start=kappa_start, kappa_end=kappa_end, **kwargs)
+    Settings = IBPSettings
 
     def training_loss(self, x: Tensor, y: Tensor, idx: Tensor) -> tuple[Tensor, Tensor]:
         eps_t, kappa = self._schedule_now()
@@ -241,6 +265,8 @@ class IBPTarget(VerifiableTarget):
 class DiffAITarget(VerifiableTarget):
     """Mirman et al. 2018, box domain: CE(z(x), y) + softplus(max_{j != y} -m_j), CCS'19 eq. 14."""
 
+    Settings = DiffAISettings
+
     def training_loss(self, x: Tensor, y: Tensor, idx: Tensor) -> tuple[Tensor, Tensor]:
         eps_t, _ = self._schedule_now()
         logits = self.net(x)
@@ -254,21 +280,12 @@ class DiffAITarget(VerifiableTarget):
 class DualTarget(VerifiableTarget):
     """Wong & Kolter 2018: CE of convex_adversarial's dual worst-case logits (alpha = 0)."""
 
-    _keys = (*VerifiableTarget._keys, "proj", "norm_type", "verify_proj")
+    Settings = DualSettings
 
-    def __init__(
-        self,
-        net: nn.Module,
-        *,
-        proj: int | None = 50,
-        norm_type: str = "l1_median",
-        verify_proj: int | None = None,
-        eps_start: float = 0.003,
-        grad_clip: float = 1.0,
-        **kwargs,
-    ) -> None:
-        super().__init__(net, eps_start=eps_start, grad_clip=grad_clip, **kwargs)
-        self.proj, self.norm_type, self.verify_proj = proj, norm_type, verify_proj
+    def __init__(self, net: nn.Module, settings: DualSettings | None = None, **kwargs) -> None:
+        super().__init__(net, settings, **kwargs)
+        s = self.settings
+        self.proj, self.norm_type, self.verify_proj = s.proj, s.norm_type, s.verify_proj
 
     def check_net(self) -> None:
         bounds.fold_normalize(self.net, net_name=self.net_name)  # raises on unsupported layers

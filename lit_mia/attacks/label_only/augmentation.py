@@ -18,11 +18,13 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor
 
+from lit_mia.attacks.base import LABEL_ONLY
 from lit_mia.attacks.label_only.oracle import LabelOracle
+from lit_mia.attacks.label_only.settings import AugmentationSettings
 from lit_mia.attacks.scoring import score_attack
 from lit_mia.errors import ConfigError
-from lit_mia.predictor import Predictor
 from lit_mia.perturb.hopskipjump import sample_seeds
+from lit_mia.predictor import Predictor
 
 
 def shifts(max_shift: int) -> list[tuple[int, int]]:
@@ -109,6 +111,8 @@ AUGMENTATION = score_attack(
     augmentation_scorer,
     check,
     description="Choquette-Choo label robustness to shifts / flips / noise",
+    kind=LABEL_ONLY,
+    settings={"attack.augmentation": AugmentationSettings},
 )
 
 __all__ = ["AUGMENTATION", "augmentation_scores", "n_queries", "shifts", "translate"]

@@ -25,11 +25,12 @@ from __future__ import annotations
 import numpy as np
 
 from lit_mia import plots
-from lit_mia.attacks.base import Attack, AttackResult
+from lit_mia.attacks.base import LABEL_ONLY, Attack, AttackResult
 from lit_mia.attacks.context import AttackContext
 from lit_mia.attacks.label_only import thresholds
 from lit_mia.attacks.label_only.common import auc, eval_subset, label_result
 from lit_mia.attacks.label_only.oracle import LabelOracle
+from lit_mia.attacks.label_only.settings import BoundarySettings, ThresholdSettings
 from lit_mia.errors import ConfigError
 from lit_mia.perturb.hopskipjump import (
     ATTACK_NORMS,
@@ -181,6 +182,8 @@ BOUNDARY = Attack(
     run,
     check,
     "boundary attack: HopSkipJump perturbation norm from label queries",
+    kind=LABEL_ONLY,
+    settings={"attack.boundary": BoundarySettings, "attack.thresholds": ThresholdSettings},
 )
 
 __all__ = ["BOUNDARY", "algorithm3", "check", "run"]

@@ -25,10 +25,11 @@ import torch
 from scipy.stats import beta, norm
 from torch import Tensor
 
-from lit_mia.attacks.base import Attack, AttackResult
+from lit_mia.attacks.base import LABEL_ONLY, Attack, AttackResult
 from lit_mia.attacks.context import AttackContext
 from lit_mia.attacks.label_only.common import eval_subset, label_result
 from lit_mia.attacks.label_only.oracle import LabelOracle
+from lit_mia.attacks.label_only.settings import CertSettings
 from lit_mia.errors import ConfigError
 from lit_mia.perturb.hopskipjump import sample_seeds
 
@@ -154,6 +155,8 @@ CERT_RADIUS = Attack(
     run,
     check,
     "randomized-smoothing certified radius (ACR members vs non-members)",
+    kind=LABEL_ONLY,
+    settings={"attack.cert": CertSettings},
 )
 
 __all__ = ["CERT_RADIUS", "certify", "check_cert", "clopper_pearson_lower"]

@@ -26,17 +26,18 @@ import torch
 import torch.nn.functional as F
 from omegaconf import OmegaConf
 
-from lit_mia.attacks.base import Attack, AttackResult
+from lit_mia.attacks.base import LABEL_ONLY, Attack, AttackResult
 from lit_mia.attacks.context import AttackContext
 from lit_mia.attacks.label_only.common import auc, eval_subset, label_result
 from lit_mia.attacks.label_only.oracle import LabelOracle
+from lit_mia.attacks.label_only.settings import TransferSettings
 from lit_mia.data.datamodule import MembershipDataModule
 from lit_mia.data.datasets import DatasetBundle
 from lit_mia.data.splits import SETS
 from lit_mia.errors import ConfigError, unknown_name
 from lit_mia.fitting import quiet
 from lit_mia.nets import NETS, build_net
-from lit_mia.targets import NaturalTarget
+from lit_mia.targets import NaturalTarget, TargetSettings
 from lit_mia.training import make_trainer
 
 EVAL_SETS = ("members", "nonmembers")
@@ -78,7 +79,7 @@ def train_shadow(ctx: AttackContext, x: torch.Tensor, y: torch.Tensor) -> torch.
     pl.seed_everything(seed, workers=True, verbose=False)
     depth = cfg.net.depth if net_name == cfg.net.name else None
     net = build_net(net_name, b.shape, b.n_classes, b.mean, b.std, width=width, depth=depth)
-    module = NaturalTarget(net, lr=float(s.lr), eval_eps=0.0, val_adv_steps=0, seed=seed)
+    module = NaturalTarget(net, TargetSettings(lr=float(s.lr)), seed=seed)
     pool = DatasetBundle(f"{b.name}-relabelled", x, y, b.n_classes, b.mean, b.std)
     dm = MembershipDataModule(
         pool, np.arange(len(x)), None, batch_size=int(s.batch_size), seed=seed
@@ -153,6 +154,8 @@ TRANSFER = Attack(
     run,
     check,
     "transfer attack: shadow model on target-relabelled data, score -CE",
+    kind=LABEL_ONLY,
+    settings={"attack.transfer": TransferSettings},
 )
 
 __all__ = ["TRANSFER", "pool_indices", "shadow_statistics", "train_shadow"]
