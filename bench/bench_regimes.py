@@ -43,7 +43,7 @@ from lit_mia import config  # noqa: E402
 from lit_mia.data.datasets import load_dataset  # noqa: E402
 from lit_mia.training import make_net  # noqa: E402
 from lit_mia.targets import NaturalTarget  # noqa: E402
-from lit_mia.targets.distributional import DistTarget  # noqa: E402
+from lit_mia.targets.distributional import DistSettings, DistTarget  # noqa: E402
 from lit_mia.targets.trades import TradesTarget  # noqa: E402
 from lit_mia.targets.verifiable import DiffAITarget, DualTarget, IBPTarget  # noqa: E402
 
@@ -51,7 +51,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "bench_regimes.json"
 EPS = 0.1
 IBP_GOAL = 3.0
 TRADES_K, TRADES_STEP, TRADES_GOAL_FACTOR = 8, 0.02, 1.5
-DIST_STEPS, DIST_STEP_SIZE = 8, 1.0  # conf/target/dist.yaml
+DIST_STEPS, DIST_STEP_SIZE = DistSettings.steps, DistSettings.dist_step_size  # 8, 1.0
 DUAL_PROJ = (20, 50)
 
 
@@ -84,8 +84,10 @@ def main(argv: list[str] | None = None) -> dict:
     batch = (bundle.x[take], bundle.y[take], take)
 
     def step(target_cls, cfg, **kw) -> TrainStep:
+        """A TrainStep of `target_cls` with settings `target_cls.Settings(**kw)`."""
         torch.manual_seed(0)
-        return TrainStep(target_cls(make_net(cfg, bundle), **kw), batch, a.steps)
+        module = target_cls(make_net(cfg, bundle), target_cls.Settings(**kw))
+        return TrainStep(module, batch, a.steps)
 
     ibp = step(IBPTarget, lenet_cfg, eps=EPS, kappa_start=1.0, kappa_end=0.5)
     assert ibp.module.schedule_at(0) == (EPS, 0.5), "IBP schedule not finished"
@@ -96,7 +98,7 @@ def main(argv: list[str] | None = None) -> dict:
         "trades": step(
             TradesTarget, lenet_cfg, eps=EPS, steps=TRADES_K, step_size=TRADES_STEP, beta=1.0
         ),
-        "dist": step(DistTarget, lenet_cfg, steps=DIST_STEPS, step_size=DIST_STEP_SIZE),
+        "dist": step(DistTarget, lenet_cfg, steps=DIST_STEPS, dist_step_size=DIST_STEP_SIZE),
         "natural_mlp": step(NaturalTarget, mlp_cfg),
     }
     for proj in DUAL_PROJ:

@@ -42,12 +42,12 @@ from lit_mia import config
 from lit_mia.data.datamodule import MembershipDataModule, loader
 from lit_mia.data.datasets import DatasetBundle, load_dataset
 from lit_mia.training import make_net, make_trainer
-from lit_mia.targets import NaturalTarget, PGDTarget, TargetModule
+from lit_mia.targets import NaturalTarget, PGDSettings, PGDTarget, TargetModule, TargetSettings
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_training.json"
 LIGHTNING_GOAL = 1.10
 PGD_GOAL_FACTOR = 1.5  # PGD-k step <= 1.5 * (k + 1) natural steps
-PGD_EPS, PGD_STEP_SIZE = 0.1, 0.02  # conf/target/pgd.yaml (CCS'19 Fashion-MNIST)
+PGD_EPS, PGD_STEP_SIZE = PGDSettings.eps, PGDSettings.step_size  # 0.1, 0.02 (CCS'19 FMNIST)
 
 
 # ---------------------------------------------------------------- timing helpers
@@ -104,7 +104,9 @@ class LightningEpoch:
         torch.manual_seed(0)
         val_steps = self.cfg.trainer.val_adv_steps if self.val_idx is not None else 0
         net = make_net(self.cfg, self.bundle)
-        module = NaturalTarget(net, lr=1e-3, eval_eps=PGD_EPS, val_adv_steps=val_steps)
+        module = NaturalTarget(
+            net, TargetSettings(lr=1e-3), eval_eps=PGD_EPS, val_adv_steps=val_steps
+        )
         bs = self.cfg.data.batch_size
         dm = MembershipDataModule(self.bundle, self.idx, self.val_idx, batch_size=bs)
         timer = EpochTimer()
@@ -136,7 +138,9 @@ class LightningFloor:
 
     def __call__(self) -> float:
         torch.manual_seed(0)
-        module = _NoLogTarget(make_net(self.cfg, self.bundle), lr=1e-3, val_adv_steps=0)
+        module = _NoLogTarget(
+            make_net(self.cfg, self.bundle), TargetSettings(lr=1e-3), val_adv_steps=0
+        )
         dm = MembershipDataModule(self.bundle, self.idx, None, batch_size=self.cfg.data.batch_size)
         timer = EpochTimer()
         trainer = pl.Trainer(
@@ -278,7 +282,8 @@ def main(argv: list[str] | None = None) -> dict:
         "natural": TrainStep(NaturalTarget(make_net(cfg, bundle)), batch, a.steps)
     }
     for k in a.k:
-        target = PGDTarget(make_net(cfg, bundle), eps=PGD_EPS, steps=k, step_size=PGD_STEP_SIZE)
+        settings = PGDSettings(eps=PGD_EPS, steps=k, step_size=PGD_STEP_SIZE)
+        target = PGDTarget(make_net(cfg, bundle), settings)
         fns[f"pgd{k}"] = TrainStep(target, batch, a.steps)
         fns[f"naive{k}"] = TrainStep(NaturalTarget(make_net(cfg, bundle)), batch, a.steps, k)
     t2 = interleaved(fns, a.repeats, warmup=1)

@@ -31,8 +31,7 @@ def digits():
 
 def _target(name, bundle, **kw):
     cfg = OmegaConf.merge(
-        OmegaConf.structured(config.ExperimentConfig),
-        {"target": OmegaConf.load(config.CONF_DIR / "target" / f"{name}.yaml")},
+        OmegaConf.structured(config.schema(name)),
         {"target": kw, "trainer": {"val_adv_steps": 2}},
     )
     return build_target(cfg, helpers.small_net(bundle, 0, "mlp", width=0.125), torch.arange(64))
