@@ -41,11 +41,11 @@ from bench_training import (  # noqa: E402
 
 from lit_mia import config  # noqa: E402
 from lit_mia.data.datasets import load_dataset  # noqa: E402
-from lit_mia.training import make_net  # noqa: E402
 from lit_mia.targets import NaturalTarget  # noqa: E402
 from lit_mia.targets.distributional import DistSettings, DistTarget  # noqa: E402
 from lit_mia.targets.trades import TradesTarget  # noqa: E402
 from lit_mia.targets.verifiable import DiffAITarget, DualTarget, IBPTarget  # noqa: E402
+from lit_mia.training import make_net  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_regimes.json"
 EPS = 0.1

@@ -41,8 +41,8 @@ from torch import Tensor, nn
 from lit_mia import config
 from lit_mia.data.datamodule import MembershipDataModule, loader
 from lit_mia.data.datasets import DatasetBundle, load_dataset
-from lit_mia.training import make_net, make_trainer
 from lit_mia.targets import NaturalTarget, PGDSettings, PGDTarget, TargetModule, TargetSettings
+from lit_mia.training import make_net, make_trainer
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_training.json"
 LIGHTNING_GOAL = 1.10

@@ -271,7 +271,7 @@ def _group_name(group: str, cli: DictConfig, exp: DictConfig) -> str:
 
 def _targets(experiment: str, overrides: list[str] | None) -> list[str]:
     """The experiment's `targets` list (CLI over experiment file), read before any regime's
-    schema is applied, so overrides of regime keys reach only the regimes that have them."""
+    schema is applied; a CLI override of a key some entry's regime lacks is an error."""
     cli = _dotlist([p for p in parse_overrides(overrides or []) if p[0] == "targets"])
     exp = _read_yaml(resolve_file(experiment, CONF_DIR / "experiment", "experiment"))
     value = cli.get("targets", exp.get("targets", []))
@@ -286,7 +286,7 @@ def per_target(experiment: str, overrides: list[str] | None = None) -> list[Dict
     A `targets` entry is `NAME` or `NAME key=value ...`, e.g. `"pgd ratio=0.5"`: bare keys are
     inside `target`, dotted keys are full keys (`"natural data.n_members=500"`). Each entry is
     `load(experiment, overrides + [target.name=NAME, target.key=value ..., label=ENTRY])`, so
-    conf/target/<NAME>.yaml supplies the regime's defaults, experiment/CLI keys apply on top and
+    the regime's settings class supplies its defaults, experiment/CLI keys apply on top and
     the entry's own keys last.
     """
     entries = _targets(experiment, overrides)

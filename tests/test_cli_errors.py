@@ -81,11 +81,24 @@ CASES = [
     ("width-negative", ["run", "single", "net.width=-1"], {}, ["net.width must be > 0", "-1"]),
     ("depth-zero", ["run", "single", "net.depth=0"], {}, ["net.depth"]),
     ("dropout-one", ["run", "single", "net.dropout=1"], {}, ["net.dropout"]),
-    ("ratio-above-1", ["run", "single", "target=pgd", "target.ratio=1.5"], {},
-     ["target.ratio", "1.5"]),  # fmt: skip
-    ("ratio-mode", ["run", "single", "target=pgd", "target.ratio_mode=x"], {},
-     ["target.ratio_mode must be"]),  # fmt: skip
-    ("key-of-other-regime", ["run", "single", "target.ratio=0.5"], {}, ["unknown key 'target.ratio'"]),
+    (
+        "ratio-above-1",
+        ["run", "single", "target=pgd", "target.ratio=1.5"],
+        {},
+        ["target.ratio", "1.5"],
+    ),
+    (
+        "ratio-mode",
+        ["run", "single", "target=pgd", "target.ratio_mode=x"],
+        {},
+        ["target.ratio_mode must be"],
+    ),
+    (  # a key of another regime (pgd's ratio for natural)
+        "key-of-other-regime",
+        ["run", "single", "target.ratio=0.5"],
+        {},
+        ["unknown key 'target.ratio'"],
+    ),
     ("optimizer", ["run", "single", "target.optimizer=rmsprop"], {}, ["target.optimizer"]),
     ("lr-zero", ["run", "single", "target.lr=0"], {}, ["target.lr"]),
     ("kl-bins", ["run", "single", "attack.kl_bins=1"], {}, ["attack.kl_bins"]),

@@ -16,9 +16,9 @@ from lit_mia import config
 from lit_mia.data.datamodule import AUGMENTATIONS, MembershipDataModule, augment_batch
 from lit_mia.data.datasets import load_dataset
 from lit_mia.errors import ConfigError
-from lit_mia.predictor import Predictor
 from lit_mia.nets import Normalize
 from lit_mia.perturb.pgd import pgd
+from lit_mia.predictor import Predictor
 from lit_mia.targets import NaturalTarget, PGDSettings, PGDTarget, TradesSettings, TradesTarget
 from lit_mia.targets.base import TargetSettings
 from lit_mia.targets.regularizers import da_regularizer, weight_l1, weight_l2
@@ -179,7 +179,9 @@ def test_augmented_train_loader(digits):
 def test_dp_epsilon_finite_and_growing(digits):
     cb = EpochMetrics("train/dp_epsilon")
     pl.seed_everything(0, verbose=False)
-    cm = PGDSettings(eps=0.1, steps=2, step_size=0.05, dp_noise_multiplier=1.1, dp_max_grad_norm=1.0)
+    cm = PGDSettings(
+        eps=0.1, steps=2, step_size=0.05, dp_noise_multiplier=1.1, dp_max_grad_norm=1.0
+    )
     mod = PGDTarget(small_net(digits), cm)
     train(mod, digits, np.arange(96), epochs=3, callbacks=[cb])
     assert len(cb.values) == 3 and all(math.isfinite(e) and e > 0 for e in cb.values)

@@ -12,7 +12,6 @@ import torch
 from scipy.stats import norm
 
 from lit_mia import cli, metrics
-from lit_mia.attacks.registry import ATTACKS
 from lit_mia.attacks.lira import (
     farm_spec,
     fit_gaussians,
@@ -23,6 +22,7 @@ from lit_mia.attacks.lira import (
     phi_from_logits,
     query_views,
 )
+from lit_mia.attacks.registry import ATTACKS
 from lit_mia.run import run_experiment
 from tests.test_run import all_runs, client_for, tiny
 

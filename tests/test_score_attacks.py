@@ -13,9 +13,8 @@ from lit_mia import cli, config
 from lit_mia.attacks.threshold import confidence_and_loss
 from lit_mia.callbacks import LeakageCallback
 from lit_mia.data.datasets import load_dataset
-from lit_mia.perturb.pgd import AttackPGD
+from lit_mia.perturb.pgd import AttackPGD, pgd
 from lit_mia.predictor import Predictor
-from lit_mia.perturb.pgd import pgd
 from lit_mia.run import run_experiment
 from lit_mia.targets import build_target
 from tests import helpers

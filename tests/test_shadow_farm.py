@@ -9,6 +9,9 @@ import pytest
 import torch
 
 from lit_mia.data.datasets import load_dataset
+from lit_mia.errors import ConfigError
+from lit_mia.nets import build_net
+from lit_mia.perturb.pgd import pgd
 from lit_mia.shadow_farm import (
     FARMS,
     TrainSpec,
@@ -23,9 +26,6 @@ from lit_mia.shadow_farm import (
     vmap_pgd,
     vmappable,
 )
-from lit_mia.errors import ConfigError
-from lit_mia.nets import build_net
-from lit_mia.perturb.pgd import pgd
 
 
 @pytest.fixture(scope="module")
