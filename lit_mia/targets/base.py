@@ -203,10 +203,10 @@ class TargetModule(pl.LightningModule):
         if self.cm.penalised:
             loss = loss + self.regularization(x, y, idx)
         self._step_adv = None  # free the batch
-        # Metric updates only (no host sync, ~40 us); logged once in on_train_epoch_end: two
+        # Metric updates only (~40 us, no host sync), logged in on_train_epoch_end: two
         # self.log calls a step cost ~1 ms of CPU, 5-10% of a LeNet step (bench_training.py).
-        # the regime's batch mean once per sample: MeanMetric's `weight` is dropped under
-        # nan_strategy="disable" (torchmetrics#3434)
+        # The loss is the regime's batch mean, counted once per sample (MeanMetric's `weight`
+        # is dropped under nan_strategy="disable", torchmetrics#3434).
         self.train_loss.update(loss.detach().expand(y.numel()))
         self.train_acc.update((logits.argmax(1) == y).float())
         return loss
