@@ -35,7 +35,7 @@ from lit_mia.attacks.base import UPDATE_LEAKAGE
 from lit_mia.attacks.registry import ATTACKS, settings_sections
 from lit_mia.attacks.settings import AttackSettings
 from lit_mia.data.datamodule import AUGMENTATIONS
-from lit_mia.errors import ConfigError, unknown_name
+from lit_mia.errors import ConfigError, require, unknown_name
 from lit_mia.targets import TARGETS, parse_target_entry, target_names
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -303,8 +303,9 @@ def per_target(experiment: str, overrides: list[str] | None = None) -> list[Dict
 
 # ---------------------------------------------------------------- validation
 def _check(cfg: DictConfig, key: str, ok: bool, allowed: str) -> None:
+    """errors.require with the value read from cfg at `key`."""
     if not ok:
-        raise ConfigError(f"{key} must be {allowed}, got {OmegaConf.select(cfg, key)!r}")
+        require(ok, key, allowed, OmegaConf.select(cfg, key))
 
 
 # Lightning's accepted `precision` strings (lightning_fabric.connector).

@@ -51,9 +51,11 @@ def test_every_knob_is_reproduced_or_refused(regime, knob):
     if after is None or knob in PREDICTION_ONLY:
         return
     assert before is not None
-    regime_changes_training = knob in ("optimizer", "lr", "weight_decay") or (
-        regime == "pgd" and knob in ("eps", "steps", "step_size", "random_start")
-    ) or (knob == "momentum" and changed.target.optimizer == "sgd")
+    regime_changes_training = (
+        knob in ("optimizer", "lr", "weight_decay")
+        or (regime == "pgd" and knob in ("eps", "steps", "step_size", "random_start"))
+        or (knob == "momentum" and changed.target.optimizer == "sgd")
+    )
     if regime_changes_training:
         assert after.fields() != before.fields(), f"{regime}: farm ignores target.{knob}"
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from scipy.stats import norm
+from sklearn.metrics import roc_auc_score
 
 from lit_mia import cli, metrics
 from lit_mia.attacks.lira import (
@@ -81,7 +82,8 @@ def test_planted_shift_recovers_the_expected_tpr(mode, fix_variance) -> None:
     delta = 2.0
     phi, keep, phi_t, is_member = synthetic(delta=delta)
     g = fit_gaussians(phi, keep, fix_variance)
-    np.testing.assert_allclose(g["n_in"], 32) and np.testing.assert_allclose(g["n_out"], 32)
+    np.testing.assert_allclose(g["n_in"], 32)
+    np.testing.assert_allclose(g["n_out"], 32)
     scores = (online_scores if mode == "online" else offline_scores)(phi_t, g)
     tol = 0.05 if fix_variance else 0.07  # per-example variances: more estimation noise
     for fpr in (0.01, 0.1):
@@ -144,10 +146,13 @@ def test_lira_end_to_end(tmp_path) -> None:
         assert f"attack/lira/{key}" in m, key
     assert m["attack/lira/n_shadow"] == 4 and m["attack/lira/shadow_models_trained"] == 4
     assert m["attack/lira/shadow_train_size"] == 64  # the target's member count
-    assert 0 <= m["attack/lira/auc"] <= 1
     client = client_for(tmp_path)
     (run,) = all_runs(client)
     assert run.data.metrics["attack/lira/auc"] == m["attack/lira/auc"]
+    # the logged AUC is scikit-learn's on the logged per-sample scores
+    csv = client.download_artifacts(run.info.run_id, "scores/lira.csv", str(tmp_path))
+    table = np.genfromtxt(csv, delimiter=",", names=True)
+    assert m["attack/lira/auc"] == pytest.approx(roc_auc_score(table["is_member"], table["score"]))
     arts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert {"plots/lira_phi_hist.png", "plots/lira_score_hist.png", "plots/roc_loglog.png"} <= arts
     assert len(list((tmp_path / "cache" / "lira_shadow").iterdir())) == 4
