@@ -33,9 +33,12 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_training import env_info, interleaved, median_ratio, report  # noqa: E402
 
-from lit_mia.attacks.label_only.augmentation import augmentation_scores, n_queries  # noqa: E402
+from lit_mia.attacks.label_only.augmentation import (  # noqa: E402
+    AugmentationSettings,  # noqa: E402
+    augmentation_scores,
+    n_queries,
+)
 from lit_mia.attacks.label_only.oracle import LabelOracle  # noqa: E402
-from lit_mia.attacks.label_only.settings import AugmentationSettings  # noqa: E402
 from lit_mia.data.datasets import load_dataset  # noqa: E402
 from lit_mia.nets import build_net  # noqa: E402
 from lit_mia.perturb.hopskipjump import hopskipjump, sample_seeds  # noqa: E402

@@ -149,7 +149,7 @@ def label_of(cfg: DictConfig) -> str:
 
 def subset(bundle: DatasetBundle, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """(x, y) of the dataset rows `idx`."""
-    t = torch.as_tensor(np.asarray(idx), dtype=torch.long)
+    t = torch.tensor(np.asarray(idx), dtype=torch.long)
     return bundle.x[t], bundle.y[t]
 
 

@@ -82,7 +82,7 @@ def test_temperature_scales_prediction_logits_only(digits):
     pred = Predictor(mod, {"s": (x, digits.y[:64])}, batch_size=16)
     assert torch.allclose(pred.logits("s"), raw / 4.0)
     # training sees raw logits: same weights with and without T
-    assert same(weights_after(digits), weights_after(digits, settings=mod.cm))
+    assert same(weights_after(digits), weights_after(digits, settings=mod.settings))
 
 
 # ---------------------------------------------------------------- DA regularisation
@@ -251,6 +251,6 @@ def test_countermeasure_config_defaults_and_build():
     assert (cm.temperature, cm.da_weight, cm.dp) == (2.0, 0.5, False)
     assert (cm.eps, cm.steps, cm.step_size) == (0.1, 8, 0.02)  # the PGD that DA reuses
     bundle = load_dataset("digits")
-    assert build_target(cfg, small_net(bundle)).cm == cm
+    assert build_target(cfg, small_net(bundle)).settings == cm
     d = config.load("single", ["target=natural"]).target
     assert (d.temperature, d.da_weight, d.l1, d.l2, d.dp_noise_multiplier) == (1, 0, 0, 0, 0)

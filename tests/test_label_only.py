@@ -13,13 +13,13 @@ from torch import nn
 from lit_mia import cli
 from lit_mia.attacks.label_only import LABEL_ONLY_ATTACKS
 from lit_mia.attacks.label_only.augmentation import (
+    AugmentationSettings,
     augmentation_scores,
     n_queries,
     shifts,
     translate,
 )
 from lit_mia.attacks.label_only.oracle import BudgetExceeded, LabelOracle
-from lit_mia.attacks.label_only.settings import AugmentationSettings
 from lit_mia.attacks.label_only.thresholds import percentile_threshold, threshold_table
 from lit_mia.attacks.registry import ATTACKS as ALL_ATTACKS
 from lit_mia.errors import ConfigError

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -54,9 +55,9 @@ from lit_mia import metrics, plots
 from lit_mia.attacks.base import Attack, AttackResult
 from lit_mia.attacks.context import AttackContext
 from lit_mia.attacks.scoring import attack_metrics
-from lit_mia.attacks.settings import LiraSettings
 from lit_mia.cache import ModelCache, canonical
 from lit_mia.errors import ConfigError, unknown_name
+from lit_mia.perturb.transforms import translate
 from lit_mia.shadow_farm import (
     FARM_VERSION,
     FARMS,
@@ -70,6 +71,25 @@ from lit_mia.shadow_farm import (
 )
 from lit_mia.targets import TARGETS
 from lit_mia.training import label_of, subset
+
+
+@dataclass
+class LiraSettings:
+    """`attack.lira` (Carlini et al. S&P 2022). mode: online (IN and OUT Gaussians per
+    example, Algorithm 1) | offline (OUT only, §VI-A); n_shadow >= 2 (complementary pairs:
+    every point IN for half): 16 on CPU (paper 64-256; fix_variance, its advice below ~64).
+    augment: none | flip | shift | flip_shift (1 / 2 / 9 / 18 queries). farm: auto | vmap |
+    loop (shadow_farm.py; auto times both). cache_dir: shadow models keyed by everything that
+    determines them (cache.py); "" = none. epochs: None = trainer.max_epochs."""
+
+    mode: str = "online"
+    n_shadow: int = 16
+    augment: str = "none"
+    fix_variance: bool = True
+    farm: str = "auto"
+    cache_dir: str = "mlruns/cache/shadow_farm"
+    epochs: int | None = None
+
 
 MODES = ("online", "offline")
 AUGMENTS = ("none", "flip", "shift", "flip_shift")
@@ -201,17 +221,8 @@ def query_views(x: Tensor, augment: str) -> list[Tensor]:
     for b in bases:
         for dy in (0, -s, s):
             for dx in (0, -s, s):
-                views.append(_shift(b, dy, dx))
+                views.append(b if dy == dx == 0 else translate(b, dy, dx))
     return views
-
-
-def _shift(x: Tensor, dy: int, dx: int) -> Tensor:
-    if dy == 0 and dx == 0:
-        return x
-    h, w = x.shape[-2:]
-    p = max(abs(dy), abs(dx))
-    padded = torch.nn.functional.pad(x, (p, p, p, p))
-    return padded[..., p - dy : p - dy + h, p - dx : p - dx + w]
 
 
 # --------------------------------------------------------------------------- pool and shadows

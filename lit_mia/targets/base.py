@@ -122,8 +122,8 @@ class TargetModule(pl.LightningModule):
         the per-epoch validation PGD (off by default); train_idx: the global dataset indices of
         the training set; seed: the regime's own generators; net_name: for error messages."""
         super().__init__()
-        self.settings = self.cm = settings if settings is not None else self.Settings()
-        if self.cm.dp:
+        self.settings = settings if settings is not None else self.Settings()
+        if self.settings.dp:
             dp.check_net(net)  # ConfigError naming an unsupported layer, before any training
         self.net = net
         self.net_name = net_name
@@ -148,7 +148,12 @@ class TargetModule(pl.LightningModule):
     def forward(self, x: Tensor) -> Tensor:
         """Prediction logits g(x)/T (CCS'19 eq. 21): what attacks and the Predictor see."""
         logits = self.net(x)
-        return logits if self.cm.temperature == 1.0 else logits / self.cm.temperature
+        return self.temper(logits)
+
+    def temper(self, logits: Tensor) -> Tensor:
+        """Logits divided by the prediction temperature T (unchanged when T = 1)."""
+        t = self.settings.temperature
+        return logits if t == 1.0 else logits / t
 
     def adversarial_examples(self, x: Tensor, y: Tensor, idx: Tensor) -> Tensor:
         """The regime's adversarial batch for DA regularisation; regimes that train on their own
@@ -178,7 +183,7 @@ class TargetModule(pl.LightningModule):
 
     def regularization(self, x: Tensor, y: Tensor, idx: Tensor) -> Tensor | None:
         """DA + L1 + L2 terms added to the regime's loss (None when all are off)."""
-        cm, terms = self.cm, []
+        cm, terms = self.settings, []
         if cm.da_weight > 0:
             x_adv = self.step_adversarial(x, y, idx)
             terms.append(cm.da_weight * regularizers.da_regularizer(self.net(x), self.net(x_adv)))
@@ -200,7 +205,7 @@ class TargetModule(pl.LightningModule):
     def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y, idx = batch
         loss, logits = self.training_loss(x, y, idx)
-        if self.cm.penalised:
+        if self.settings.penalised:
             loss = loss + self.regularization(x, y, idx)
         self._step_adv = None  # free the batch
         # Metric updates only (~40 us, no host sync), logged in on_train_epoch_end: two
@@ -249,9 +254,9 @@ class TargetModule(pl.LightningModule):
             )
         else:
             opt = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
-        if not self.cm.dp:
+        if not self.settings.dp:
             return opt
-        cm = self.cm
+        cm = self.settings
         self._dp = dp.DPSGD(cm.dp_noise_multiplier, cm.dp_max_grad_norm, cm.dp_delta, self.seed)
         # the loader Lightning will train on, for the sample rate (a fresh seeded copy)
         return self._dp.make_private(self.net, opt, self.trainer.fit_loop._data_source.dataloader())

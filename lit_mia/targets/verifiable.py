@@ -228,7 +228,7 @@ class VerifiableTarget(TargetModule):
         softmax(g(x')/T)_y over the ball (T the prediction temperature, as `forward`)."""
         with eval_mode(self.net):
             z = -self.margins(x, y, eps)
-        return z if self.cm.temperature == 1.0 else z / self.cm.temperature
+        return self.temper(z)
 
     @torch.no_grad()
     def verified_mask(self, x: Tensor, y: Tensor, eps: float) -> Tensor:

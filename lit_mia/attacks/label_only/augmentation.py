@@ -8,10 +8,13 @@ Choquette-Choo's "translations by d pixels"), and `n_noise` Gaussian draws of st
 clipped to [0, 1] (their noise-robustness attack). Score = fraction of those queries answered
 with the true label (higher = member); thresholded like any score attack (their threshold
 variant; the paper's combined attack trains a classifier on the same 0/1 vectors).
-Defaults: REFERENCE.md §3 / settings.py (shifts up to 2 pixels, 10 noise draws of std 0.05).
+Defaults: REFERENCE.md §3 / `AugmentationSettings` (shifts up to 2 pixels, 10 noise draws of
+std 0.05).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -20,29 +23,29 @@ from torch import Tensor
 
 from lit_mia.attacks.base import LABEL_ONLY
 from lit_mia.attacks.label_only.oracle import LabelOracle
-from lit_mia.attacks.label_only.settings import AugmentationSettings
 from lit_mia.attacks.scoring import score_attack
 from lit_mia.errors import ConfigError
 from lit_mia.perturb.hopskipjump import sample_seeds
+from lit_mia.perturb.transforms import translate
 from lit_mia.predictor import Predictor
+
+
+@dataclass
+class AugmentationSettings:
+    """`augmentation` (Choquette-Choo et al. 2021): fraction of augmented copies still given
+    the true label. Copies: the input, its horizontal flip (`flip`), every shift (i, j) with
+    1 <= |i| + |j| <= max_shift (zero fill), n_noise Gaussian draws of std noise_std."""
+
+    flip: bool = False  # digits are not flip-invariant; CIFAR-style data: true
+    max_shift: int = 2
+    n_noise: int = 10
+    noise_std: float = 0.05
 
 
 def shifts(max_shift: int) -> list[tuple[int, int]]:
     """All (di, dj) with 1 <= |di| + |dj| <= max_shift, in a fixed order."""
     r = int(max_shift)
     return [(i, j) for i in range(-r, r + 1) for j in range(-r, r + 1) if 1 <= abs(i) + abs(j) <= r]
-
-
-def translate(x: Tensor, di: int, dj: int) -> Tensor:
-    """x [N, C, H, W] moved by di rows and dj columns, zero fill."""
-    out = torch.zeros_like(x)
-    h, w = x.shape[-2:]
-    src_r = slice(max(0, -di), min(h, h - di))
-    dst_r = slice(max(0, di), min(h, h + di))
-    src_c = slice(max(0, -dj), min(w, w - dj))
-    dst_c = slice(max(0, dj), min(w, w + dj))
-    out[..., dst_r, dst_c] = x[..., src_r, src_c]
-    return out
 
 
 def n_queries(s) -> int:
