@@ -76,7 +76,11 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     if args.command == "list":
         for group in (*config.GROUPS, "experiment"):
-            print(f"{group}: {', '.join(config.group_names(group))}")
+            if group != "attack":
+                print(f"{group}: {', '.join(config.group_names(group))}")
+        print("attacks (name, kind, description):")
+        for name, a in sorted(config.ATTACKS.items(), key=lambda kv: (kv[1].kind, kv[0])):
+            print(f"  {name:<17} {a.kind:<15} {a.description}")
         print(f"sweeps: {', '.join(sorted(p.stem for p in config.SWEEPS_DIR.glob('*.yaml')))}")
         return 0
     if args.command == "config":

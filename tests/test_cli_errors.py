@@ -351,10 +351,16 @@ def test_config_default_prints_one_yaml_per_target(capsys) -> None:
 def test_list(capsys) -> None:
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out
-    lines = dict(line.split(": ", 1) for line in out.strip().splitlines())
+    rows = out.strip().splitlines()
+    lines = dict(line.split(": ", 1) for line in rows if ": " in line and line[0] != " ")
     for group in (*config.GROUPS, "experiment"):
-        assert lines[group] == ", ".join(config.group_names(group))
+        if group != "attack":
+            assert lines[group] == ", ".join(config.group_names(group))
     assert lines["sweeps"] == ", ".join(SWEEPS)
+    listed = {r.split()[0]: r.split()[1] for r in rows if r.startswith("  ")}
+    assert listed == {name: a.kind for name, a in ATTACKS.items()}  # every attack, with kind
+    for name, a in ATTACKS.items():
+        assert any(r.split()[0] == name and r.endswith(a.description) for r in rows)
 
 
 # ---------------------------------------------------------------- the real process
