@@ -11,6 +11,14 @@ the *canonical JSON* of every field that determines the model plus `FORMAT_VERSI
 - ints and floats are kept apart (``1`` and ``1.0`` give different keys): a cache miss is
   cheap, a stale hit is the bug to avoid.
 
+Every key also holds `code_version()`: the lit_mia package version and a sha256 of the source
+of every module that trains a cached model (`TRAINING_SOURCES`: training loop, nets, regimes,
+data, perturbations, bounds, farms). Editing any of them retrains instead of serving a model
+from older code; editing unrelated code (plots, reports, attacks' scoring) keeps the cache.
+When `load` misses while the kind holds other entries, it logs (logger ``lit_mia.cache``) which
+fields differ from the nearest stored entry (`explain_miss`), so a user can tell why a model
+was retrained.
+
 A changed field must never reuse a stale entry (LeakPro issues #234 / #415 reused shadow models
 trained on another split / config). Therefore callers pass *everything* that determines the
 model (dataset, split indices or their hash, the full regime / net / trainer config, seed, model
@@ -22,8 +30,11 @@ crashed or concurrent writer never leaves a half-written entry that `load` would
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.metadata
 import json
+import logging
 import math
 import os
 import tempfile
@@ -42,6 +53,46 @@ FORMAT_VERSION = 1
 
 WEIGHTS = "tensors.pt"
 FIELDS = "fields.json"
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+TRAINING_SOURCES = (
+    "training.py",
+    "fitting.py",
+    "callbacks.py",
+    "nets.py",
+    "bounds.py",
+    "shadow_farm.py",
+    "cache.py",
+    "targets",
+    "data",
+    "perturb",
+    "updates_leak/farm.py",
+    "updates_leak/pools.py",
+    "updates_leak/sides.py",
+)
+"""Modules (files, or packages = every .py below) whose code determines a cached model."""
+
+log = logging.getLogger("lit_mia.cache")
+
+
+@functools.cache
+def code_version() -> dict[str, str]:
+    """{"lit_mia": package version, "source_sha256": hash of TRAINING_SOURCES} (see docstring).
+
+    The hash covers each file's path relative to the package and its bytes, in sorted order.
+    """
+    try:
+        version = importlib.metadata.version("lit_mia")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - run from a checkout
+        version = "unknown"
+    files: list[Path] = []
+    for src in TRAINING_SOURCES:
+        p = PACKAGE_DIR / src
+        files.extend(sorted(p.rglob("*.py")) if p.is_dir() else [p] if p.is_file() else [])
+    h = hashlib.sha256()
+    for f in sorted(files):
+        h.update(f.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return {"lit_mia": version, "source_sha256": h.hexdigest()}
 
 
 def _array_digest(a: np.ndarray) -> dict[str, Any]:
@@ -93,8 +144,9 @@ def canonical(obj: Any) -> Any:
 
 
 def canonical_json(fields: Mapping) -> str:
-    """Canonical JSON text of `fields` plus the format version (sorted keys, no spaces)."""
-    doc = {"fields": canonical(fields), "format_version": FORMAT_VERSION}
+    """Canonical JSON text of `fields` plus the format and code versions (sorted keys, no
+    spaces)."""
+    doc = {"code": code_version(), "fields": canonical(fields), "format_version": FORMAT_VERSION}
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
@@ -154,8 +206,15 @@ class ModelCache:
         try:
             stored = (entry / FIELDS).read_text()
         except OSError:
-            return None
+            stored = None
         if stored != canonical_json(fields):
+            diff = self.explain_miss(fields)
+            if diff:
+                log.warning(
+                    "cache miss (%s): retraining; the nearest cached entry differs in %s",
+                    self.kind,
+                    ", ".join(diff),
+                )
             return None
         try:
             data = torch.load(entry / WEIGHTS, map_location="cpu", weights_only=True)
@@ -164,6 +223,25 @@ class ModelCache:
         if not isinstance(data, dict) or not all(isinstance(v, Tensor) for v in data.values()):
             return None
         return data
+
+    def explain_miss(self, fields: Mapping, limit: int = 6) -> list[str]:
+        """Dotted names of the fields (``code.source_sha256``, ``fields.seed``, ...) in which
+        the nearest stored entry of this kind differs from `fields` (fewest differences; at
+        most `limit` names, then "... (N more)"); [] when the kind holds no other entry."""
+        want = _flat(json.loads(canonical_json(fields)))
+        best: list[str] | None = None
+        for path in self.dir.glob(f"*/{FIELDS}"):
+            try:
+                have = _flat(json.loads(path.read_text()))
+            except (OSError, ValueError):
+                continue
+            diff = sorted(k for k in want.keys() | have.keys() if want.get(k) != have.get(k))
+            if diff and (best is None or len(diff) < len(best)):
+                best = diff
+        if not best:
+            return []
+        more = len(best) - limit
+        return best[:limit] + ([f"... ({more} more)"] if more > 0 else [])
 
     def save(self, fields: Mapping, tensors: Mapping[str, Tensor]) -> Path:
         """Store `tensors` (detached, moved to CPU) for `fields`; returns the entry directory.
@@ -178,4 +256,14 @@ class ModelCache:
         return entry
 
 
-__all__ = ["FORMAT_VERSION", "ModelCache", "canonical", "canonical_json"]
+def _flat(doc: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts -> {"a.b.c": leaf}; lists and digests stay leaves."""
+    if not isinstance(doc, dict) or not doc or {"sha256", "array", "tensor"} & doc.keys():
+        return {prefix: json.dumps(doc, sort_keys=True)}
+    out: dict[str, Any] = {}
+    for k, v in doc.items():
+        out.update(_flat(v, f"{prefix}.{k}" if prefix else k))
+    return out
+
+
+__all__ = ["FORMAT_VERSION", "ModelCache", "canonical", "canonical_json", "code_version"]

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from lit_mia import config, plots, report, tracking, training
+from lit_mia import config, plots, progress, report, tracking, training
 from lit_mia.attacks.base import UPDATE_LEAKAGE
-from lit_mia.attacks.context import AttackContext
+from lit_mia.attacks.context import AttackContext, check_shadow_pool
 from lit_mia.attacks.registry import ATTACKS
+from lit_mia.attacks.slices import with_slices
 from lit_mia.callbacks import LeakageCallback
 from lit_mia.data.datasets import DatasetBundle
 from lit_mia.data.splits import MembershipSplit
@@ -99,15 +100,19 @@ def evaluate(ctx: AttackContext, run: tracking.Run) -> dict[str, float]:
     out = training.target_metrics(cfg, ctx.pred)
     curves = {}
     for name in cfg.attacks:
-        res = ATTACKS[name].run(ctx)
+        with progress.task(f"attack {name} on {report.label_of(cfg)}") as shown:
+            res = ATTACKS[name].run(ctx)
+            res = with_slices(ctx, name, res, ATTACKS[name].kind)  # attack/<name>/slice/...
+            shown.done(progress.attack_summary(res.metrics))
         tracking.log_result(run, name, res, title=report.label_of(cfg), bins=cfg.attack.kl_bins)
         out.update({f"attack/{name}/{k}": v for k, v in res.metrics.items()})
         if res.scores is not None:
             curves[name] = (res.scores, res.is_member)
-    if ctx.shadows_trained:
-        sp = ctx.shadow_models(1)[0].predictor
-        out["shadow/train_acc"] = sp.accuracy("members")
-        out["shadow/test_acc"] = sp.accuracy("nonmembers")
+    if ctx.shadows_trained:  # beside target/train_acc, target/test_acc: same set sizes
+        sh = ctx.shadow_models(1)[0]
+        out["shadow/train_acc"] = sh.predictor.accuracy("members")
+        out["shadow/test_acc"] = sh.predictor.accuracy("nonmembers")
+        out["shadow/n_train"] = float(len(sh.in_idx))
     if curves:
         title = f"{cfg.name}/{report.label_of(cfg)}"
         for path, fig in report.roc_figures(curves, title).items():
@@ -128,10 +133,11 @@ def run_experiment(
         return {"updates": run_updates_leak(cfgs[0], parent_run_id, run_name)}
     bundles: dict = {}
     data = [training.build_data(cfg, bundles) for cfg in cfgs]  # entries may resize the split
-    for cfg, (bundle, _) in zip(cfgs, data, strict=True):
-        # fail on bad nets, regimes (e.g. DP-SGD layers), trainers before any run
+    for cfg, (bundle, split) in zip(cfgs, data, strict=True):
+        # fail on bad nets, regimes (e.g. DP-SGD layers), trainers, shadow pools before any run
         build_target(cfg, training.make_net(cfg, bundle))
         training.check_trainer(cfg)
+        check_shadow_pool(split, n_shadows(cfg))
     results: dict[str, TargetResult] = {}
     if len(cfgs) == 1:
         cfg, (bundle, split) = cfgs[0], data[0]

@@ -113,6 +113,57 @@ def test_format_version_is_part_of_the_key(monkeypatch) -> None:
     assert ModelCache.key(BASE) != k
 
 
+def test_code_version_is_part_of_the_key(tmp_path, monkeypatch, caplog) -> None:
+    """A model cached by older training code is never served to newer code (issue 12 defect
+    4), and the miss says which field changed."""
+    c = ModelCache(tmp_path, "shadow")
+    c.save(BASE, tensors())
+    assert c.load(BASE) is not None
+    old = cache_mod.code_version()
+    monkeypatch.setattr(cache_mod, "code_version", lambda: {**old, "source_sha256": "0" * 64})
+    with caplog.at_level("WARNING", logger="lit_mia.cache"):
+        assert c.load(BASE) is None
+    assert "code.source_sha256" in caplog.text and "shadow" in caplog.text
+    assert c.explain_miss(BASE) == ["code.source_sha256"]
+
+
+def test_source_hash_follows_training_code_only(tmp_path, monkeypatch) -> None:
+    """Editing a training module changes the code version; editing a module outside
+    TRAINING_SOURCES (plots) does not."""
+    import shutil
+
+    pkg = tmp_path / "lit_mia"
+    shutil.copytree(cache_mod.PACKAGE_DIR, pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(cache_mod, "PACKAGE_DIR", pkg)
+
+    def version() -> str:
+        cache_mod.code_version.cache_clear()
+        return cache_mod.code_version()["source_sha256"]
+
+    try:
+        v0 = version()
+        (pkg / "plots.py").write_text((pkg / "plots.py").read_text() + "\n# edit\n")
+        assert version() == v0
+        f = pkg / "targets" / "adversarial.py"
+        f.write_text(f.read_text() + "\n# edit\n")
+        assert version() != v0
+    finally:
+        cache_mod.code_version.cache_clear()
+
+
+def test_miss_names_the_differing_fields_of_the_nearest_entry(tmp_path, caplog) -> None:
+    c = ModelCache(tmp_path, "shadow")
+    assert c.explain_miss(BASE) == []  # nothing cached: a plain miss, no warning
+    c.save(BASE, tensors())
+    c.save({**BASE, "seed": 1, "epochs": 1, "index": 0}, tensors())
+    other = {**copy.deepcopy(BASE), "seed": 8}
+    other["target"]["eps"] = 0.2
+    with caplog.at_level("WARNING", logger="lit_mia.cache"):
+        assert c.load(other) is None
+    assert c.explain_miss(other) == ["fields.seed", "fields.target.eps"]
+    assert "fields.seed, fields.target.eps" in caplog.text
+
+
 def test_unrepresentable_field_is_an_error() -> None:
     with pytest.raises(TypeError):
         ModelCache.key({"f": object()})

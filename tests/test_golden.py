@@ -118,7 +118,7 @@ CASES: dict[str, tuple[str, list[str]]] = {
             "attack.infer.epochs=2",
             "attack.shadow.epochs=2",
             "attack.shadow.n_models=2",
-            "data.n_shadow=200",
+            "data.n_shadow=240",
             "data.n_members=120",
             "data.n_nonmembers=120",
         ],

@@ -145,8 +145,12 @@ def test_every_label_only_attack_end_to_end(tmp_path):
     (res,) = results.values()
     m = res.metrics
     assert m["target/train_acc"] > m["target/test_acc"]  # an overfit target
+    # leakage of every label-only attack (AUC lower bound > 0.5 on an overfit target, interval
+    # around 0.5 without signal) is asserted in test_integrity.py; here: logged and consistent
     for a in LABEL_ONLY_ATTACKS:
-        assert 0 <= m[f"attack/{a}/auc"] <= 1, a
+        assert m[f"attack/{a}/advantage_best"] == pytest.approx(
+            2 * (m[f"attack/{a}/acc_best"] - 0.5)
+        ), a
     assert m["attack/transfer/auc"] > 0.55  # the transfer attack beats chance
     assert m["attack/baseline/auc"] == pytest.approx(
         0.5 * (1 + m["target/train_acc"] - m["target/test_acc"])

@@ -271,6 +271,11 @@ KEYS = {
     "auprc",
     "tpr_at_fpr_0.01",
     "tpr_at_fpr_0.001",
+    "eps_lb",  # metrics/privacy.py (tests/test_privacy_bounds.py)
+    "mu_lb",
+    "eps_lb_gdp",
+    "ppv_at_prior_0.01",
+    "ppv_at_prior_0.1",
 }
 CAL_KEYS = {
     "threshold_calibrated",
@@ -278,6 +283,9 @@ CAL_KEYS = {
     "advantage_calibrated",
     "precision_calibrated",
     "recall_calibrated",
+    "acc_calibrated_shadow",
+    "ppv_at_prior_0.01_calibrated",
+    "ppv_at_prior_0.1_calibrated",
 }
 
 
@@ -292,9 +300,15 @@ def test_attack_metrics_keys_and_types():
     s, m = _gaussian_set()
     losses = np.exp(-s)
     out = M.attack_metrics(s, m)
-    assert set(out) == KEYS
-    out = M.attack_metrics(s, m, losses=losses, shadow_scores=s, shadow_is_member=m)
+    assert set(out) == KEYS | {"tpr_at_fpr_0.001_below_resolution"}  # 400 non-members < 1000
+    out = M.attack_metrics(s[200:], m[200:])  # 800 samples, 600 non-members: still below
+    assert out["tpr_at_fpr_0.001_below_resolution"] == 1.0
+    big, bm = _gaussian_set(n=1000)
+    assert "tpr_at_fpr_0.001_below_resolution" not in M.attack_metrics(big, bm)
+    out = M.attack_metrics(big, bm, losses=np.exp(-big), shadow_scores=big, shadow_is_member=bm)
     assert set(out) == KEYS | CAL_KEYS | {"kl_loss"}
+    assert out["acc_calibrated_shadow"] == out["acc_best"]  # shadow = target
+    s, m, losses = big, bm, np.exp(-big)
     assert all(type(v) is float and math.isfinite(v) for v in out.values())
     assert out["advantage_best"] == pytest.approx(2 * (out["acc_best"] - 0.5))
     assert out["auc"] == pytest.approx(skm.roc_auc_score(m, s))

@@ -2,9 +2,11 @@
 
 Shadow models are trained once per target run, lazily, and shared by every attack of the run
 (calibrated thresholds, the shadow-model attack, label-only calibration): shadow model i is
-trained with the target's own regime and config on `shadow_split(split, i)`'s "in" half, with
-seed `cfg.seed + 1 + i`. Model 0 uses the split's fixed `shadow_halves()`, so `acc_calibrated`
-does not depend on how many shadow models other attacks ask for.
+trained with the target's own regime, net, epochs and config on `shadow_split(split, i)`'s "in"
+set, which holds exactly as many points as the target's members (issue 12: a calibration
+shadow trained on a different set size overfits differently and mis-calibrates the
+thresholds), with seed `cfg.seed + 1 + i`. Model 0 uses a fixed part of the pool, so
+`acc_calibrated` does not depend on how many shadow models other attacks ask for.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from omegaconf import DictConfig
 from lit_mia import training
 from lit_mia.data.datasets import DatasetBundle
 from lit_mia.data.splits import MembershipSplit
+from lit_mia.errors import ConfigError
 from lit_mia.predictor import Predictor
 
 
 @dataclass
 class ShadowModel:
-    """A model trained like the target on `in_idx`; `out_idx` is held out (same size)."""
+    """A model trained like the target on `in_idx` (as many points as the target's members);
+    `out_idx` is held out (as many as the target's evaluation non-members, at most that)."""
 
     module: torch.nn.Module
     in_idx: np.ndarray
@@ -33,17 +37,42 @@ class ShadowModel:
     predictor: Predictor
 
 
-def shadow_split(split: MembershipSplit, i: int) -> tuple[np.ndarray, np.ndarray]:
-    """(in, out) halves of the shadow pool for shadow model i (disjoint, equal sizes).
+def shadow_sizes(split: MembershipSplit) -> tuple[int, int]:
+    """(in, out) sizes of every shadow model: trained on exactly as many points as the target
+    (its members), held out as many as the target's non-members (at most the members)."""
+    n_in = len(split.members)
+    return n_in, min(n_in, len(split.nonmembers))
 
-    i = 0: `split.shadow_halves()`; i >= 1: a random half from default_rng((split.seed, i)).
+
+def check_shadow_pool(split: MembershipSplit, n_models: int) -> None:
+    """ConfigError unless the shadow pool can hold one shadow model's in + out sets
+    (calibration shadows train like the target, on as many points: DESIGN.md §3)."""
+    if n_models <= 0:
+        return
+    n_in, n_out = shadow_sizes(split)
+    if len(split.shadow) < n_in + n_out:
+        raise ConfigError(
+            f"data.n_shadow={len(split.shadow)} is too small for shadow models trained like the "
+            f"target: each needs data.n_members={n_in} training points plus {n_out} held out "
+            f"(min of data.n_members and data.n_nonmembers); set data.n_shadow >= {n_in + n_out}"
+        )
+
+
+def shadow_split(split: MembershipSplit, i: int) -> tuple[np.ndarray, np.ndarray]:
+    """(in, out) index sets of shadow model i, disjoint, drawn from the shadow pool only:
+    `shadow_sizes` points each (in = the target's member count).
+
+    i = 0: the first n_in pool indices and the next n_out (fixed, so `acc_calibrated` does not
+    depend on how many shadow models other attacks ask for); i >= 1: a random draw from
+    default_rng((split.seed, i)).
     """
-    if i == 0:
-        return split.shadow_halves()
+    check_shadow_pool(split, 1)
+    n_in, n_out = shadow_sizes(split)
     pool = np.asarray(split.shadow)
-    perm = np.random.default_rng((split.seed, i)).permutation(pool.size)
-    half = pool.size // 2
-    return np.sort(pool[perm[:half]]), np.sort(pool[perm[half : 2 * half]])
+    if i == 0:  # pool order (as before issue 12: same model where the sizes did not change)
+        return pool[:n_in], pool[n_in : n_in + n_out]
+    pool = pool[np.random.default_rng((split.seed, i)).permutation(pool.size)]
+    return np.sort(pool[:n_in]), np.sort(pool[n_in : n_in + n_out])
 
 
 @dataclass
@@ -126,4 +155,4 @@ class AttackContext:
         self._shadows.append(ShadowModel(module, s_in, s_out, pred))
 
 
-__all__ = ["AttackContext", "ShadowModel", "shadow_split"]
+__all__ = ["AttackContext", "ShadowModel", "check_shadow_pool", "shadow_sizes", "shadow_split"]

@@ -20,6 +20,8 @@ setting). Steps:
    of training points (which the vmap farm needs). Carlini et al.'s code draws an independent
    half per model (balanced per point by argsort, sizes varying); complementary pairs give the
    same per-point balance with equal sizes.
+   The models, the pool and their logits live in attacks/reference_models.py, shared with RMIA
+   within a run (trained once; logits streamed to a memory-mapped array).
 3. Per evaluation example, Gaussians of phi over its IN shadows (mu_in, sd_in) and OUT shadows
    (mu_out, sd_out) (`fit_gaussians`). Online score: log N(phi_t; mu_in, sd_in^2) -
    log N(phi_t; mu_out, sd_out^2) (Algorithm 1). Offline (§VI-A, OUT models only, one-sided):
@@ -41,35 +43,36 @@ Gaussians are its calibration.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from scipy.special import log_ndtr
 from torch import Tensor
 
 from lit_mia import metrics, plots
 from lit_mia.attacks.base import Attack, AttackResult
 from lit_mia.attacks.context import AttackContext
+from lit_mia.attacks.reference_models import (  # re-exported (tests, bench)
+    AUGMENTS,
+    CACHE_KIND,
+    FARM_KNOBS,
+    MODELS_PER_CHUNK,
+    PREDICTION_ONLY,
+    farm_logits,
+    farm_spec,
+    keep_matrix,
+    lira_pool,
+    query_views,
+    reference_farm,
+    target_view_logits,
+)
 from lit_mia.attacks.scoring import attack_metrics
-from lit_mia.cache import ModelCache, canonical
+from lit_mia.cache import ModelCache
 from lit_mia.errors import ConfigError, unknown_name
-from lit_mia.perturb.transforms import translate
-from lit_mia.shadow_farm import (
-    FARM_VERSION,
-    FARMS,
-    TrainSpec,
-    ensemble_predict,
-    stack_state_dicts,
-    train_farm,
-)
-from lit_mia.shadow_farm import (
-    REGIMES as FARM_REGIMES,
-)
-from lit_mia.targets import TARGETS
+from lit_mia.shadow_farm import FARMS
 from lit_mia.training import label_of, subset
 
 
@@ -92,8 +95,6 @@ class LiraSettings:
 
 
 MODES = ("online", "offline")
-AUGMENTS = ("none", "flip", "shift", "flip_shift")
-CACHE_KIND = "lira_shadow"
 MIN_STD = 1e-6
 """Floor of every fitted standard deviation (phi is in nats; keeps scores finite)."""
 
@@ -115,25 +116,6 @@ def phi_from_logits(logits: Tensor, y: Tensor) -> Tensor:
 def gaussian_logpdf(x: np.ndarray, mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
     """log N(x; mu, sd^2), elementwise."""
     return -0.5 * ((x - mu) / sd) ** 2 - np.log(sd) - 0.5 * np.log(2 * np.pi)
-
-
-def keep_matrix(n_models: int, pool_size: int, seed: int) -> np.ndarray:
-    """[n_models, pool_size] bool, True = the pool point is in that model's training set.
-
-    Complementary pairs: model 2k takes a random half (floor(pool/2) points) of the pool from
-    default_rng((seed, k)), model 2k+1 the other half (with an odd pool one point is left out
-    of both). Every point is IN for exactly n_models/2 models (n_models even) and every model
-    holds floor(pool/2) points. Rows of pair k do not depend on n_models, so adding models
-    keeps the earlier ones (and their cache entries).
-    """
-    keep = np.zeros((n_models, pool_size), dtype=bool)
-    half = pool_size // 2
-    for i in range(0, n_models, 2):
-        perm = np.random.default_rng((int(seed), i // 2)).permutation(pool_size)
-        keep[i, perm[:half]] = True
-        if i + 1 < n_models:
-            keep[i + 1, perm[half : 2 * half]] = True
-    return keep
 
 
 def _masked_stats(phi: np.ndarray, mask: np.ndarray, fix_variance: bool):
@@ -206,202 +188,49 @@ def offline_scores(phi_target: np.ndarray, g: dict) -> np.ndarray:
     return log_ndtr((p - g["mu_out"]) / g["sd_out"]).mean(1)
 
 
-# --------------------------------------------------------------------------- queries
-def query_views(x: Tensor, augment: str) -> list[Tensor]:
-    """The query inputs of x [N, C, H, W] for `augment` (identity first): none (1), flip (2:
-    identity, horizontal flip), shift (9: shifts by (dy, dx) in {-s, 0, s}^2, zero fill,
-    s = max(1, H // 16)), flip_shift (18: both flips x 9 shifts)."""
-    if augment not in AUGMENTS:
-        raise unknown_name("attack.lira.augment", augment, AUGMENTS)
-    bases = [x] if augment in ("none", "shift") else [x, x.flip(-1)]
-    if augment in ("none", "flip"):
-        return bases
-    s = max(1, x.shape[-2] // 16)
-    views = []
-    for b in bases:
-        for dy in (0, -s, s):
-            for dx in (0, -s, s):
-                views.append(b if dy == dx == 0 else translate(b, dy, dx))
-    return views
-
-
-# --------------------------------------------------------------------------- pool and shadows
-def lira_pool(ctx: AttackContext) -> tuple[np.ndarray, int]:
-    """(pool dataset indices, n_eval_points): evaluation members, evaluation non-members, then
-    the first points of split.shadow so the pool holds 2 * m, m = the target's member count
-    (or all of them if fewer); the evaluation points are always the first 2n entries."""
-    ev = np.r_[ctx.eval_idx["members"], ctx.eval_idx["nonmembers"]].astype(np.int64)
-    extra = np.asarray(ctx.split.shadow, dtype=np.int64)
-    m = min(len(ctx.split.members), (len(ev) + len(extra)) // 2)
-    need = max(0, 2 * m - len(ev))
-    return np.r_[ev, extra[:need]], len(ev)
-
-
-def shadow_seed(seed: int, i: int) -> int:
-    """Seed of LiRA shadow model i (init and batch order), independent of other attacks'."""
-    return int(np.random.SeedSequence([int(seed), 0x11A, int(i)]).generate_state(1)[0])
-
-
-FARM_KNOBS = (
-    "name",
-    "optimizer",
-    "lr",
-    "momentum",
-    "weight_decay",
-    "eps",
-    "steps",
-    "step_size",
-    "random_start",
-)
-"""`target` knobs the farm's TrainSpec reproduces (natural and pgd; the temperature is applied
-to the shadows' logits at prediction time, as to the target's)."""
-PREDICTION_ONLY = ("temperature",)
-
-
-def farm_spec(cfg: DictConfig, epochs: int) -> TrainSpec | None:
-    """The farm's TrainSpec for this target, or None when only the Lightning fit reproduces its
-    training. The farm implements the regimes of shadow_farm.REGIMES; any other knob of the
-    regime's settings (countermeasures, mixed-PGD ratio, new knobs of a new regime) must sit at
-    its default, and training augmentation must be off. Anything else trains the shadows
-    through `ctx.fit`, exactly like the target, so a new knob can never be silently ignored."""
-    t = cfg.target
-    if t.name not in FARM_REGIMES or cfg.data.augment != "none":
-        return None
-    defaults = TARGETS[t.name].Settings()
-    for key, value in t.items():
-        if key in FARM_KNOBS or key in PREDICTION_ONLY:
-            continue
-        if value != getattr(defaults, key):
-            return None
-    pgd = t.name == "pgd"
-    return TrainSpec(
-        regime=str(t.name),
-        optimizer=str(t.optimizer),
-        lr=float(t.lr),
-        momentum=float(t.momentum),
-        weight_decay=float(t.weight_decay),
-        batch_size=int(cfg.data.batch_size),
-        epochs=int(epochs),
-        eps=float(t.eps) if pgd else 0.0,
-        steps=int(t.steps) if pgd else 0,
-        step_size=float(t.step_size) if pgd else 0.0,
-        random_start=bool(t.random_start) if pgd else False,
-    )
-
-
-def farm_device(cfg: DictConfig) -> torch.device:
-    acc = str(cfg.trainer.accelerator)
-    if acc in ("gpu", "cuda", "auto") and torch.cuda.is_available():
-        return torch.device("cuda")
-    return torch.device("cpu")
-
-
-def _data_digest(ctx: AttackContext) -> dict:
-    return canonical({"x": ctx.bundle.x, "y": ctx.bundle.y})
-
-
-def shadow_fields(cfg, data_digest, train_idx, seed, i, epochs, path, spec) -> dict:
-    """Everything that determines LiRA shadow model i (its cache key, lit_mia/cache.py)."""
-    trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
-    trainer["max_epochs"] = int(epochs)
-    return {
-        "kind": CACHE_KIND,
-        "path": path,  # farm | lightning: different training procedures
-        "farm_version": FARM_VERSION if path == "farm" else None,
-        "spec": spec.fields() if spec is not None else None,
-        "trainer": trainer if path == "lightning" else None,
-        "dataset": str(cfg.data.name),
-        "data": data_digest,
-        "batch_size": int(cfg.data.batch_size),
-        "augment": str(cfg.data.augment),
-        "net": OmegaConf.to_container(cfg.net, resolve=True),
-        "target": OmegaConf.to_container(cfg.target, resolve=True),
-        "train_idx": np.asarray(train_idx, dtype=np.int64),
-        "seed": int(seed),
-        "index": int(i),
-        "epochs": int(epochs),
-    }
-
-
-def shadow_states(ctx: AttackContext, pool: np.ndarray, keep: np.ndarray) -> tuple[list, dict]:
-    """State dicts of the raw nets of the N shadow models (cached or trained now) and stats."""
-    cfg, lc = ctx.cfg, ctx.cfg.attack.lira
-    epochs = int(lc.epochs) if lc.epochs is not None else int(cfg.trainer.max_epochs)
-    spec = farm_spec(cfg, epochs)
-    path = "farm" if spec is not None else "lightning"
-    cache = ModelCache(lc.cache_dir, CACHE_KIND) if str(lc.cache_dir) else None
-    digest = _data_digest(ctx)
-    n = keep.shape[0]
-    sets = [np.sort(pool[keep[i]]) for i in range(n)]
-    seeds = [shadow_seed(int(cfg.seed), i) for i in range(n)]
-    fields = [
-        shadow_fields(cfg, digest, sets[i], seeds[i], i, epochs, path, spec) for i in range(n)
-    ]
-    states: list = [cache.load(f) if cache else None for f in fields]
-    todo = [i for i in range(n) if states[i] is None]
-    stats = {"cached": n - len(todo), "trained": len(todo), "seconds": 0.0, "path": path}
-    if todo:
-        t0 = time.perf_counter()
-        if spec is not None:
-            device = farm_device(cfg)
-            farm = train_farm(
-                ctx.make_net,
-                ctx.bundle.x.to(device),
-                ctx.bundle.y.to(device),
-                [sets[i] for i in todo],
-                [seeds[i] for i in todo],
-                spec,
-                farm=str(lc.farm),
-            )
-            stats["path"] = f"farm/{farm.path}"
-            new = [farm.state_dict(j) for j in range(len(todo))]
-        else:
-            new = [ctx.fit(sets[i], seeds[i], epochs).net.state_dict() for i in todo]
-        stats["seconds"] = time.perf_counter() - t0
-        for j, i in enumerate(todo):
-            states[i] = {k: v.detach().cpu() for k, v in new[j].items()}
-            if cache is not None:
-                cache.save(fields[i], states[i])
-    return states, stats
-
-
 # --------------------------------------------------------------------------- the attack
+def lira_scores(phi_sh, keep_ev, phi_t, mode: str, fix_variance: bool) -> np.ndarray:
+    """LiRA scores of the target's phi_t [n, Q] given the shadows' phi_sh [N, n, Q] and
+    keep_ev [N, n] (online or offline, `fit_gaussians`)."""
+    g = fit_gaussians(phi_sh, keep_ev, fix_variance)
+    return online_scores(phi_t, g) if mode == "online" else offline_scores(phi_t, g)
+
+
+def shadow_phi(logits: np.ndarray, y: Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """(phi [N, n, Q], plain-query correctness [N, n]) from farm logits [N, n, Q, K] (a
+    memmap), read MODELS_PER_CHUNK models at a time."""
+    n_models = logits.shape[0]
+    phi = np.empty(logits.shape[:3])
+    correct = np.empty(logits.shape[:2], dtype=bool)
+    for lo in range(0, n_models, MODELS_PER_CHUNK):
+        lg = torch.from_numpy(np.array(logits[lo : lo + MODELS_PER_CHUNK]))
+        phi[lo : lo + len(lg)] = phi_from_logits(lg, y[None, :, None]).numpy()
+        correct[lo : lo + len(lg)] = (lg[:, :, 0].argmax(-1) == y).numpy()
+    return phi, correct
+
+
 def run_lira(ctx: AttackContext) -> AttackResult:
     cfg, a = ctx.cfg, ctx.cfg.attack
     lc = a.lira
-    pool, n_ev = lira_pool(ctx)
-    keep = keep_matrix(int(lc.n_shadow), len(pool), int(cfg.seed))
-    states, st = shadow_states(ctx, pool, keep)
-
-    x_ev, y_ev = subset(ctx.bundle, pool[:n_ev])
-    views = query_views(x_ev, str(lc.augment))
-    temp = float(cfg.target.temperature)
-    with torch.random.fork_rng(devices=[]):  # leave the global RNG to the other attacks
-        template = ctx.make_net()
-    device = farm_device(cfg)
-    params, buffers = stack_state_dicts(template, states, device)
-    phi_sh, phi_t = [], []
-    for j, v in enumerate(views):
-        sl = ensemble_predict(template, params, buffers, v, int(a.batch_size)) / temp  # [N,n,K]
-        tl = _target_logits(ctx, v)  # [n, K]
-        phi_sh.append(phi_from_logits(sl, y_ev).numpy())  # [N, n]
-        phi_t.append(phi_from_logits(tl, y_ev).numpy())  # [n]
-        if j == 0:  # the plain query: accuracies and the target's CE losses
-            sh_correct = (sl.argmax(-1) == y_ev).numpy()  # [N, n]
-            logp = torch.log_softmax(tl.double(), 1).gather(1, y_ev[:, None])[:, 0]
-            losses = (-logp).numpy()
-    phi_sh = np.stack(phi_sh, -1)  # [N, n, Q]
-    phi_t = np.stack(phi_t, -1)  # [n, Q]
+    n = int(lc.n_shadow)
+    farm = reference_farm(ctx, n)
+    pool, n_ev, st = farm.pool, farm.n_ev, farm.stats
+    keep = farm.keep(n, int(cfg.seed))
+    ev = pool[:n_ev]
+    _, y_ev = subset(ctx.bundle, ev)
+    phi_sh, sh_correct = shadow_phi(farm_logits(ctx, n, ev, str(lc.augment)), y_ev)
+    tl = target_view_logits(ctx, ev, str(lc.augment))  # [n, Q, K]
+    phi_t = phi_from_logits(tl, y_ev[:, None]).numpy()  # [n, Q]
+    logp = torch.log_softmax(tl[:, 0].double(), 1).gather(1, y_ev[:, None])[:, 0]
+    losses = (-logp).numpy()  # the plain query: the target's CE losses
     k_ev = keep[:, :n_ev]
-    g = fit_gaussians(phi_sh, k_ev, bool(lc.fix_variance))
-    scores = online_scores(phi_t, g) if lc.mode == "online" else offline_scores(phi_t, g)
+    scores = lira_scores(phi_sh, k_ev, phi_t, str(lc.mode), bool(lc.fix_variance))
     is_member = ctx.is_member()
     m = attack_metrics(a, int(cfg.seed), scores, is_member, losses=losses)
     m["tpr_at_fpr_0.0001"] = metrics.tpr_at_fpr(scores, is_member, 1e-4)
-    n = int(lc.n_shadow)
     m.update(
         n_shadow=float(n),
-        n_queries=float(len(views)),
+        n_queries=float(phi_t.shape[1]),
         shadow_models_cached=float(st["cached"]),
         shadow_models_trained=float(st["trained"]),
         shadow_train_size=float(keep.sum(1).mean()),
@@ -443,14 +272,6 @@ def run_lira(ctx: AttackContext) -> AttackResult:
     )
 
 
-def _target_logits(ctx: AttackContext, x: Tensor) -> Tensor:
-    """Target logits (its forward: prediction-time temperature included) on x, CPU."""
-    bs, dev = int(ctx.cfg.attack.batch_size), ctx.pred.device
-    model = ctx.target.eval()
-    with torch.no_grad():
-        return torch.cat([model(x[i : i + bs].to(dev)).cpu() for i in range(0, len(x), bs)])
-
-
 def check_lira(cfg: DictConfig) -> None:
     """Bad LiRA settings -> ConfigError naming the key, before anything trains."""
     lc = cfg.attack.lira
@@ -484,6 +305,12 @@ LIRA_ATTACKS: dict[str, Attack] = {
 
 __all__ = [
     "AUGMENTS",
+    "CACHE_KIND",
+    "FARM_KNOBS",
+    "PREDICTION_ONLY",
+    "farm_spec",
+    "lira_scores",
+    "shadow_phi",
     "LIRA_ATTACKS",
     "MODES",
     "fit_gaussians",

@@ -47,8 +47,29 @@ def attack_metrics(acfg, seed: int, scores, is_member, **kwargs) -> dict[str, fl
         bootstrap=acfg.bootstrap,
         ci_level=acfg.ci_level,
         seed=seed,
+        alpha=acfg.alpha,  # eps_lb / mu_lb confidence and delta (metrics/privacy.py)
+        delta=acfg.delta,
         **kwargs,
     )
+
+
+def shadow_side(ctx: AttackContext, scorer: Scorer) -> dict[str, np.ndarray]:
+    """The calibration data: `scorer` on shadow model 0's own members / non-members
+    (`shadow_scores`, `shadow_is_member`, `shadow_labels`). Nothing of the target enters."""
+    sp = ctx.shadow_models(1)[0].predictor
+    ss, _, sm, sl = score_pair(sp, scorer, ctx.cfg)
+    return {"shadow_scores": ss, "shadow_is_member": sm, "shadow_labels": sl}
+
+
+def calibration_thresholds(ctx: AttackContext, name: str) -> dict:
+    """The thresholds score attack `name` applies to the target when calibrated:
+    {"global": t, "per_class": {class: t}} chosen on `shadow_side` only (Song & Mittal 2021)."""
+    sh = shadow_side(ctx, SCORERS[name])
+    thr, _ = metrics.best_threshold(sh["shadow_scores"], sh["shadow_is_member"])
+    per_class = metrics.class_thresholds(
+        sh["shadow_scores"], sh["shadow_is_member"], sh["shadow_labels"]
+    )
+    return {"global": thr, "per_class": per_class}
 
 
 def scored_result(ctx: AttackContext, scorer: Scorer, scores=None, losses=None) -> AttackResult:
@@ -62,14 +83,18 @@ def scored_result(ctx: AttackContext, scorer: Scorer, scores=None, losses=None) 
         labels = np.r_[ctx.pred.labels("members").numpy(), ctx.pred.labels("nonmembers").numpy()]
     shadow = {}
     if a.calibrate:
-        sp = ctx.shadow_models(1)[0].predictor
-        ss, _, sm, sl = score_pair(sp, scorer, cfg)
-        shadow = dict(shadow_scores=ss, shadow_is_member=sm)
+        shadow = shadow_side(ctx, scorer)
         if a.calibration == "per_class":
-            shadow.update(labels=labels, shadow_labels=sl)
+            shadow["labels"] = labels
+        else:
+            del shadow["shadow_labels"]
     m = attack_metrics(a, int(cfg.seed), scores, is_member, losses=losses, **shadow)
     index = np.r_[ctx.eval_idx["members"], ctx.eval_idx["nonmembers"]]
     return AttackResult(m, scores=scores, is_member=is_member, losses=losses, index=index)
+
+
+SCORERS: dict[str, Scorer] = {}
+"""The scorer of every score attack, by name (for `calibration_thresholds`)."""
 
 
 def score_attack(
@@ -81,6 +106,7 @@ def score_attack(
     settings: dict[str, type] | None = None,
 ) -> Attack:
     """A registry entry for a score attack (see the module docstring)."""
+    SCORERS[name] = scorer
     return Attack(
         name,
         lambda ctx: scored_result(ctx, scorer),
@@ -99,8 +125,11 @@ def calibration_shadows(cfg: DictConfig) -> int:
 
 __all__ = [
     "Scorer",
+    "SCORERS",
     "attack_metrics",
     "calibration_shadows",
+    "calibration_thresholds",
+    "shadow_side",
     "score_attack",
     "scored_result",
     "score_pair",

@@ -101,7 +101,7 @@ def train_shadow(ctx: AttackContext, x: torch.Tensor, y: torch.Tensor) -> torch.
     )
     tcfg = OmegaConf.merge(cfg, {"trainer": {"max_epochs": int(s.epochs)}})
     with quiet():
-        make_trainer(tcfg, None, False).fit(module, datamodule=dm)
+        make_trainer(tcfg, None, False, name="transfer shadow").fit(module, datamodule=dm)
     return module.net.cpu().eval()
 
 
