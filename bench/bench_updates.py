@@ -8,10 +8,13 @@ k = 10 (one step on 10 samples), SGD lr 1e-3, momentum 0.9 (the released code):
   (farm.naive_deltas; the issue measured about 113 models/s on this CPU);
 - fast (loop): farm.update_deltas, probe_mode "loop" (the default);
 - fast (vmap): farm.update_deltas, probe_mode "vmap".
+Each for `--dtypes`: float32 posterior differences (the farm before issue 11) and float64
+log-posterior differences (the farm's default since issue 11: the update and the probe forward
+in float64, gradients in float32; the naive loop then runs its model copy in float64).
 Goal: fast >= 3x naive. Each variant is also reported as a fraction of the compute limit:
 FLOPs per updated model (probe forward + the update's forward/backward, counted with
-torch.utils.flop_counter) against the GFLOP/s of a large float32 matmul measured in the same
-process (the issue's estimate: ~83 MFLOP per model at ~40 GFLOP/s, ~480 models/s).
+torch.utils.flop_counter) against the GFLOP/s of a large matmul of the same dtype measured in
+the same process (the issue's estimate: ~83 MFLOP per model at ~40 GFLOP/s, ~480 models/s).
 
 Fairness: same net, probes and update sets for all variants, warm-up first, rounds interleaved,
 medians of per-round ratios (bench_training.interleaved / median_ratio). Output: a table and
@@ -51,8 +54,8 @@ def flops_per_model(net, probe, x, y) -> int:
     return int(fc.get_total_flops())
 
 
-def matmul_gflops(n: int = 1024, reps: int = 10) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_gflops(n: int = 1024, reps: int = 10, dtype=torch.float32) -> float:
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     a @ b
     t0 = time.perf_counter()
     for _ in range(reps):
@@ -66,6 +69,7 @@ def parse_args(argv):
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--k", type=int, nargs="+", default=[1, 10])
     p.add_argument("--chunk", type=int, default=64)
+    p.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--quick", action="store_true", help="64 models, 2 repeats: a smoke run")
     p.add_argument("--out", type=Path, default=RESULTS)
@@ -84,9 +88,11 @@ def main(argv: list[str] | None = None) -> dict:
     net = build_net("lenet_mnist", bundle.shape, 10, bundle.mean, bundle.std).eval()
     probe = bundle.x[4000:4100]
     rule = UpdateRule("sgd", 1e-3, 0.9, 64)
-    gflops = statistics.median(matmul_gflops() for _ in range(3))
+    dtypes = {"float32": torch.float32, "float64": torch.float64}
+    gf = {d: statistics.median(matmul_gflops(dtype=dtypes[d]) for _ in range(3)) for d in a.dtypes}
     rows = []
-    for k in a.k:
+    for k, dname in ((k, d) for d in a.dtypes for k in a.k):
+        dtype, log, gflops = dtypes[dname], dname == "float64", gf[dname]
         m = a.models
         g = torch.Generator().manual_seed(k)
         idx = torch.randint(0, 4000, (m, k), generator=g)
@@ -102,11 +108,15 @@ def main(argv: list[str] | None = None) -> dict:
 
             return run
 
-        def fast(mode, xs=xs, ys=ys):
-            return lambda: update_deltas(net, probe, xs, ys, rule, a.chunk, mode)
+        def fast(mode, xs=xs, ys=ys, dtype=dtype, log=log):
+            return lambda: update_deltas(net, probe, xs, ys, rule, a.chunk, mode, dtype, log)
 
         fns = {
-            "naive": timed(lambda xs=xs, ys=ys: naive_deltas(net, probe, xs, ys, rule)),
+            "naive": timed(
+                lambda xs=xs, ys=ys, dt=dtype, lg=log: naive_deltas(
+                    net, probe, xs, ys, rule, dt, lg
+                )
+            ),
             "loop": timed(fast("loop")),
             "vmap": timed(fast("vmap")),
         }
@@ -117,7 +127,7 @@ def main(argv: list[str] | None = None) -> dict:
             goal = None if name == "naive" else GOAL
             rows.append(
                 {
-                    "measurement": f"k={k} {name}",
+                    "measurement": f"{dname} k={k} {name}",
                     "models_per_s": rate,
                     "speedup_vs_naive": speedup,
                     "fraction_of_limit": rate / limit,
@@ -137,7 +147,7 @@ def main(argv: list[str] | None = None) -> dict:
             "chunk": a.chunk,
             "k": a.k,
             "threads": torch.get_num_threads(),
-            "matmul_gflops": gflops,
+            "matmul_gflops": gf,
         },
         "env": env_info(),
         "rows": rows,
@@ -148,10 +158,12 @@ def main(argv: list[str] | None = None) -> dict:
 def _print_table(rows: list[dict], cfg: dict) -> None:
     print(
         f"lenet_mnist / mnist5k, 100 probes, {cfg['models']} models per timing, "
-        f"{cfg['threads']} torch threads, matmul {cfg['matmul_gflops']:.1f} GFLOP/s, "
+        f"{cfg['threads']} torch threads, matmul GFLOP/s "
+        + ", ".join(f"{d} {v:.1f}" for d, v in cfg["matmul_gflops"].items())
+        + ", "
         f"median of {cfg['repeats']} interleaved rounds"
     )
-    print(f"{'variant':<12} {'models/s':>9} {'vs naive':>9} {'of limit':>9} {'limit/s':>8}  goal")
+    print(f"{'variant':<20} {'models/s':>9} {'vs naive':>9} {'of limit':>9} {'limit/s':>8}  goal")
     for r in rows:
         goal = (
             "-"
@@ -159,7 +171,7 @@ def _print_table(rows: list[dict], cfg: dict) -> None:
             else f">= {r['goal']:.0f}x " + ("pass" if r["pass"] else "FAIL")
         )
         print(
-            f"{r['measurement']:<12} {r['models_per_s']:9.1f} {r['speedup_vs_naive']:8.2f}x "
+            f"{r['measurement']:<20} {r['models_per_s']:9.1f} {r['speedup_vs_naive']:8.2f}x "
             f"{r['fraction_of_limit']:8.1%} {r['limit_models_per_s']:8.0f}  {goal}"
         )
 

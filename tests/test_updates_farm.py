@@ -13,8 +13,9 @@ from lit_mia.cache import ModelCache
 from lit_mia.data.datasets import load_dataset
 from lit_mia.errors import ConfigError
 from lit_mia.nets import build_net
-from lit_mia.updates_leak.farm import UpdateRule, build_farm, naive_deltas, update_deltas
+from lit_mia.updates_leak.farm import UpdateRule, naive_deltas, update_deltas
 from lit_mia.updates_leak.pools import check_disjoint, make_pools, sample_update_sets
+from lit_mia.updates_leak.sides import BaseModels, build_farm
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +52,36 @@ def test_fast_path_matches_deepcopy_reference(digits, k, rule, mode):
     assert fast.shape == (9, 12 * 10)
     assert ref.abs().max() > 1e-4  # the updates do move the posteriors
     torch.testing.assert_close(fast, ref, atol=1e-6, rtol=1e-4)
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_float64_fast_path_matches_float64_reference(digits, log):
+    net = _net(digits, width=0.25)
+    xs, ys = _sets(digits, 6, 5, seed=3)
+    rule = UpdateRule("sgd", 1e-3, 0.9, 2)
+    ref = naive_deltas(net, digits.x[:9], xs, ys, rule, torch.float64, log)
+    fast = update_deltas(net, digits.x[:9], xs, ys, rule, 4, "loop", torch.float64, log)
+    assert fast.dtype == torch.float64
+    torch.testing.assert_close(fast, ref, atol=1e-12, rtol=1e-5)
+
+
+def test_float64_keeps_updates_float32_rounds_away(digits):
+    """A confidently classified update sample moves the parameters by less than float32's
+    resolution: float32 deltas are (mostly) exact zeros, float64 ones are not (issue 11)."""
+    net = _net(digits, width=0.25)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    x, y = digits.x[:200], digits.y[:200]
+    for _ in range(300):  # fit these samples until p_y ~ 1
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+    net.eval()
+    xs, ys = x[:20, None], y[:20, None]
+    rule = UpdateRule("sgd", 1e-6, 0.0, 64)
+    d32 = update_deltas(net, digits.x[300:340], xs, ys, rule, 8, "loop", torch.float32, True)
+    d64 = update_deltas(net, digits.x[300:340], xs, ys, rule, 8, "loop", torch.float64, True)
+    assert (d64.norm(dim=1) > 0).all()
+    assert (d32.norm(dim=1) == 0).float().mean() > 0.5
 
 
 def test_fast_path_matches_reference_on_lenet():
@@ -144,6 +175,8 @@ TINY = [
     "net.name=mlp",
     "net.width=0.25",
     "updates.k=2",
+    "updates.lde.k=2",
+    "updates.n_shadow_bases=2",
     "updates.m_shadow=8",
     "updates.m_target=4",
     "updates.base_size=40",
@@ -167,19 +200,24 @@ def test_cache_hit_and_miss_on_changed_fields(tmp_path, digits):
         cfg = config.load("updates_leak_multi", [*TINY, *extra])
         pools = make_pools(len(digits), cfg.updates, cfg.seed)
         cache = ModelCache(tmp_path, "updates_leak", key_name="updates.cache_dir")
-        return build_farm(cfg, digits, pools, fit_base, cache)
+        bases = BaseModels(fit_base, pools, int(cfg.seed))
+        return build_farm(cfg, digits, pools, bases, int(cfg.updates.k), cache)
 
     first = farm()
-    assert not first.cache_hit and len(calls) == 2
+    assert not first.cache_hit and len(calls) == 3  # two shadow bases, one target base
+    assert first.shadow.base_of.tolist() == [0, 1] * 4
     assert first.shadow.deltas.shape == (8, 60) and first.target.sets.shape == (4, 2)
+    assert first.shadow.deltas.dtype == torch.float64 and first.shadow.base_logp.shape == (2, 6, 10)
     again = farm()
-    assert again.cache_hit and len(calls) == 2
+    assert again.cache_hit and len(calls) == 3
     torch.testing.assert_close(again.shadow.deltas, first.shadow.deltas)
     assert torch.equal(again.target.labels, first.target.labels)
-    for change in ("updates.update_lr=0.01", "seed=1", "updates.k=3", "net.width=0.5"):
+    changes = ("updates.update_lr=0.01", "seed=1", "updates.k=3", "net.width=0.5",
+               "updates.n_shadow_bases=1", "updates.farm_dtype=float32")  # fmt: skip
+    for change in changes:
         n = len(calls)
         assert not farm(change).cache_hit, change
-        assert len(calls) == n + 2
+        assert len(calls) == n + 1 + (2 if "bases" not in change else 1)
     assert farm("updates.li.epochs=3").cache_hit  # attack settings do not change the farm
 
 

@@ -2,7 +2,7 @@
 into the one attack registry by lit_mia/attacks/registry.py.
 
 Each entry's `run(ctx)` takes the `UpdatesContext` of updates_leak/pipeline.py (the updated-model
-farm, runners.py) and returns an `AttackResult`; `check(cfg)` refuses bad settings before
+farms, context.py) and returns an `AttackResult`; `check(cfg)` refuses bad settings before
 anything trains (validation.py); the `updates` config section is `UpdatesSettings`.
 """
 
@@ -13,14 +13,10 @@ from collections.abc import Callable
 from omegaconf import DictConfig
 
 from lit_mia.attacks.base import UPDATE_LEAKAGE, Attack, AttackResult
-from lit_mia.updates_leak.runners import (
-    UpdatesContext,
-    run_a_lde,
-    run_a_li,
-    run_a_msr,
-    run_a_ssr,
-)
+from lit_mia.updates_leak.context import UpdatesContext
+from lit_mia.updates_leak.multi import run_a_lde, run_a_msr
 from lit_mia.updates_leak.settings import UpdatesSettings
+from lit_mia.updates_leak.single import run_a_li, run_a_ssr
 from lit_mia.updates_leak.validation import check_updates
 
 

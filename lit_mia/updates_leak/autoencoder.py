@@ -85,11 +85,9 @@ class SampleReconstruction(pl.LightningModule):
         hidden: Sequence[int] = (128, 64),
         dropout: float = 0.2,
         lr: float = 1e-3,
-        mean: Tensor | None = None,
-        std: Tensor | None = None,
     ) -> None:
         super().__init__()
-        self.encoder = Encoder(d_in, hidden, dropout, mean, std)
+        self.encoder = Encoder(d_in, hidden, dropout)
         self.bridge = nn.Linear(self.encoder.out_dim, MU_AE)
         self.decoder = copy.deepcopy(decoder)  # transferred from the trained AE
         self.lr = lr

@@ -9,16 +9,16 @@ appendix E MNIST; the released code's choices in ../shared/REFERENCE.md §4).
 Training (Lightning's manual-optimisation GAN pattern: toggle one optimiser, backward, step,
 zero_grad, untoggle; one discriminator then one generator step per batch of update sets, both
 on the same generated samples): for each of the B update sets draw G noises z with the same
-mu. Discriminator: BCE on the real update-set samples (label 1) vs the generated ones (label
-0). Generator + encoder, against the just-updated (frozen) discriminator:
-non-saturating adversarial BCE + best_match_weight * best-match loss / n_pixels (for every
-real sample of the set, the squared L2 distance to its nearest generated sample;
-evaluation.best_match_loss). The division by n_pixels (a per-pixel MSE) is this
-implementation's choice: with the plain 784-pixel sum the adversarial term vanished beside it,
-the generated samples no best-match pulled stayed noise, and the k-means + Hungarian MSE was
-0.20 (0.107 per pixel; random real samples 0.102; mnist5k, k = 10, 800 sets, 2 epochs).
+mu (appendix E: the generator's input is mu concatenated with z). Discriminator: BCE on the
+real update-set samples (label 1) vs the generated ones (label 0). Generator + encoder, against
+the just-updated (frozen) discriminator: non-saturating adversarial BCE + best_match_weight *
+L_BM, with the paper's best-match loss L_BM = mean over the real samples x of the set of
+min_g ||x - G(mu, z_g)||^2 (squared L2 over the pixels, evaluation.best_match_loss). With the
+paper's plain squared L2 the best-match term dominates the adversarial one (~100 vs ~1): the
+generator learns the set's samples, the discriminator only sharpens them.
 The sigmoid of the discriminator is folded into BCE-with-logits for numerical stability.
-Images are flattened and scaled to [-1, 1].
+Images are flattened and scaled to [-1, 1]. `history` keeps the per-epoch mean losses (the
+training curve, plotted by multi.py).
 """
 
 from __future__ import annotations
@@ -59,18 +59,18 @@ class CBMGAN(pl.LightningModule):
         best_match_weight: float = 1.0,
         lr: float = 2e-4,
         beta1: float = 0.5,
-        mean: Tensor | None = None,
-        std: Tensor | None = None,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
-        self.encoder = Encoder(d_in, hidden, dropout, mean, std)
+        self.encoder = Encoder(d_in, hidden, dropout)
         self.generator = nn.Sequential(
             _mlp(self.encoder.out_dim + z_dim, gen_hidden, n_pixels), nn.Tanh()
         )
         self.discriminator = _mlp(n_pixels, disc_hidden, 1)  # logits; sigmoid in the loss
         self.z_dim, self.n_gen, self.w = int(z_dim), int(n_gen), float(best_match_weight)
         self.lr, self.beta1 = lr, beta1
+        self.history: dict[str, list[float]] = {}
+        self._epoch: dict[str, list[float]] = {}
 
     def forward(self, delta: Tensor, n: int | None = None) -> Tensor:
         mu = self.encoder(delta)  # [B, 64]
@@ -101,16 +101,20 @@ class CBMGAN(pl.LightningModule):
         g_logits = self.discriminator(fake.flatten(0, 1))
         adv = F.binary_cross_entropy_with_logits(g_logits, torch.ones_like(g_logits))
         bm = best_match_loss(fake, real)
-        loss_g = adv + self.w * bm / real.shape[-1]  # per pixel: keeps the adversarial term
+        loss_g = adv + self.w * bm
         self.manual_backward(loss_g)
         opt_g.step()
         opt_g.zero_grad()
         self.untoggle_optimizer(opt_g)
-        self.log_dict(
-            {"train/loss_d": loss_d, "train/adv": adv, "train/best_match": bm},
-            on_step=False,
-            on_epoch=True,
-        )
+        losses = {"train/loss_d": loss_d, "train/adv": adv, "train/best_match": bm}
+        self.log_dict(losses, on_step=False, on_epoch=True)
+        for key, v in losses.items():
+            self._epoch.setdefault(key, []).append(float(v.detach()))
+
+    def on_train_epoch_end(self) -> None:
+        for key, v in self._epoch.items():
+            self.history.setdefault(key, []).append(sum(v) / len(v))
+        self._epoch = {}
 
     def configure_optimizers(self):
         betas = (self.beta1, 0.999)

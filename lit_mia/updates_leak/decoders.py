@@ -28,11 +28,9 @@ class _EncoderHead(pl.LightningModule):
         hidden: Sequence[int],
         dropout: float,
         lr: float,
-        mean: Tensor | None,
-        std: Tensor | None,
     ) -> None:
         super().__init__()
-        self.encoder = Encoder(d_in, hidden, dropout, mean, std)
+        self.encoder = Encoder(d_in, hidden, dropout)
         self.head = nn.Linear(self.encoder.out_dim, n_classes)
         self.lr = lr
 

@@ -21,30 +21,27 @@ Fast path (`update_deltas`), `chunk` models at a time, with torch.func:
 model) used by the tests and the benchmark. Nets with BatchNorm are refused (their batch
 statistics would couple the vmapped models).
 
-`build_farm` trains the two base models (a callable, usually lit_mia.training.fit) and generates
-both sides; the result is cached with lit_mia.cache.ModelCache keyed by every field that
-determines it (data set, index pools, net, base regime, trainer, farm settings, seed).
+Precision (`dtype`, `log`): one SGD step of lr 1e-3 on a sample the base model already puts
+p_y > 0.99 on moves the parameters by ~1e-9, below float32's resolution of parameters ~0.1:
+on mnist5k's LeNet ~1% of float32 deltas were exactly zero and the 10th-percentile delta norm
+was 5e-6 (issue 11). The farm (sides.py) therefore runs the update and the probe forward in
+float64 and keeps log-posterior differences (representation.py). Both sides, several shadow
+base models and the cache are in sides.py.
 """
 
 from __future__ import annotations
 
 import copy
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 
 from lit_mia.errors import ConfigError
+from lit_mia.progress import steps
 from lit_mia.shadow_farm import ensemble_logits
-from lit_mia.updates_leak.pools import UpdatePools, sample_update_sets
-
-FARM_FORMAT = 1
-"""Version of the farm's generated data; bump it when the generation changes."""
 
 OPTIMIZERS = ("sgd", "adam")
 PROBE_MODES = ("loop", "vmap")
@@ -68,25 +65,6 @@ class UpdateRule:
             float(u.update_momentum),
             int(u.update_batch_size),
         )
-
-
-@dataclass
-class FarmSide:
-    """One side (shadow or target): deltas [m, n_probe * C], update-set indices and labels
-    [m, k], and the base model's accuracy on the other side's base set."""
-
-    deltas: Tensor
-    sets: Tensor
-    labels: Tensor
-    base_acc: float
-
-
-@dataclass
-class FarmData:
-    shadow: FarmSide
-    target: FarmSide
-    cache_hit: bool
-    seconds: float
 
 
 def check_net(net: nn.Module, key: str = "net.name") -> None:
@@ -166,13 +144,18 @@ def update_deltas(
     rule: UpdateRule,
     chunk: int = 64,
     probe_mode: str = "loop",
+    dtype: torch.dtype = torch.float32,
+    log: bool = False,
 ) -> Tensor:
     """Posterior differences of m updated copies of `net`, the fast path.
 
     xs: [m, k, C, H, W] update sets, ys: [m, k] labels, probe: [n_probe, C, H, W].
     probe_mode: "loop" (one functional_call per updated model; the fastest on the 2-core CPU
     here, where vmap turns the LeNet convs into slow grouped convolutions) or "vmap".
-    Returns [m, n_probe * n_classes] float32.
+    dtype: precision of the updated parameters, optimiser state and probe forward (gradients
+    are taken in the net's float32); float64 keeps updates of ~1e-9 that float32 rounds away.
+    log: log-posterior differences log p_updated - log p_base instead of p_updated - p_base.
+    Returns [m, n_probe * n_classes] in `dtype`.
     """
     if probe_mode not in PROBE_MODES:
         raise ConfigError(
@@ -186,15 +169,19 @@ def update_deltas(
     check_net(net)
     was = net.training
     params, buffers = _split(net)
-    base = probe_posteriors(net, probe)
+    twin = probe_twin(net).to(dtype)
+    hi = {n: v.to(dtype) for n, v in params.items()}  # the base point in `dtype`
+    hbuf = {n: v.to(dtype) for n, v in buffers.items()}
+    probe = probe.to(dtype)
+    post = F.log_softmax if log else F.softmax
+    with torch.no_grad():
+        base = post(functional_call(twin, (hi, hbuf), (probe,)), dim=-1)
 
     def loss(p: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
         return F.cross_entropy(functional_call(net, (p, buffers), (x,)), y)
 
-    twin = probe_twin(net)
-
     def logits(p: dict[str, Tensor], x: Tensor) -> Tensor:
-        return functional_call(twin, (p, buffers), (x,))
+        return functional_call(twin, (p, hbuf), (x,))
 
     grad_shared = vmap(grad(loss), in_dims=(None, 0, 0), randomness="different")
     grad_each = vmap(grad(loss), in_dims=(0, 0, 0), randomness="different")
@@ -202,26 +189,29 @@ def update_deltas(
     bs = max(1, int(rule.batch_size))
     out = []
     try:
-        for s in range(0, m, chunk):
+        for s in steps(range(0, m, chunk), f"updated models ({m}, chunks of {chunk})"):
             x, y = xs[s : s + chunk], ys[s : s + chunk]
             net.train()
             p, state = None, None
             for t, b in enumerate(range(0, k, bs)):
                 xb, yb = x[:, b : b + bs], y[:, b : b + bs]
-                g = grad_shared(params, xb, yb) if p is None else grad_each(p, xb, yb)
-                start = params if p is None else p
+                if p is None:
+                    g = grad_shared(params, xb, yb)
+                else:
+                    g = grad_each({n: v.float() for n, v in p.items()}, xb, yb)
+                g = {n: v.to(dtype) for n, v in g.items()}
+                start = hi if p is None else p
                 p, state = _step(start, g, state, t + 1, rule, shared=p is None)
             net.eval()
             with torch.no_grad():
                 if probe_mode == "vmap":  # the shadow farm's primitive (lit_mia/shadow_farm.py)
-                    bufs = {n: v.expand(len(y), *v.shape) for n, v in buffers.items()}
+                    bufs = {n: v.expand(len(y), *v.shape) for n, v in hbuf.items()}
                     logit = ensemble_logits(twin, p, bufs, probe, per_model=False)  # [B, n, C]
                 else:  # one plain forward per model: mkldnn convs on the probe batch
                     logit = torch.stack(
                         [logits({n: v[i] for n, v in p.items()}, probe) for i in range(len(y))]
                     )
-                post = F.softmax(logit, dim=-1)
-            out.append((post - base).flatten(1))
+            out.append((post(logit, dim=-1) - base).flatten(1))
     finally:
         net.train(was)
     return torch.cat(out)
@@ -252,12 +242,31 @@ def _step(p, g, state, t: int, rule: UpdateRule, shared: bool):
     return new, st
 
 
-def naive_deltas(net: nn.Module, probe: Tensor, xs: Tensor, ys: Tensor, rule: UpdateRule):
-    """Reference: per model, deepcopy + torch.optim + one epoch of steps + probe forward."""
-    base = probe_posteriors(net, probe)
+def naive_deltas(
+    net: nn.Module,
+    probe: Tensor,
+    xs: Tensor,
+    ys: Tensor,
+    rule: UpdateRule,
+    dtype: torch.dtype = torch.float32,
+    log: bool = False,
+) -> Tensor:
+    """Reference: per model, deepcopy (in `dtype`) + torch.optim + one epoch of steps + probe
+    forward; `log` as in update_deltas."""
+    net = copy.deepcopy(net).to(dtype)
+    probe = probe.to(dtype)
+    post = F.log_softmax if log else F.softmax
+
+    def posteriors(model: nn.Module) -> Tensor:
+        model.eval()
+        with torch.no_grad():
+            return post(model(probe), dim=-1)
+
+    base = posteriors(net)
     out = []
     for x, y in zip(xs, ys, strict=True):
         model = copy.deepcopy(net).train()
+        x = x.to(dtype)
         if rule.optimizer == "sgd":
             opt = torch.optim.SGD(model.parameters(), lr=rule.lr, momentum=rule.momentum)
         else:
@@ -268,32 +277,8 @@ def naive_deltas(net: nn.Module, probe: Tensor, xs: Tensor, ys: Tensor, rule: Up
                 model(x[b : b + rule.batch_size]), y[b : b + rule.batch_size]
             ).backward()
             opt.step()
-        out.append((probe_posteriors(model, probe) - base).flatten())
+        out.append((posteriors(model) - base).flatten())
     return torch.stack(out)
-
-
-# ---------------------------------------------------------------- both sides, cached
-def farm_fields(cfg, bundle_name: str, n_total: int, pools: UpdatePools) -> dict:
-    """Everything that determines the generated data (the cache key)."""
-    u = cfg.updates
-    keys = (
-        "m_shadow", "m_target", "k", "n_probe", "base_size", "base_epochs", "base_batch_size",
-        "shadow_pool", "target_pool", "label_dirichlet", "update_optimizer", "update_lr",
-        "update_momentum", "update_batch_size", "probe_mode",
-    )  # fmt: skip
-    t = cfg.trainer
-    return {
-        "format": FARM_FORMAT,
-        "dataset": bundle_name,
-        "n_total": int(n_total),
-        "pools": {k: np.asarray(v) for k, v in pools.to_dict().items()},
-        "net": cfg.net,
-        "target": cfg.target,
-        "trainer": {k: t[k] for k in ("accelerator", "precision", "deterministic", "devices")},
-        "updates": {k: u[k] for k in keys},
-        "seed": int(cfg.seed),
-        "torch": torch.__version__.split("+")[0],
-    }
 
 
 def accuracy(net: nn.Module, x: Tensor, y: Tensor) -> float:
@@ -305,71 +290,11 @@ def accuracy(net: nn.Module, x: Tensor, y: Tensor) -> float:
     return float(acc)
 
 
-def build_farm(
-    cfg,
-    bundle,
-    pools: UpdatePools,
-    fit_base: Callable[[np.ndarray, int], nn.Module],
-    cache=None,
-) -> FarmData:
-    """Both sides' deltas (from the cache when an entry for exactly these fields exists).
-
-    fit_base(train_idx, seed) -> trained base model (eval mode, CPU). Shadow base: seed + 1,
-    target base: seed + 2; update sets from default_rng((seed, side)).
-    """
-    fields = farm_fields(cfg, bundle.name, len(bundle), pools)
-    if cache is not None:
-        hit = cache.load(fields)
-        if hit is not None:
-            sides = {
-                s: FarmSide(
-                    hit[f"{s}_deltas"],
-                    hit[f"{s}_sets"],
-                    hit[f"{s}_labels"],
-                    float(hit[f"{s}_base_acc"]),
-                )
-                for s in ("shadow", "target")
-            }
-            return FarmData(sides["shadow"], sides["target"], True, 0.0)
-    u = cfg.updates
-    rule = UpdateRule.from_settings(u)
-    probe = bundle.x[torch.as_tensor(pools.probe)]
-    y_all = bundle.y.numpy()
-    sides, t_farm = {}, 0.0
-    spec = {
-        "shadow": (pools.shadow_base, pools.shadow_pool, int(u.m_shadow), 1, pools.target_base),
-        "target": (pools.target_base, pools.target_pool, int(u.m_target), 2, pools.shadow_base),
-    }
-    for side, (base_idx, pool, m, offset, other) in spec.items():
-        net = fit_base(base_idx, int(cfg.seed) + offset)
-        rng = np.random.default_rng((int(cfg.seed), offset))
-        sets = sample_update_sets(pool, y_all[pool], m, int(u.k), rng, float(u.label_dirichlet))
-        st = torch.as_tensor(sets)
-        t0 = time.perf_counter()
-        xs, ys = bundle.x[st], bundle.y[st]
-        deltas = update_deltas(net, probe, xs, ys, rule, int(u.chunk), str(u.probe_mode))
-        t_farm += time.perf_counter() - t0
-        oi = torch.as_tensor(other)
-        sides[side] = FarmSide(deltas, st, bundle.y[st], accuracy(net, bundle.x[oi], bundle.y[oi]))
-    if cache is not None:
-        tensors = {}
-        for s, d in sides.items():
-            tensors |= {
-                f"{s}_deltas": d.deltas,
-                f"{s}_sets": d.sets,
-                f"{s}_labels": d.labels,
-                f"{s}_base_acc": torch.tensor(d.base_acc),
-            }
-        cache.save(fields, tensors)
-    return FarmData(sides["shadow"], sides["target"], False, t_farm)
-
-
 __all__ = [
-    "FarmData",
-    "FarmSide",
     "UpdateRule",
-    "build_farm",
-    "farm_fields",
+    "accuracy",
+    "check_net",
     "naive_deltas",
+    "probe_twin",
     "update_deltas",
 ]

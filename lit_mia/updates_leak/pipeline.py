@@ -28,23 +28,41 @@ from lit_mia import tracking
 from lit_mia.attacks.registry import ATTACKS
 from lit_mia.cache import ModelCache
 from lit_mia.data.datasets import load_dataset
-from lit_mia.training import fit
-from lit_mia.updates_leak.farm import build_farm
+from lit_mia.training import fit, make_net
+from lit_mia.updates_leak.ablation import run_ablation
+from lit_mia.updates_leak.context import UpdatesContext, attack_k
 from lit_mia.updates_leak.pools import make_pools
-from lit_mia.updates_leak.runners import UpdatesContext
+from lit_mia.updates_leak.sides import BaseModels, build_farm, farm_facts
 
 
 def base_fitter(cfg: DictConfig, bundle):
-    """fit(train_idx, seed) -> base net: lit_mia.training.fit with the experiment's target
-    regime, net and trainer, for updates.base_epochs epochs in batches of
+    """fit(train_idx, seed, train=True) -> base net: lit_mia.training.fit with the experiment's
+    target regime, net and trainer, for updates.base_epochs epochs in batches of
     updates.base_batch_size (the bare net: prediction-time temperature scaling is not applied
-    to the posteriors)."""
+    to the posteriors); train=False: the untrained net (to load cached weights into)."""
     bcfg = _base_cfg(cfg)
 
-    def fit_base(idx: np.ndarray, seed: int) -> torch.nn.Module:
+    def fit_base(idx: np.ndarray, seed: int, train: bool = True) -> torch.nn.Module:
+        if not train:
+            return make_net(bcfg, bundle)
         return fit(bcfg, bundle, np.asarray(idx), None, seed=seed).net
 
     return fit_base
+
+
+def base_fields(cfg: DictConfig, bundle) -> dict:
+    """What determines a base model besides its seed and training indices (cache key)."""
+    u, t = cfg.updates, cfg.trainer
+    return {
+        "what": "updates_leak base model",
+        "dataset": bundle.name,
+        "net": cfg.net,
+        "target": cfg.target,
+        "trainer": {x: t[x] for x in ("accelerator", "precision", "deterministic", "devices")},
+        "base_epochs": int(u.base_epochs),
+        "base_batch_size": int(u.base_batch_size),
+        "torch": torch.__version__.split("+")[0],
+    }
 
 
 def _base_cfg(cfg: DictConfig) -> DictConfig:
@@ -67,18 +85,28 @@ def run_updates_leak(
     with tracking.tracked_run(cfg, run_name or str(cfg.name), tags, parent_run_id) as run:
         run.log_dict(pools.to_dict(), "pools/indices.json")
         cache = ModelCache(cfg.updates.cache_dir, "updates_leak", key_name="updates.cache_dir")
-        t0 = time.perf_counter()
-        farm = build_farm(cfg, bundle, pools, base_fitter(cfg, bundle), cache)
-        out = {
-            "updates/farm_wall_s": time.perf_counter() - t0,
-            "updates/cache_hit": float(farm.cache_hit),
-            "updates/shadow_base_acc": farm.shadow.base_acc,
-            "updates/target_base_acc": farm.target.base_acc,
-            "updates/delta_abs_mean": float(farm.target.deltas.abs().mean()),
-        }
-        if not farm.cache_hit:
-            m = len(farm.shadow.deltas) + len(farm.target.deltas)
-            out["updates/farm_models_per_s"] = m / max(farm.seconds, 1e-9)
+        u = cfg.updates
+        attacks = [str(a) for a in cfg.attacks]
+        bases = BaseModels(
+            base_fitter(cfg, bundle), pools, int(cfg.seed), cache, base_fields(cfg, bundle)
+        )
+        farms, out = {}, {}
+        for k in sorted({attack_k(u, a) for a in attacks}):
+            t0 = time.perf_counter()
+            farm = farms[k] = build_farm(cfg, bundle, pools, bases, k, cache)
+            tag = f"updates/k{k}/"
+            out[tag + "farm_wall_s"] = time.perf_counter() - t0
+            out[tag + "cache_hit"] = float(farm.cache_hit)
+            out[tag + "shadow_base_acc"] = farm.shadow.base_acc
+            out[tag + "target_base_acc"] = farm.target.base_acc
+            out |= {tag + key: v for key, v in farm_facts(farm, pools).items()}
+            norms = farm.target.deltas.norm(dim=1).numpy()
+            for q in (10, 50, 90):
+                out[tag + f"target_delta_norm_p{q}"] = float(np.percentile(norms, q))
+            out[tag + "target_zero_deltas"] = float((norms == 0).mean())
+            if not farm.cache_hit:
+                m = len(farm.shadow.deltas) + len(farm.target.deltas)
+                out[tag + "farm_models_per_s"] = m / max(farm.seconds, 1e-9)
 
         def logger(name: str):
             if not run.active:
@@ -89,12 +117,17 @@ def run_updates_leak(
             cfg.updates,
             bundle,
             pools,
-            farm,
+            farms,
             seed=int(cfg.seed),
             deterministic=cfg.trainer.deterministic,
             logger=logger,
         )
-        for name in map(str, cfg.attacks):
+        if u.ablation.enabled:
+            t1 = time.perf_counter()
+            out |= run_ablation(cfg, ctx, bundle, pools, bases, cache, run)
+            out["updates/ablation_wall_s"] = time.perf_counter() - t1
+            attacks = []
+        for name in attacks:
             t1 = time.perf_counter()
             res = ATTACKS[name].run(ctx)
             out.update({f"attack/{name}/{k}": v for k, v in res.metrics.items()})

@@ -61,4 +61,36 @@ def label_bars(true: np.ndarray, pred: np.ndarray, title: str = "") -> Figure:
     return fig
 
 
-__all__ = ["image_rows", "label_bars"]
+def curves(history: dict[str, list[float]], title: str = "") -> Figure:
+    """One panel per logged loss, x = epoch (a training curve)."""
+    n = max(1, len(history))
+    fig, axes = plt.subplots(1, n, figsize=(3.0 * n, 2.6), squeeze=False)
+    for ax, (name, v) in zip(axes[0], history.items(), strict=False):
+        ax.plot(np.arange(1, len(v) + 1), v, marker=".")
+        ax.set_title(name, fontsize=8)
+        ax.set_xlabel("epoch", fontsize=7)
+        ax.tick_params(labelsize=6)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def stepped(series: dict[str, dict[str, list[tuple[float, float]]]], title: str = "") -> Figure:
+    """One panel per factor: {factor: {metric: [(x, y), ...]}}, metric curves against x."""
+    n = max(1, len(series))
+    fig, axes = plt.subplots(1, n, figsize=(3.4 * n, 2.8), squeeze=False)
+    for ax, (factor, lines) in zip(axes[0], series.items(), strict=False):
+        for name, pts in lines.items():
+            xs, ys = zip(*pts, strict=True) if pts else ((), ())
+            ax.plot(xs, ys, marker="o", label=name)
+        ax.set_xlabel(factor, fontsize=8)
+        ax.tick_params(labelsize=6)
+        ax.legend(fontsize=6)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["curves", "image_rows", "label_bars", "stepped"]

@@ -12,11 +12,14 @@ numpy's default_rng(seed) is cut into consecutive blocks, in this order:
 
 The adversary's own data (autoencoder training, baselines) is shadow_base + shadow_pool.
 
-Update set i of a side holds k distinct pool samples. With `label_dirichlet` = 0 they are drawn
-uniformly from the pool; with alpha > 0 the set's label mix p ~ Dirichlet(alpha * 1) first, then
-k labels ~ p, then samples of those labels (A_LDE needs varied label distributions; with plain
-draws of k = 100 every histogram is close to the pool's). Sets are independent, so a pool
-sample can occur in several sets (the paper's m = 10,000 sets of 100 samples need the same).
+Update set i of a side holds k distinct pool samples, drawn without replacement: samples come
+from a shuffled queue of the pool that is refilled (reshuffled) only once every sample has been
+used, so with m * k <= pool size no sample occurs twice (k = 1: every update is a distinct
+image) and beyond that every sample is used equally often, +-1 (the paper's m = 10,000 sets of
+100 samples need reuse too). With `label_dirichlet` = 0 the queue holds the whole pool; with
+alpha > 0 and k > 1 the set's label mix p ~ Dirichlet(alpha * 1) first, then k labels ~ p,
+each class drawn from its own queue (A_LDE needs varied label distributions; with plain
+draws of k = 100 every histogram is close to the pool's).
 """
 
 from __future__ import annotations
@@ -94,29 +97,49 @@ def make_pools(n_total: int, u, seed: int) -> UpdatePools:
     return UpdatePools(**out)
 
 
+class _Queue:
+    """Positions 0..n-1 in shuffled rounds: a position comes back only after all others."""
+
+    def __init__(self, n: int, rng: np.random.Generator) -> None:
+        self.n, self.rng = n, rng
+        self.q, self.i = rng.permutation(n), 0
+
+    def take(self, k: int) -> np.ndarray:
+        """k distinct positions (k <= n)."""
+        got = self.q[self.i : self.i + k]
+        self.i += got.size
+        if got.size < k:  # refill; positions already in this draw go last, so k stay distinct
+            q = self.rng.permutation(self.n)
+            used = np.isin(q, got)
+            self.q, self.i = np.concatenate([q[~used], q[used]]), k - got.size
+            got = np.concatenate([got, self.q[: self.i]])
+        return got
+
+
 def sample_update_sets(
     pool: np.ndarray, labels: np.ndarray, m: int, k: int, rng: np.random.Generator, alpha: float
 ) -> np.ndarray:
-    """[m, k] dataset indices: m update sets of k distinct samples of `pool`.
+    """[m, k] dataset indices: m update sets of k distinct samples of `pool`, without
+    replacement until the pool (or a class of it) is used up (module docstring).
 
     labels: label of every pool sample (aligned with pool). alpha > 0: per-set label mix
-    ~ Dirichlet(alpha), classes without enough samples fall back to uniform draws.
+    ~ Dirichlet(alpha); a class with fewer than its drawn count is topped up from the rest.
     """
     pool = np.asarray(pool)
     if k > pool.size:
         raise ConfigError(f"updates.k must be <= the update pool size {pool.size}, got {k}")
-    if alpha <= 0:
-        return np.stack([pool[rng.choice(pool.size, k, replace=False)] for _ in range(m)])
+    if m < 1 or k < 1:
+        raise ConfigError(f"updates: need m >= 1 update sets of k >= 1 samples, got {m}, {k}")
+    if alpha <= 0 or k == 1:  # one sample has no label mix: plain draws
+        q = _Queue(pool.size, rng)
+        return np.stack([pool[q.take(k)] for _ in range(m)])
     classes = np.unique(labels)
     by_class = [np.flatnonzero(labels == c) for c in classes]
+    queues = [_Queue(b.size, rng) for b in by_class]
     sets = np.empty((m, k), dtype=np.int64)
     for i in range(m):
-        p = rng.dirichlet(np.full(classes.size, float(alpha)))
-        counts = rng.multinomial(k, p)
-        picked = []
-        for c, n in enumerate(counts):
-            n = min(n, by_class[c].size)
-            picked.append(by_class[c][rng.choice(by_class[c].size, n, replace=False)])
+        counts = rng.multinomial(k, rng.dirichlet(np.full(classes.size, float(alpha))))
+        picked = [b[q.take(min(n, b.size))] for b, q, n in zip(by_class, queues, counts)]
         chosen = np.concatenate(picked)
         if chosen.size < k:  # a class ran short: top up uniformly from the rest
             rest = np.setdiff1d(np.arange(pool.size), chosen)
@@ -125,5 +148,11 @@ def sample_update_sets(
     return sets
 
 
+def set_usage(sets: np.ndarray) -> tuple[int, int]:
+    """(distinct samples, the most times one sample occurs) over all update sets."""
+    _, counts = np.unique(np.asarray(sets), return_counts=True)
+    return int(counts.size), int(counts.max())
+
+
 __all__ = ["BLOCKS", "UpdatePools", "block_sizes", "check_disjoint", "make_pools"]
-__all__ += ["sample_update_sets"]
+__all__ += ["sample_update_sets", "set_usage"]

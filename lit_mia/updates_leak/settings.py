@@ -46,6 +46,7 @@ class LdeSettings:
     dropout: float = 0.5
     epochs: int = 50
     lr: float = 1e-3
+    k: int | None = 100  # update-set size of A_LDE (paper: 100); null: updates.k
     n_bars: int = 6  # update sets shown in the label-distribution bar chart
 
 
@@ -53,7 +54,8 @@ class LdeSettings:
 class MsrSettings:
     """A_MSR with CBM-GAN (§5, appendix E MNIST): generator FC 2048-2048-2048-784 (tanh) on
     (mu, z), discriminator FC 1024-512-256-1 (sigmoid), BN + LeakyReLU on hidden layers; loss
-    adversarial + best_match_weight * best-match / n_pixels (cbm_gan.py). Evaluation:
+    adversarial + best_match_weight * the paper's best-match loss (squared L2, cbm_gan.py);
+    updates_leak_multi.yaml holds the CPU-sized settings. Evaluation:
     n_eval_gen generated samples per update set, k-means (k = update-set size), Hungarian
     matching to the real set, mean MSE."""
 
@@ -71,16 +73,33 @@ class MsrSettings:
 
 
 @dataclass
+class AblationSettings:
+    """`updates_leak_ablation` (ablation.py): A_LI and A_SSR quality vs the number of shadow
+    updates, of shadow base models and of probes, one factor at a time around the defaults."""
+
+    enabled: bool = False  # true: the experiment runs the ablation instead of `attacks`
+    attacks: list[str] = field(default_factory=lambda: ["a_li", "a_ssr"])
+    n_updates: list[int] = field(default_factory=lambda: [250, 1000, 2400])
+    n_bases: list[int] = field(default_factory=lambda: [1, 5])
+    n_probes: list[int] = field(default_factory=lambda: [10, 30, 100])
+
+
+@dataclass
 class UpdatesSettings:
-    m_shadow: int = 2000  # shadow updated models = attack training sets (paper: 10,000)
+    m_shadow: int = 2400  # shadow updated models = attack training sets (paper: 10,000)
     m_target: int = 500  # target updated models = attack test sets (paper: 1,000)
-    k: int = 1  # update-set size (1: single-sample attacks)
+    k: int = 1  # update-set size (1: single-sample attacks; A_MSR; A_LDE unless lde.k)
     n_probe: int = 100  # probing set (paper: 100 -> delta of 100 * n_classes dims)
     base_size: int = 1000  # training set of each base model (paper MNIST: 10,000)
     base_epochs: int = 25  # paper MNIST: 25 (CIFAR-10: 50)
     base_batch_size: int = 64  # paper: 64
-    shadow_pool: int = 1400  # shadow update pool (update sets are drawn from it)
-    target_pool: int = 1400  # target update pool
+    # 2 * 1,000 base + 2,400 + 500 + 100 probes = all 5,000 images of mnist5k; k = 1 with
+    # m_shadow = shadow_pool: every shadow update is a distinct image (pools.py)
+    shadow_pool: int = 2400  # shadow update pool (update sets are drawn from it)
+    target_pool: int = 500  # target update pool
+    n_shadow_bases: int = 5  # shadow base models the shadow updates are spread over (sides.py)
+    representation: str = "log_unit"  # log_unit | unit | standardized (representation.py)
+    farm_dtype: str = "float64"  # float64 | float32: update + probe forward (farm.py)
     label_dirichlet: float = 0.0  # >0: each update set's label mix ~ Dirichlet(alpha); 0: plain
     update_optimizer: str = "sgd"  # sgd | adam (released code: SGD lr 1e-3, momentum 0.9)
     update_lr: float = 1e-3
@@ -91,12 +110,19 @@ class UpdatesSettings:
     batch_size: int = 64  # attack-model training batch (update sets per batch)
     dropout: float = 0.2  # encoder dropout (appendix B: dropout on both layers)
     hidden: list[int] = field(default_factory=lambda: [128, 64])  # encoder (appendix B)
-    standardize: bool = True  # delta - shadow mean, / shadow overall std (encoder.py)
     cache_dir: str = "mlruns/cache/updates"
     li: LiSettings = field(default_factory=LiSettings)
     ssr: SsrSettings = field(default_factory=SsrSettings)
     lde: LdeSettings = field(default_factory=LdeSettings)
     msr: MsrSettings = field(default_factory=MsrSettings)
+    ablation: AblationSettings = field(default_factory=AblationSettings)
 
 
-__all__ = ["LdeSettings", "LiSettings", "MsrSettings", "SsrSettings", "UpdatesSettings"]
+__all__ = [
+    "AblationSettings",
+    "LdeSettings",
+    "LiSettings",
+    "MsrSettings",
+    "SsrSettings",
+    "UpdatesSettings",
+]

@@ -26,6 +26,7 @@ DATASET_SIZES = {
 NETS_WITH_BATCHNORM = ("wide_resnet",)
 SINGLE_SAMPLE = ("a_li", "a_ssr")
 OPTIMIZERS = ("sgd", "adam")
+REPRESENTATIONS = ("log_unit", "unit", "standardized")  # representation.REPRESENTATIONS
 
 
 def _need(ok: bool, msg: str) -> None:
@@ -40,17 +41,35 @@ def check_updates(cfg, attack: str) -> None:
         _need(u[key] >= 1, f"updates.{key} must be >= 1, got {u[key]}")
     for key in ("shadow_pool", "target_pool", "update_batch_size", "batch_size"):
         _need(u[key] >= 1, f"updates.{key} must be >= 1, got {u[key]}")
-    _need(u.k >= 1, f"updates.k must be >= 1, got {u.k}")
+    _need(u.m_shadow >= 1, f"updates.m_shadow must be >= 1, got {u.m_shadow}")
     _need(
         u.m_shadow >= u.batch_size,
         f"updates.m_shadow must be >= updates.batch_size ({u.batch_size}): the attack model "
         f"trains on m_shadow update sets, got {u.m_shadow}",
     )
+    _need(u.n_shadow_bases >= 1, f"updates.n_shadow_bases must be >= 1, got {u.n_shadow_bases}")
+    _need(
+        u.m_shadow >= u.n_shadow_bases,
+        f"updates.m_shadow must be >= updates.n_shadow_bases ({u.n_shadow_bases}), got "
+        f"{u.m_shadow}",
+    )
+    _need(
+        u.representation in REPRESENTATIONS,
+        f"updates.representation must be one of {', '.join(REPRESENTATIONS)}, got "
+        f"{u.representation!r}",
+    )
+    _need(
+        u.farm_dtype in ("float64", "float32"),
+        f"updates.farm_dtype must be one of float64, float32, got {u.farm_dtype!r}",
+    )
+    key = "updates.lde.k" if attack == "a_lde" and u.lde.k is not None else "updates.k"
+    k = u.lde.k if key == "updates.lde.k" else u.k
+    _need(k >= 1, f"{key} must be >= 1, got {k}")
     pool = min(int(u.shadow_pool), int(u.target_pool))
     _need(
-        u.k <= pool,
-        f"updates.k must be <= the update pool size min(updates.shadow_pool, "
-        f"updates.target_pool) = {pool}, got {u.k}",
+        k <= pool,
+        f"{key} must be <= the update pool size min(updates.shadow_pool, "
+        f"updates.target_pool) = {pool}, got {k}",
     )
     n_total = DATASET_SIZES.get(str(cfg.data.name))
     need = 2 * int(u.base_size) + int(u.shadow_pool) + int(u.target_pool) + int(u.n_probe)
@@ -85,6 +104,24 @@ def check_updates(cfg, attack: str) -> None:
         f"net.name must be a net without BatchNorm for the updated-model farm (not "
         f"{', '.join(NETS_WITH_BATCHNORM)}), got {cfg.net.name!r}",
     )
+    if u.ablation.enabled:
+        a = u.ablation
+        for name in ("n_updates", "n_bases", "n_probes"):
+            _need(
+                len(a[name]) >= 1 and all(v >= 1 for v in a[name]),
+                f"updates.ablation.{name} must be a non-empty list of values >= 1, got "
+                f"{list(a[name])}",
+            )
+        _need(
+            max(a.n_probes) <= u.n_probe,
+            f"updates.ablation.n_probes must be <= updates.n_probe ({u.n_probe}), got "
+            f"{list(a.n_probes)}",
+        )
+        _need(
+            set(a.attacks) <= set(SINGLE_SAMPLE) and len(a.attacks) >= 1,
+            f"updates.ablation.attacks must be a non-empty subset of a_li, a_ssr, got "
+            f"{list(a.attacks)}",
+        )
     if attack in SINGLE_SAMPLE:
         _need(u.k == 1, f"updates.k must be 1 for the single-sample attack {attack}, got {u.k}")
     if attack == "a_ssr":
@@ -103,9 +140,8 @@ def check_updates(cfg, attack: str) -> None:
     if attack == "a_msr":
         s = u.msr
         _need(
-            u.m_shadow >= s.sets_per_batch,
-            f"updates.m_shadow must be >= updates.msr.sets_per_batch ({s.sets_per_batch}), "
-            f"got {u.m_shadow}",
+            s.sets_per_batch >= 1,
+            f"updates.msr.sets_per_batch must be >= 1, got {s.sets_per_batch}",
         )
         _need(s.n_gen >= 1, f"updates.msr.n_gen must be >= 1, got {s.n_gen}")
         _need(

@@ -1,0 +1,91 @@
+"""What every Updates-Leak attack reads (Salem et al. USENIX Security'20): `UpdatesContext`
+with the settings, the data, the pools, one farm per update-set size, and a logger factory;
+helpers shared by the runners (fitting, features, baselines' image statistics, results)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from lit_mia.attacks.base import AttackResult
+from lit_mia.fitting import fit_module
+from lit_mia.updates_leak.pools import UpdatePools
+from lit_mia.updates_leak.representation import features
+from lit_mia.updates_leak.sides import FarmData
+
+
+def attack_k(u, name: str) -> int:
+    """Update-set size of attack `name`: lde.k for a_lde when set, else updates.k."""
+    if name == "a_lde" and u.lde.k is not None:
+        return int(u.lde.k)
+    return int(u.k)
+
+
+@dataclass
+class UpdatesContext:
+    u: Any  # the `updates` settings
+    bundle: Any  # DatasetBundle
+    pools: UpdatePools
+    farms: dict[int, FarmData]  # update-set size -> farm
+    seed: int = 0
+    deterministic: bool | str = True
+    logger: Callable[[str], Any] = lambda name: None
+    step_metrics: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.bundle.n_classes)
+
+    def farm(self, name: str) -> FarmData:
+        return self.farms[attack_k(self.u, name)]
+
+    def features(self, farm: FarmData, n_probe: int | None = None) -> tuple[Tensor, Tensor]:
+        """(shadow, target) decoder inputs in updates.representation; stats from the shadow."""
+        rep = str(self.u.representation)
+        sh, tg = farm.shadow, farm.target
+        return features(rep, sh, sh, n_probe), features(rep, tg, sh, n_probe)
+
+    def images(self, idx: Tensor) -> Tensor:
+        """bundle images of idx (any shape) in [-1, 1], shape idx.shape + (C, H, W)."""
+        return self.bundle.x[idx] * 2 - 1
+
+    def rng(self, tag: int) -> np.random.Generator:
+        return np.random.default_rng((self.seed, 100 + tag))
+
+    def adversary(self) -> tuple[Tensor, np.ndarray, Tensor, Tensor]:
+        """The adversary's own data (shadow base + shadow pool): indices, labels, the mean
+        image and the per-class mean images [C, ...] (a class it lacks: the overall mean)."""
+        adv = torch.as_tensor(self.pools.adversary)
+        y = self.bundle.y[adv].numpy()
+        x = self.bundle.x[adv]
+        mean = x.mean(0)
+        cm = [x[torch.as_tensor(y == c)].mean(0) if (y == c).any() else mean
+              for c in range(self.n_classes)]  # fmt: skip
+        return adv, y, mean, torch.stack(cm)
+
+
+def fit(ctx: UpdatesContext, name: str, module, tensors, epochs: int, batch_size: int):
+    return fit_module(
+        module,
+        tensors,
+        epochs=int(epochs),
+        batch_size=int(batch_size),
+        seed=ctx.seed,
+        logger=ctx.logger(name),
+        deterministic=ctx.deterministic,
+    )
+
+
+def finish(name: str, metrics: dict[str, float], figures=None) -> AttackResult:
+    metrics = {k: float(v) for k, v in metrics.items()}
+    texts = {f"updates/{name}_metrics.json": json.dumps(metrics, indent=2, sort_keys=True)}
+    return AttackResult(metrics, figures=figures or {}, texts=texts)
+
+
+__all__ = ["UpdatesContext", "attack_k", "finish", "fit"]
