@@ -1,0 +1,40 @@
+"""One sweep worker process: `python -m lit_mia.sweep.worker SWEEP PARENT_RUN_ID INDEX [k=v ...]`.
+
+Started by `lit-mia sweep SWEEP --workers N` (`study.launch_workers`); joins the study of the
+launcher, logs its trials under the launcher's MLflow parent run, and exits like the CLI
+(0, 2 on bad input, 130 when interrupted).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+
+def _sigterm(signum, frame):  # pragma: no cover - signal path
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str]) -> int:
+    from lit_mia.errors import ConfigError
+
+    signal.signal(signal.SIGTERM, _sigterm)
+    name, parent, index, *overrides = argv
+    try:
+        import torch
+
+        from lit_mia.sweep.study import Sweep, work
+
+        torch.set_num_threads(max(1, int(__import__("os").environ.get("OMP_NUM_THREADS", "1"))))
+        work(Sweep(name, overrides), parent, int(index))
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"worker {index}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
