@@ -17,6 +17,9 @@ Capacity knobs (the model-capacity study of Song et al., CCS'19, section 5.2.4):
 - `dropout` > 0 inserts nn.Dropout(p) before each hidden FC layer (in `wide_resnet`, which has no
   hidden FC layer, between the two convs of each residual block, as in Zagoruyko & Komodakis).
 - `activation` is "relu" or "leaky_relu" (negative slope 0.1, as in Madry et al.'s WRN).
+
+Other packages add nets by entry point (group `lit_mia.nets`, plugins.py): a builder with the
+signature below; `accepts_depth = True` on it lets `net.depth` through.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+from lit_mia import plugins
 from lit_mia.errors import ConfigError, unknown_name
 
 Act = Callable[[], nn.Module]
@@ -274,8 +278,15 @@ NETS: dict[str, Callable[..., nn.Module]] = {
     "wide_resnet": wide_resnet,
     "mlp": mlp,
 }
+NETS = plugins.merged(  # entry points of group lit_mia.nets (plugins.py)
+    "nets", NETS, lambda name, f: None if callable(f) else "a net builder must be callable"
+)
 
-_DEPTH_NETS = ("mlp", "wide_resnet")
+_DEPTH_NETS = (
+    "mlp",
+    "wide_resnet",
+    *(n for n, f in NETS.items() if getattr(f, "accepts_depth", 0)),
+)
 
 
 def build_net(

@@ -74,8 +74,9 @@ def test_group_yaml_loads(group: str, name: str) -> None:
     if path.is_file():
         raw = OmegaConf.load(path)
         assert raw.name == name, "a group YAML's name must match its file name"
-    else:  # target and attack names come from the registries, defaults from settings classes
-        assert group in ("target", "attack"), f"{path} is missing"
+    else:  # registry names without a YAML (targets, attacks, file datasets, plug-ins):
+        # their defaults are the settings classes'
+        assert group in ("target", "attack", "net", "data"), f"{path} is missing"
         raw = group_defaults(group, name)
     exp_section = OmegaConf.load(config.CONF_DIR / "experiment" / "single.yaml").get(group, {})
     for key, value in raw.items():

@@ -8,6 +8,9 @@ from torch import nn
 
 from lit_mia.errors import ConfigError
 from lit_mia.nets import NETS, Normalize, PreActBlock, build_net
+from lit_mia.plugins import LOADED
+
+BUILTIN = sorted(set(NETS) - set(LOADED["nets"]))  # plug-ins: tests/test_plugins.py
 
 MNIST = (1, 28, 28)
 CIFAR = (3, 32, 32)
@@ -43,11 +46,11 @@ def n_params(net: nn.Module) -> int:
 
 
 def test_registry_lists_the_paper_nets():
-    assert set(NETS) == set(SMALL)
+    assert set(BUILTIN) == set(SMALL)
 
 
 @pytest.mark.parametrize("in_shape", [MNIST, CIFAR], ids=["mnist", "cifar"])
-@pytest.mark.parametrize("name", sorted(NETS))
+@pytest.mark.parametrize("name", BUILTIN)
 def test_logits_shape_and_normalize_first(name, in_shape):
     torch.manual_seed(0)
     net = small(name, in_shape, n_classes=7).eval()
@@ -59,7 +62,7 @@ def test_logits_shape_and_normalize_first(name, in_shape):
     assert not torch.allclose(out.sum(1), torch.ones(3))  # raw logits, no softmax
 
 
-@pytest.mark.parametrize("name", sorted(NETS))
+@pytest.mark.parametrize("name", BUILTIN)
 def test_gradients_reach_the_input(name):
     torch.manual_seed(0)
     net = small(name, CIFAR).eval()
@@ -69,7 +72,7 @@ def test_gradients_reach_the_input(name):
     assert g.shape == x.shape and torch.isfinite(g).all() and g.abs().sum() > 0
 
 
-@pytest.mark.parametrize("name", sorted(NETS))
+@pytest.mark.parametrize("name", BUILTIN)
 def test_parameter_count_grows_with_width(name):
     base = 1 / 16 if name == "fmnist_cnn" else 1.0  # 256/512 channels at width 1
     depth = SMALL_DEPTH.get(name)
@@ -77,7 +80,7 @@ def test_parameter_count_grows_with_width(name):
     assert counts[0] < counts[1] < counts[2]
 
 
-@pytest.mark.parametrize("name", sorted(set(NETS) - {"wide_resnet"}))
+@pytest.mark.parametrize("name", sorted(set(BUILTIN) - {"wide_resnet"}))
 def test_flat_sequential_of_standard_layers(name):
     net = small(name, CIFAR, dropout=0.3, activation="leaky_relu")
     assert type(net) is nn.Sequential

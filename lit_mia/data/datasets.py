@@ -14,6 +14,12 @@ Torchvision sets, read from `root` (downloaded only when data.download is true):
   mnist, fashion_mnist (70,000 x 1x28x28), cifar10, cifar100 (60,000 x 3x32x32),
   svhn (99,289 x 3x32x32: train + test splits).
 
+Files (offline, files.py; data.root is the folder or file):
+  image_folder  root/<class>/<image>, torchvision ImageFolder layout, one image size.
+  tensors       a .npz or .pt file holding x [N, C, H, W] (uint8 or float in [0,1]) and y [N].
+Plug-ins: loaders `(root, download) -> DatasetBundle` of other packages, entry-point group
+`lit_mia.datasets` (plugins.py).
+
 Offline bundles are cached per process and shared between callers: treat `x` and `y` as
 read-only (index them, never write into them).
 """
@@ -27,6 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from lit_mia import plugins
+from lit_mia.data import files
 from lit_mia.errors import ConfigError, unknown_name
 
 
@@ -174,6 +182,16 @@ def _torchvision_loader(name: str, n_classes: int) -> Callable[[str, bool], Data
     return load
 
 
+def _file_loader(name: str, read: Callable[[str], tuple]) -> Callable[[str, bool], DatasetBundle]:
+    def load(root: str = "data_root", download: bool = False) -> DatasetBundle:
+        x, y, n_classes = read(root)
+        return _from_float(name, x, y, n_classes)
+
+    load.__name__ = name
+    load.__doc__ = f"{name} read from data.root (files.py)."
+    return load
+
+
 DATASETS: dict[str, Callable[[str, bool], DatasetBundle]] = {
     "mnist5k": mnist5k,
     "digits": digits,
@@ -182,11 +200,19 @@ DATASETS: dict[str, Callable[[str, bool], DatasetBundle]] = {
     "cifar10": _torchvision_loader("cifar10", 10),
     "cifar100": _torchvision_loader("cifar100", 100),
     "svhn": _torchvision_loader("svhn", 10),
+    "image_folder": _file_loader("image_folder", files.read_image_folder),
+    "tensors": _file_loader("tensors", files.read_tensors),
 }
+DATASETS = plugins.merged(  # entry points of group lit_mia.datasets (plugins.py)
+    "datasets", DATASETS, lambda n, f: None if callable(f) else "a dataset loader must be callable"
+)
 
 
 def load_dataset(name: str, root: str = "data_root", download: bool = False) -> DatasetBundle:
     """Load data set `name` (a key of DATASETS). The returned tensors must not be mutated."""
     if name not in DATASETS:
         raise unknown_name("dataset", name, DATASETS)
-    return DATASETS[name](root, download)
+    bundle = DATASETS[name](root, download)
+    if not isinstance(bundle, DatasetBundle):
+        raise ConfigError(f"dataset {name!r} returned {type(bundle).__name__}, not a DatasetBundle")
+    return bundle

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
 
+from lit_mia import plugins
 from lit_mia.errors import ConfigError
 from lit_mia.targets.adversarial import PGDSettings, PGDTarget
 from lit_mia.targets.base import TargetModule, TargetSettings
@@ -27,6 +28,15 @@ TARGETS: dict[str, type[TargetModule]] = {
     "diffai": DiffAITarget,
     "dual": DualTarget,
 }
+TARGETS = plugins.merged(  # entry points of group lit_mia.targets (plugins.py)
+    "targets",
+    TARGETS,
+    lambda n, c: (
+        None
+        if isinstance(c, type) and issubclass(c, TargetModule) and hasattr(c, "Settings")
+        else "a target regime must be a TargetModule subclass with a Settings dataclass"
+    ),
+)
 
 __all__ = [
     "build_target",
