@@ -11,19 +11,26 @@ SWEEP ?= eps
 EXPERIMENT ?= default
 ARGS ?=
 PORT ?= 5000
+WORKERS ?= 1
+DB_DIR ?= .pgdata
+DB_PORT ?= 5433
+SERVER_PORT ?= 5001
+DB_URL := postgresql://postgres@127.0.0.1:$(DB_PORT)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-all bench sweep ui lint format clean
+.PHONY: help setup run report test test-all bench sweep ui lint format clean db db-stop server dashboard
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "; printf "lit_mia make targets:\n"} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo "variables: EXPERIMENT=$(EXPERIMENT) SWEEP=$(SWEEP) ARGS='key=value ...' PORT=$(PORT)"
+	@echo "  sweeps: WORKERS=$(WORKERS) DB_DIR=$(DB_DIR) DB_PORT=$(DB_PORT) SERVER_PORT=$(SERVER_PORT) STORAGE="
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml examples/lit_mia_example/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH_SPEC)
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e examples/lit_mia_example  # plug-in used by the tests
 	@touch $(STAMP)
 
 setup: $(STAMP) ## create .venv and install lit_mia with dev tools (only when missing or stale)
@@ -31,20 +38,38 @@ setup: $(STAMP) ## create .venv and install lit_mia with dev tools (only when mi
 run: $(STAMP) ## run the embedded default experiment offline (EXPERIMENT=default ARGS=...)
 	$(VENV)/bin/lit-mia run $(EXPERIMENT) $(ARGS)
 
+report: $(STAMP) ## HTML study report of the newest EXPERIMENT run (prints its path)
+	$(VENV)/bin/lit-mia report $(EXPERIMENT) $(ARGS)
+
 test: $(STAMP) ## fast test suite (excludes tests marked slow)
 	$(PY) -m pytest -m "not slow" -q $(ARGS)
 
 test-all: $(STAMP) ## full test suite including slow tests
 	$(PY) -m pytest -q $(ARGS)
 
-BENCHES ?= training regimes farm label_only updates
+BENCHES ?= training regimes farm label_only updates rmia sweep
 
 bench: $(STAMP) ## benchmarks, side-by-side ratios (BENCHES='training farm ...' ARGS=--quick)
 	@set -e; for b in $(BENCHES); do echo "== bench/bench_$$b.py"; \
 		$(PY) bench/bench_$$b.py $(ARGS); done
 
-sweep: $(STAMP) ## Optuna sweep, resumable: make sweep SWEEP=eps ARGS='sweep.n_trials=2'
-	$(VENV)/bin/lit-mia sweep $(SWEEP) $(ARGS)
+sweep: $(STAMP) ## Optuna sweep, resumable, WORKERS processes: make sweep SWEEP=eps WORKERS=2 ARGS='sweep.n_trials=8'
+	$(VENV)/bin/lit-mia sweep $(SWEEP) --workers $(WORKERS) $(ARGS)
+
+db: $(STAMP) ## local PostgreSQL (studies + tracking) on 127.0.0.1:$(DB_PORT), data in $(DB_DIR)/
+	$(PY) -m lit_mia.sweep.pgserver start --dir $(DB_DIR) --port $(DB_PORT)
+
+db-stop: ## stop the local PostgreSQL of `make db`
+	$(PY) -m lit_mia.sweep.pgserver stop --dir $(DB_DIR)
+
+server: $(STAMP) ## MLflow tracking server on http://127.0.0.1:$(SERVER_PORT) (PostgreSQL of `make db`, artifacts in mlruns/)
+	@mkdir -p mlruns/artifacts
+	$(VENV)/bin/mlflow server --backend-store-uri $(subst postgresql:,postgresql+psycopg:,$(DB_URL))/mlflow \
+		--artifacts-destination mlruns/artifacts --host 127.0.0.1 --port $(SERVER_PORT)
+
+dashboard: $(STAMP) ## optuna-dashboard on http://127.0.0.1:$(PORT) (STORAGE=sqlite:///mlruns/optuna.db or $(DB_URL)/optuna)
+	$(VENV)/bin/optuna-dashboard --host 127.0.0.1 --port $(PORT) \
+		$(subst postgresql:,postgresql+psycopg:,$(or $(STORAGE),sqlite:///mlruns/optuna.db))
 
 ui: $(STAMP) ## MLflow UI on http://127.0.0.1:$(PORT) over mlruns/
 	@mkdir -p mlruns/artifacts

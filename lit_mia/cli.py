@@ -1,9 +1,13 @@
 """`lit-mia` command line.
 
     lit-mia run EXPERIMENT [key=value ...]     train, attack and track an experiment
-    lit-mia sweep SWEEP [key=value ...]        Optuna study over an experiment (resumable)
+    lit-mia sweep SWEEP [--workers N] [key=value ...]   Optuna study over an experiment
+                                               (resumable; N worker processes on one study)
     lit-mia config EXPERIMENT [key=value ...]  print the resolved config
     lit-mia list                               config groups and the names in each
+    lit-mia report TARGET [-o FILE] [key=value ...]   HTML study report of an experiment, run
+                                               id or sweep (overrides as for run: tracking.uri)
+    lit-mia audit CHECKPOINT members=FILE [key=value ...]   audit a state dict trained elsewhere
 
 EXPERIMENT is a name under conf/experiment/ or a path to a YAML file; SWEEP a name under
 sweeps/ or a path. Bad input prints `error: <one line naming the key>` and exits 2.
@@ -38,7 +42,16 @@ def _parser() -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help_)
         sp.add_argument(what, help=f"name under conf/{what}/ or sweeps/, or a YAML path")
         sp.add_argument("overrides", nargs="*", help="key=value overrides, e.g. target.eps=0.2")
+        if name == "sweep":
+            sp.add_argument("--workers", type=int, help="worker processes (default sweep.workers)")
     sub.add_parser("list", help="list config groups and their names")
+    sp = sub.add_parser("report", help="self-contained HTML report of a logged study")
+    sp.add_argument("target", help="experiment name, MLflow run id or sweep name")
+    sp.add_argument("overrides", nargs="*", help="key=value as for run, e.g. tracking.uri=...")
+    sp.add_argument("-o", "--output", help="HTML file (default: mlruns/reports/<run>.html)")
+    sp = sub.add_parser("audit", help="audit a state dict trained elsewhere (members=FILE)")
+    sp.add_argument("checkpoint", help="state dict of net.name, loaded with weights_only=True")
+    sp.add_argument("overrides", nargs="*", help="members=FILE [nonmembers=FILE] key=value ...")
     return p
 
 
@@ -48,7 +61,9 @@ def _quiet_lightning() -> None:
     import warnings
 
     warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated")
+    warnings.filterwarnings("ignore", message="Creating legend with loc")  # matplotlib
     for name in (
+        "mlflow.store.db.utils",  # "Creating initial MLflow database tables..."
         "pytorch_lightning.utilities.rank_zero",
         "lightning.pytorch.utilities.rank_zero",
         "lightning_fabric.utilities.seed",
@@ -82,6 +97,24 @@ def _dispatch(args: argparse.Namespace) -> int:
         for name, a in sorted(config.ATTACKS.items(), key=lambda kv: (kv[1].kind, kv[0])):
             print(f"  {name:<17} {a.kind:<15} {a.description}")
         print(f"sweeps: {', '.join(sorted(p.stem for p in config.SWEEPS_DIR.glob('*.yaml')))}")
+        from lit_mia.plugins import describe
+
+        for line in describe():
+            print(f"plug-in {line}")
+        return 0
+    if args.command == "audit":
+        from lit_mia.auditing.checkpoint import audit_checkpoint
+        from lit_mia.report import comparison_table
+
+        result, cfg = audit_checkpoint(args.checkpoint, args.overrides)
+        print()
+        print(comparison_table({result.name: result}, list(cfg.attacks)))
+        print(f"\nMLflow: experiment {cfg.tracking.experiment!r} in {cfg.tracking.uri} (make ui)")
+        return 0
+    if args.command == "report":
+        from lit_mia.report_html import build_report
+
+        print(f"report: {build_report(args.target, args.overrides, args.output)}")
         return 0
     if args.command == "config":
         cfgs = config.per_target(args.experiment, args.overrides)
@@ -93,20 +126,22 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         from lit_mia.report import comparison_table  # lazy: `list`, `config` start fast
         from lit_mia.run import run_experiment
-        from lit_mia.tracking import is_rank_zero
+        from lit_mia.tracking import is_rank_zero, mlflow_experiment
 
         results = run_experiment(args.experiment, args.overrides)
         if is_rank_zero():
             cfg = config.load(args.experiment, args.overrides)
             print()
             print(comparison_table(results, list(cfg.attacks)))
-            uri = cfg.tracking.uri
-            print(f"\nMLflow: experiment {cfg.tracking.experiment!r} in {uri} (make ui)")
+            name, uri = mlflow_experiment(cfg.tracking.experiment), cfg.tracking.uri
+            print(f"\nMLflow: experiment {name!r} in {uri} (make ui)")
+            store = " ".join(o for o in args.overrides if o.startswith("tracking."))
+            print(f"report: lit-mia report {args.experiment} {store}".rstrip())
         return 0
     if args.command == "sweep":
         from lit_mia.sweep import run_sweep
 
-        run_sweep(args.sweep, args.overrides)
+        run_sweep(args.sweep, args.overrides, workers=args.workers)
         return 0
     raise AssertionError(args.command)
 

@@ -35,7 +35,9 @@ from lit_mia.attacks.base import UPDATE_LEAKAGE
 from lit_mia.attacks.registry import ATTACKS, settings_sections
 from lit_mia.attacks.settings import AttackSettings
 from lit_mia.data.datamodule import AUGMENTATIONS
+from lit_mia.data.datasets import DATASETS
 from lit_mia.errors import ConfigError, require, unknown_name
+from lit_mia.nets import NETS
 from lit_mia.targets import TARGETS, parse_target_entry, target_names
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -159,18 +161,27 @@ def _names_in(folder: Path) -> list[str]:
 
 
 def group_names(group: str) -> list[str]:
-    """Names available for a config group: the registry's for target and attack, else the
-    YAML files under conf/<group>/."""
+    """Names available for a config group: the registry's for target and attack, the
+    registry's and conf/<group>/'s for net and data, else the YAML files under conf/<group>/."""
     if group == "target":
         return sorted(TARGETS)
     if group == "attack":
         return sorted(ATTACKS)
+    if group in ("net", "data"):  # registry names (plug-ins too) and conf/<group>/*.yaml
+        return sorted({*(NETS if group == "net" else DATASETS), *_names_in(CONF_DIR / group)})
     return _names_in(CONF_DIR / group)
 
 
 def _read_yaml(path: Path) -> DictConfig:
+    import yaml
+
     try:
         cfg = OmegaConf.load(path)
+    except yaml.YAMLError as e:  # one line with file and line, not PyYAML's traceback
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        what = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{where}: YAML syntax error: {what}") from None
     except (OmegaConfBaseException, OSError, ValueError) as e:
         raise ConfigError(f"cannot read {path}: {e}") from None
     if not isinstance(cfg, DictConfig):
@@ -207,9 +218,12 @@ def parse_overrides(items: list[str]) -> list[tuple[str, str]]:
 
 def _dotlist(pairs: list[tuple[str, str]]) -> DictConfig:
     try:
-        return OmegaConf.from_dotlist([f"{k}={v}" for k, v in pairs])
+        cli = OmegaConf.from_dotlist([f"{k}={v}" for k, v in pairs])
     except OmegaConfBaseException as e:
         raise ConfigError(f"cannot parse overrides: {e}") from None
+    if isinstance(cli.get("attacks"), str):  # attacks=ib or attacks=ib,ia: a list of names
+        cli.attacks = [a.strip() for a in cli.attacks.split(",") if a.strip()]
+    return cli
 
 
 def _merge(base: DictConfig, other: Any, where: str) -> DictConfig:
@@ -217,6 +231,30 @@ def _merge(base: DictConfig, other: Any, where: str) -> DictConfig:
         return OmegaConf.merge(base, other)
     except OmegaConfBaseException as e:
         raise ConfigError(_explain(e, where)) from None
+    except TypeError:  # e.g. a mapping where the schema has a list: name the key
+        key, want = _mismatched_key(base, other)
+        raise ConfigError(f"{key} must be {want} (in {where})") from None
+
+
+def _kind(v: Any) -> str:
+    if isinstance(v, dict | DictConfig):
+        return "a mapping"
+    return "a list" if isinstance(v, list | tuple | ListConfig) else "a single value"
+
+
+def _mismatched_key(base: Any, other: Any, prefix: str = "") -> tuple[str, str]:
+    """(dotted key, expected kind) of the first value of `other` whose container kind
+    (mapping / list / single value) differs from the schema's in `base`."""
+    for k, v in other.items() if isinstance(other, dict | DictConfig) else []:
+        key = f"{prefix}{k}"
+        have = base.get(k) if isinstance(base, DictConfig) else None
+        if isinstance(have, DictConfig) and isinstance(v, dict | DictConfig):
+            found = _mismatched_key(have, v, key + ".")
+            if found[0]:
+                return found
+        elif have is not None and _kind(have) != _kind(v):
+            return key, _kind(have)
+    return ("", "") if prefix else ("a value", "of the schema's type")
 
 
 def _explain(e: OmegaConfBaseException, where: str) -> str:

@@ -33,6 +33,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from lit_mia import metrics, plots
 from lit_mia.attacks.base import AttackResult
 from lit_mia.config import ROOT, flatten, to_yaml
+from lit_mia.errors import ConfigError
 
 MAX_PARAMS_PER_BATCH = 100
 
@@ -51,6 +52,8 @@ def resolve_uri(uri: str, artifact_root: str | None = None) -> tuple[str, str]:
         folder.mkdir(parents=True, exist_ok=True)
         uri = f"sqlite:///{folder / 'mlflow.db'}"
         artifacts = artifacts or str(folder / "artifacts")
+    elif uri.startswith(("http://", "https://")):  # a server: its artifact root, unless set
+        return uri, artifacts or ""
     artifacts = artifacts or str(Path.cwd() / "mlruns" / "artifacts")
     if "://" not in artifacts:
         artifacts = Path(artifacts).resolve().as_uri()
@@ -60,18 +63,65 @@ def resolve_uri(uri: str, artifact_root: str | None = None) -> tuple[str, str]:
 def client_for(uri: str):
     from mlflow.tracking import MlflowClient
 
+    check_reachable(uri)
     return MlflowClient(tracking_uri=uri)
 
 
+def check_reachable(uri: str, timeout: float = 10.0) -> None:
+    """ConfigError within `timeout` s naming an http(s) tracking server that does not answer
+    `/health` (MLflow's own client retries for minutes)."""
+    import urllib.request
+
+    try:
+        if uri.startswith(("http://", "https://")):
+            urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout).close()
+    except (OSError, ValueError) as e:
+        why = str(getattr(e, "reason", e)).splitlines()[0]
+        msg = f"tracking server {uri} is unreachable ({why}); start it (make server) or fix"
+        raise ConfigError(msg + " tracking.uri") from None
+
+
+def reap_runs(uri: str, parent_run_id: str, run_name: str, reason: str) -> list[str]:
+    """End FAILED, tagged `lit_mia.reaped`=`reason`, the RUNNING child runs `run_name` of
+    `parent_run_id`: the run of a sweep trial whose worker died (kill -9, OOM)."""
+    c = client_for(uri)
+    where = f"tags.`mlflow.parentRunId` = '{parent_run_id}' and attributes.status = 'RUNNING'"
+    runs = c.search_runs([c.get_run(parent_run_id).info.experiment_id], where)
+    ids = [r.info.run_id for r in runs if r.info.run_name == run_name]
+    for run_id in ids:
+        c.set_tag(run_id, "lit_mia.reaped", reason)
+        c.set_terminated(run_id, status="FAILED")
+    return ids
+
+
+def set_tags(uri: str, tags_by_run: Mapping[str, Mapping[str, str]]) -> None:
+    c = client_for(uri)
+    _ = [c.set_tag(run, k, v) for run, tags in tags_by_run.items() for k, v in tags.items()]
+
+
+EXPERIMENT_PREFIX = "lit_mia"
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}  # UI: runs table
+
+
+def mlflow_experiment(name: str) -> str:
+    """The MLflow experiment of `tracking.experiment`: `lit_mia/<name>` (names already in the
+    `lit_mia` namespace are kept), so the UI never lists a project `default` beside MLflow's
+    built-in `Default` experiment."""
+    return name if name.startswith(EXPERIMENT_PREFIX) else f"{EXPERIMENT_PREFIX}/{name}"
+
+
 def experiment_id(client, name: str, artifact_uri: str) -> str:
-    """Id of the MLflow experiment `name`, created with its artifacts under `artifact_uri`."""
+    """Id of the MLflow experiment for `name` (`mlflow_experiment(name)`), created with its
+    artifacts under `artifact_uri`."""
+    name = mlflow_experiment(name)
     exp = client.get_experiment_by_name(name)
     if exp is not None:
         if exp.lifecycle_stage == "deleted":
             client.restore_experiment(exp.experiment_id)
         return exp.experiment_id
     try:
-        return client.create_experiment(name, artifact_location=f"{artifact_uri}/{name}")
+        where = f"{artifact_uri}/{name}" if artifact_uri else None  # None: the server's
+        return client.create_experiment(name, artifact_location=where, tags=EXPERIMENT_TAGS)
     except Exception:  # created concurrently by another worker
         exp = client.get_experiment_by_name(name)
         if exp is None:
@@ -363,3 +413,70 @@ def log_result(run: Run, name: str, res: AttackResult, title: str = "", bins: in
     for key, values in res.series.items():
         for step, v in enumerate(values):
             run.log_metrics({f"attack/{name}/{key}": float(v)}, step=step)
+
+
+# ---------------------------------------------------------------- reading runs back (report)
+@dataclass
+class StoredRun:
+    """One logged run as plain data (latest metric values); `parent_id` None at top level."""
+
+    run_id: str
+    name: str
+    experiment_id: str
+    status: str
+    start_time: int
+    tags: dict[str, str]
+    params: dict[str, str]
+    metrics: dict[str, float]
+    parent_id: str | None = None
+
+
+class Store:
+    """Read access to a tracking store for `lit-mia report` (and the one upload it makes)."""
+
+    def __init__(self, uri: str, artifact_root: str | None = None) -> None:
+        if uri.startswith("sqlite:///") or "://" not in uri:  # resolve_uri would create one
+            db = Path(uri[len("sqlite:///") :]) if "://" in uri else Path(uri) / "mlflow.db"
+            if not db.is_file():
+                raise ConfigError(f"no MLflow store at {db} (tracking.uri={uri})")
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # quiet reads
+        self.uri, self.artifact_uri = resolve_uri(uri, artifact_root)
+        self.client = client_for(self.uri)
+
+    def experiments(self) -> dict[str, str]:
+        return {e.name: e.experiment_id for e in self.client.search_experiments()}
+
+    def runs(self, experiment_ids: list[str] | None = None, where: str = "") -> list[StoredRun]:
+        """Runs of the experiments (all when None) matching the filter, newest first."""
+        ids = experiment_ids or list(self.experiments().values())
+        order = ["attributes.start_time DESC"]
+        return [_stored(r) for r in self.client.search_runs(ids, where, order_by=order)]
+
+    def run(self, run_id: str) -> StoredRun | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return _stored(self.client.get_run(run_id))
+        except MlflowException:
+            return None
+
+    def files(self, run_id: str, path: str = "") -> list[str]:
+        """Every artifact file path of the run under `path`."""
+        out = []
+        for a in self.client.list_artifacts(run_id, path or None):
+            out.extend(self.files(run_id, a.path) if a.is_dir else [a.path])
+        return out
+
+    def download(self, run_id: str, path: str, dst: str | Path) -> Path:
+        return Path(self.client.download_artifacts(run_id, path, str(dst)))
+
+    def log_file(self, run_id: str, local_path: str | Path, artifact_dir: str) -> None:
+        self.client.log_artifact(run_id, str(local_path), artifact_dir)
+
+
+def _stored(r) -> StoredRun:
+    i, d = r.info, r.data
+    kw = {"tags": dict(d.tags), "params": dict(d.params), "metrics": dict(d.metrics)}
+    parent = d.tags.get("mlflow.parentRunId")
+    return StoredRun(i.run_id, i.run_name or "", i.experiment_id, i.status, i.start_time or 0,
+                     parent_id=parent, **kw)  # fmt: skip

@@ -5,6 +5,16 @@ loaded 2-core machine two threads per process make small ops 100x slower (thread
 for a core). One thread keeps the suite's time steady wherever it runs.
 """
 
+import pytest
 import torch
 
 torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def tiny_study(tmp_path_factory):
+    """A tiny two-target `lit-mia run default` (piped) in a temporary MLflow store, run once
+    per session; shared by the report, browser and terminal tests (tests/tiny_study.py)."""
+    from tests.tiny_study import run_tiny_study
+
+    return run_tiny_study(tmp_path_factory.mktemp("tiny_study"))

@@ -30,7 +30,7 @@ def valid(names) -> str:
 SWEEP_OK = {
     "experiment": "single",
     "params": {"net.width": {"type": "categorical", "choices": [0.0625, 0.125]}},
-    "objectives": [{"metric": "target/test_acc", "direction": "maximize"}],
+    "objectives": [{"metric": "val/acc", "direction": "maximize"}],
 }
 
 
@@ -67,7 +67,7 @@ CASES = [
     ("type-float", ["run", "single", "net.width=wide"], {}, ["net.width", "wide"]),
     ("type-bool", ["run", "single", "data.download=maybe"], {}, ["data.download", "maybe"]),
     ("type-int-float", ["run", "single", "data.n_members=1.5"], {}, ["data.n_members", "1.5"]),
-    ("type-list", ["run", "single", "attacks=ib"], {}, ["attacks"]),
+    ("type-list", ["run", "single", "attacks={x: 1}"], {}, ["attacks must be a list"]),
     ("type-null", ["run", "single", "target.eps="], {}, ["target.eps"]),
     # ---- values out of range
     ("negative-seed", ["run", "single", "seed=-1"], {}, ["seed must be >= 0"]),
@@ -193,7 +193,7 @@ CASES = [
     # ---- sweeps
     ("unknown-sweep", ["sweep", "nosuch"], {}, ["sweep 'nosuch'", valid(SWEEPS)]),
     ("sweep-n-trials", ["sweep", "eps", "sweep.n_trials=-1"], {}, ["sweep.n_trials", "-1"]),
-    ("sweep-sampler", ["sweep", "eps", "sweep.sampler=x"], {}, ["sweep.sampler", "grid, random"]),
+    ("sweep-sampler", ["sweep", "eps", "sweep.sampler=x"], {}, ["sweep.sampler", "nsga2, random"]),
     ("sweep-unknown-key", ["sweep", "eps", "sweep.foo=1"], {}, ["unknown key 'sweep.foo'"]),
     ("sweep-bad-override", ["sweep", "eps", "trainer.max_epochs=x"], {}, ["trainer.max_epochs"]),
     ("sweep-unparseable", ["sweep", "eps", "foo"], {}, ["cannot parse override 'foo'"]),
@@ -213,7 +213,7 @@ CASES = [
         "sweep-objective-prefix",
         ["sweep", "{tmp}/s.yaml"],
         {"s.yaml": sweep_with(objectives=[{"metric": "acc"}])},
-        ["'acc'", "target/"],
+        ["'acc'", "val/"],
     ),
     (
         "sweep-objective-direction",

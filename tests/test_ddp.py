@@ -25,7 +25,7 @@ def test_ddp_spawn_two_cpu_processes(tmp_path):
         ],
     )
     client = MlflowClient(tracking_uri=uri)
-    exp = client.get_experiment_by_name("single")
+    exp = client.get_experiment_by_name("lit_mia/single")
     (run,) = client.search_runs([exp.experiment_id])
     assert run.info.status == "FINISHED"
     assert run.info.run_id == res["natural"].run_id

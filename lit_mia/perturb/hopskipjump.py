@@ -59,6 +59,7 @@ import torch
 from torch import Tensor
 
 from lit_mia.errors import ConfigError
+from lit_mia.progress import steps
 
 Oracle = Callable[[Tensor, Tensor], Tensor]
 """(x [M, *], owners [M] int64) -> predicted labels [M] int64."""
@@ -261,7 +262,7 @@ def hopskipjump(
     norm = _check_config(norm, max_iter, init_size, init_eval, max_eval, len(x), len(y))
     st = _new_state(oracle, x, y, norm, budget, seeds, seed, owners, checkpoints, query_rows, clip)
     _initialise(st, _label_check(st), init_size)
-    for t in range(max_iter):
+    for t in steps(range(max_iter), f"HopSkipJump iterations ({len(x)} samples)"):
         act = st.started[~st.done[st.started]]
         if act.size == 0:
             break

@@ -1,0 +1,199 @@
+"""What `lit-mia run` shows while it works: readable in a terminal, quiet in a pipe.
+
+- stdout is a terminal: one status line per model (epoch counter, loss, accuracy) redrawn in
+  place with a carriage return, at most a few times a second, never a line per step; long
+  attacks (HopSkipJump iterations, shadow and update farms) get the same kind of line. When
+  the work finishes the line is replaced by its one-line summary.
+- stdout is not a terminal (CI, pipes, `tee`): no progress bars at all; one line per finished
+  model (`FitProgress`), per finished attack (`task`) and per finished farm (`steps`).
+
+Only rank 0 writes (the other DDP ranks run the same loops silently). Lightning's own tqdm bar
+is always off (training.make_trainer); `trainer.enable_progress_bar=false` silences the
+per-model display too.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+import pytorch_lightning as pl
+from pytorch_lightning.utilities import rank_zero_only
+
+REDRAW_S = 0.25
+"""Minimum seconds between two redraws of a terminal status line."""
+
+
+def interactive(stream: TextIO | None = None) -> bool:
+    """True when `stream` (stdout by default) is a terminal."""
+    stream = stream or sys.stdout
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # a closed stream
+        return False
+
+
+def say(line: str) -> None:
+    """One line of finished work (rank 0 only)."""
+    if rank_zero_only.rank == 0:
+        print(line, flush=True)
+
+
+class Status:
+    """One status line: redrawn in place in a terminal (throttled), silent elsewhere."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self.live = interactive(self.stream) and rank_zero_only.rank == 0
+        self.width = 0
+        self.last = 0.0
+
+    def update(self, text: str, force: bool = False) -> None:
+        now = time.monotonic()
+        if not self.live or (not force and now - self.last < REDRAW_S):
+            return
+        self.last = now
+        self.stream.write("\r" + text.ljust(self.width))
+        self.stream.flush()
+        self.width = len(text)
+
+    def close(self, final: str | None) -> None:
+        """Replace the status line by `final` (printed as a line in both modes)."""
+        if self.live and self.width:
+            self.stream.write("\r" + " " * self.width + "\r")
+        if final is not None and rank_zero_only.rank == 0:
+            self.stream.write(final + "\n")
+        self.stream.flush()
+        self.width = 0
+
+
+def _value(metrics: dict, key: str) -> float | None:
+    v = metrics.get(key)
+    return None if v is None else float(v)
+
+
+def fit_summary(metrics: dict) -> str:
+    """`loss 0.123  acc 0.951  val acc 0.930` from a Trainer's callback metrics."""
+    parts = []
+    for key, short in (
+        ("train/loss", "loss"),
+        ("train/acc", "acc"),
+        ("val/acc", "val acc"),
+        ("val/adv_acc", "val adv acc"),
+    ):
+        v = _value(metrics, key)
+        if v is not None:
+            parts.append(f"{short} {v:.3f}")
+    return "  ".join(parts)
+
+
+class FitProgress(pl.Callback):
+    """The progress display of one model's fit (see the module docstring)."""
+
+    def __init__(self, name: str, stream: TextIO | None = None) -> None:
+        self.name = name
+        self.stream = stream
+        self.status: Status | None = None
+        self.t0 = 0.0
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.status = Status(self.stream)
+        self.t0 = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        if self.status is None or not self.status.live:
+            return
+        n = trainer.num_training_batches
+        total = f"/{n}" if isinstance(n, int) else ""
+        text = (
+            f"{self.name}: epoch {trainer.current_epoch + 1}/{trainer.max_epochs}"
+            f"  batch {batch_idx + 1}{total}  {fit_summary(trainer.callback_metrics)}"
+        )
+        self.status.update(text.rstrip())
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.status is None:
+            return
+        secs = time.perf_counter() - self.t0
+        epochs = max(1, trainer.current_epoch)  # epochs completed
+        summary = fit_summary(trainer.callback_metrics)
+        self.status.close(f"trained {self.name}: {epochs} epochs  {summary}  ({secs:.1f} s)")
+        self.status = None
+
+
+class Task:
+    """A long piece of work shown as one status line; `done(summary)` sets its final line."""
+
+    def __init__(self, label: str, stream: TextIO | None = None) -> None:
+        self.label = label
+        self.status = Status(stream)
+        self.summary = ""
+        self.t0 = time.perf_counter()
+        self.status.update(f"{label} ...", force=True)
+
+    def done(self, summary: str) -> None:
+        self.summary = summary
+
+
+@contextmanager
+def task(label: str, stream: TextIO | None = None) -> Iterator[Task]:
+    """`label ...` in a terminal while the body runs, then `label: summary (12.3 s)`; on an
+    exception the line is cleared and nothing is printed (the error says what happened)."""
+    t = Task(label, stream)
+    try:
+        yield t
+    except BaseException:
+        t.status.close(None)
+        raise
+    secs = time.perf_counter() - t.t0
+    sep = ": " if t.summary else ""
+    t.status.close(f"{label}{sep}{t.summary}  ({secs:.1f} s)")
+
+
+def steps(items: Iterable[Any], label: str, total: int | None = None) -> Iterator[Any]:
+    """Yield `items`, showing `label: i/total` in a terminal; when the loop ends (or is left
+    early), one line `label: n/total (12.3 s)` in both modes."""
+    if total is None and hasattr(items, "__len__"):
+        total = len(items)  # type: ignore[arg-type]
+    of = f"/{total}" if total is not None else ""
+    status, n, t0 = Status(), 0, time.perf_counter()
+    try:
+        for item in items:
+            status.update(f"{label}: {n}{of}")
+            yield item
+            n += 1
+    finally:
+        status.close(f"{label}: {n}{of}  ({time.perf_counter() - t0:.1f} s)")
+
+
+def attack_summary(metrics: dict[str, float]) -> str:
+    """The headline numbers of one attack's metrics for its finished line."""
+    parts = []
+    for key, short in (
+        ("auc", "auc"),
+        ("acc_best", "acc"),
+        ("tpr_at_fpr_0.01", "tpr@1%fpr"),
+        ("acc", "acc"),
+        ("mse", "mse"),
+    ):
+        v = metrics.get(key)
+        if v is not None and short not in {p.split()[0] for p in parts}:
+            parts.append(f"{short} {float(v):.3f}")
+    return "  ".join(parts[:3])
+
+
+__all__ = [
+    "FitProgress",
+    "Status",
+    "Task",
+    "attack_summary",
+    "fit_summary",
+    "interactive",
+    "say",
+    "steps",
+    "task",
+]
