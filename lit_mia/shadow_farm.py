@@ -59,6 +59,7 @@ from torch.func import functional_call, grad, stack_module_state, vmap
 
 from lit_mia.errors import ConfigError, unknown_name
 from lit_mia.perturb.pgd import pgd
+from lit_mia.progress import steps
 from lit_mia.targets.base import TargetSettings
 
 FARMS = ("auto", "vmap", "loop")
@@ -447,9 +448,8 @@ def train_farm(
     init and batch order from `seeds[i]`, on x's device. farm: auto | vmap | loop.
 
     make_net() builds one untrained net (called under torch.manual_seed(seed_i)). The vmap path
-    needs equal-sized training sets and a `vmappable` net (ConfigError when forced otherwise).
-    The caller's global torch RNG state is left as it was.
-    """
+    needs equal-sized training sets and a `vmappable` net (ConfigError when forced otherwise);
+    the caller's global torch RNG state is left as it was. Loop path: progress i/N models."""
     if farm not in FARMS:
         raise unknown_name("farm (attack.lira.farm)", farm, FARMS)
     if len(train_sets) != len(seeds) or not seeds:
@@ -471,7 +471,7 @@ def train_farm(
         if farm == "vmap":
             params, buffers = _train_vmap(nets, x, y, train_sets, gens, perms, spec)
         else:
-            _train_loop(nets, x, y, train_sets, gens, perms, spec)
+            _train_loop(nets, x, y, train_sets, gens, steps(perms, "shadow models (loop)"), spec)
             params, buffers = stack_state(nets)
     _sync(x.device)
     seconds = time.perf_counter() - t0
