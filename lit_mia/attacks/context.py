@@ -103,11 +103,18 @@ class AttackContext:
 
     @classmethod
     def build(
-        cls, cfg: DictConfig, bundle: DatasetBundle, split: MembershipSplit, target
+        cls,
+        cfg: DictConfig,
+        bundle: DatasetBundle,
+        split: MembershipSplit,
+        target,
+        fit: Callable[..., torch.nn.Module] | None = None,
+        make_net: Callable[[], torch.nn.Module] | None = None,
     ) -> AttackContext:
-        """The context of a target trained by `training.fit` on `split.members`: evaluation
-        sets of `attack.n_eval` members and as many non-members, shadow models fitted the
-        same way (no validation set) on demand."""
+        """The context of a target trained on `split.members`: evaluation sets of
+        `attack.n_eval` members and as many non-members; shadow models fitted on demand by
+        `fit` (default: `training.fit` like the target, no validation set) from `make_net`
+        (default: the configured net). lit_mia.audit passes the user's recipe and net."""
         a = cfg.attack
         sets = training.eval_sets(bundle, split.members, split.nonmembers, a.n_eval)
         n = len(sets["members"][1])
@@ -118,10 +125,13 @@ class AttackContext:
             target,
             Predictor(target, sets, a.batch_size),
             {"members": split.members[:n], "nonmembers": split.nonmembers[:n]},
-            fit=lambda idx, seed, epochs=None: training.fit(
-                training.with_epochs(cfg, epochs), bundle, idx, None, seed=seed
+            fit=fit
+            or (
+                lambda idx, seed, epochs=None: training.fit(
+                    training.with_epochs(cfg, epochs), bundle, idx, None, seed=seed
+                )
             ),
-            make_net=lambda: training.make_net(cfg, bundle),
+            make_net=make_net or (lambda: training.make_net(cfg, bundle)),
         )
 
     @property

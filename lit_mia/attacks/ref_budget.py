@@ -99,22 +99,18 @@ def run_ref_budget(ctx: AttackContext) -> AttackResult:
         rows.append(f"{k}," + ",".join(repr(v[i]) for key, v in series.items() if key != "budget"))
     title = f"{cfg.name}/{label_of(cfg)}: reference budget"
     figs = {
-        "plots/ref_budget_auc.png": plots.metric_vs(
+        f"plots/ref_budget_{name}.png": plots.metric_vs(
             ks,
-            {me: series[f"{me}/auc"] for me in METHODS},
+            {me: series[f"{me}/{key}"] for me in METHODS},
             "reference models",
-            "AUC",
+            ylabel,
             title,
             logx=True,
-        ),  # fmt: skip
-        "plots/ref_budget_tpr.png": plots.metric_vs(
-            ks,
-            {me: series[f"{me}/tpr_at_fpr_0.001"] for me in METHODS},
-            "reference models",
-            "TPR at 0.1% FPR",
-            title,
-            logx=True,
-        ),  # fmt: skip
+        )
+        for name, key, ylabel in (
+            ("auc", "auc", "AUC"),
+            ("tpr", "tpr_at_fpr_0.001", "TPR at 0.1% FPR"),
+        )
     }
     return AttackResult(
         m, figures=figs, texts={"ref_budget/curve.csv": "\n".join(rows) + "\n"}, series=series

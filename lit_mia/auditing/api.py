@@ -39,13 +39,12 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from lit_mia import config, report, tracking, training
+from lit_mia import config, report, tracking
 from lit_mia.attacks.context import AttackContext
 from lit_mia.attacks.registry import ATTACKS
 from lit_mia.auditing import inputs
 from lit_mia.auditing.result import AuditResult
 from lit_mia.errors import ConfigError, unknown_name
-from lit_mia.predictor import Predictor
 
 TRAINS_LIKE_TARGET = ("lira", "rmia", "ref_budget")
 """Attacks that train models through `ctx.fit` beyond `Attack.shadows` (reference models)."""
@@ -194,16 +193,11 @@ def audit(
 def _run(cfg, model, bundle, split, shape, train_fn, module_factory, run_name) -> AuditResult:
     current = [""]
     target = inputs.AuditModel(model, shape).eval()
-    a = cfg.attack
-    sets = training.eval_sets(bundle, split.members, split.nonmembers, a.n_eval)
-    n = len(sets["members"][1])
-    ctx = AttackContext(
+    ctx = AttackContext.build(
         cfg,
         bundle,
         split,
         target,
-        Predictor(target, sets, a.batch_size),
-        {"members": split.members[:n], "nonmembers": split.nonmembers[:n]},
         fit=inputs.fitter(cfg, bundle, shape, train_fn, module_factory, current),
         make_net=inputs.template(model, shape),
     )
