@@ -7,7 +7,9 @@ k = 10 (one step on 10 samples), SGD lr 1e-3, momentum 0.9 (the released code):
 - naive: per model deepcopy + torch.optim.SGD + one epoch of steps + probe forward
   (farm.naive_deltas; the issue measured about 113 models/s on this CPU);
 - fast (loop): farm.update_deltas, probe_mode "loop" (the default);
-- fast (vmap): farm.update_deltas, probe_mode "vmap".
+- fast (vmap): farm.update_deltas, probe_mode "vmap";
+- fast (delta, float64 rows only): probe_mode "delta" (updates_leak/delta_forward.py: the
+  base forward once in float64, each model's activation differences in float32 convs).
 Each for `--dtypes`: float32 posterior differences (the farm before issue 11) and float64
 log-posterior differences (the farm's default since issue 11: the update and the probe forward
 in float64, gradients in float32; the naive loop then runs its model copy in float64).
@@ -120,6 +122,8 @@ def main(argv: list[str] | None = None) -> dict:
             "loop": timed(fast("loop")),
             "vmap": timed(fast("vmap")),
         }
+        if dname == "float64":  # float32 differences with float64-grade results
+            fns["delta"] = timed(fast("delta"))
         t = interleaved(fns, a.repeats, warmup=1)
         for name in fns:
             rate = m / statistics.median(t[name])

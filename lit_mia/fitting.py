@@ -5,8 +5,11 @@ classifier (attacks/classifier.py) and the Updates-Leak encoder-decoders and CBM
 (updates_leak/). `fit_module` trains for `epochs` epochs on a TensorDataset (shuffled by a
 generator seeded with `seed`) on one device, without checkpoints, progress bars, summaries or
 Lightning's banners; per-epoch `train/...` metrics go to `logger` (a tracking.LightningLogger
-with a prefix, or None). `predict` runs a function of the module in eval mode, in batches,
-without gradients.
+with a prefix, or None). With `val` (held-out tensors) the module's `validation_step` logs
+`val/loss` after every epoch and `KeepBest` restores the weights of the epoch with the lowest
+one (early stopping by checkpoint selection, kept in memory); `module.best_epoch` and
+`module.best_val` record the choice. `predict` runs a function of the module in eval mode, in
+batches, without gradients.
 """
 
 from __future__ import annotations
@@ -32,12 +35,15 @@ def fit_module(
     logger=None,
     deterministic: bool | str = True,
     accelerator: str = "cpu",
+    val: tuple[Tensor, ...] | None = None,
 ) -> pl.LightningModule:
-    """Fit `module` on TensorDataset(*tensors); returns it in eval mode on the CPU."""
+    """Fit `module` on TensorDataset(*tensors); returns it in eval mode on the CPU. With `val`:
+    the weights of the epoch with the lowest `val/loss` on TensorDataset(*val)."""
     pl.seed_everything(seed, workers=True, verbose=False)
     module.train()
     gen = torch.Generator().manual_seed(seed)
     dl = DataLoader(TensorDataset(*tensors), batch_size=batch_size, shuffle=True, generator=gen)
+    val_dl = None if val is None else DataLoader(TensorDataset(*val), batch_size=512)
     trainer = pl.Trainer(
         max_epochs=epochs,
         accelerator=accelerator,
@@ -48,12 +54,37 @@ def fit_module(
         enable_model_summary=False,
         deterministic=deterministic,
         num_sanity_val_steps=0,
-        limit_val_batches=0,
+        limit_val_batches=0 if val is None else None,
         log_every_n_steps=max(1, len(dl)),
+        callbacks=[] if val is None else [KeepBest()],
     )
     with quiet():
-        trainer.fit(module, train_dataloaders=dl)
+        trainer.fit(module, train_dataloaders=dl, val_dataloaders=val_dl)
     return module.cpu().eval()
+
+
+class KeepBest(pl.Callback):
+    """Keeps a copy of the weights whenever `monitor` (logged by validation_step) reaches a
+    new minimum and loads the best copy back when fitting ends."""
+
+    def __init__(self, monitor: str = "val/loss") -> None:
+        self.monitor = monitor
+        self.best: float = float("inf")
+        self.epoch: int = -1
+        self.state: dict[str, Tensor] | None = None
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        v = trainer.callback_metrics.get(self.monitor)
+        if v is None:
+            raise RuntimeError(f"{type(pl_module).__name__} logged no {self.monitor!r}")
+        if float(v) < self.best:
+            self.best, self.epoch = float(v), int(trainer.current_epoch)
+            self.state = {k: t.detach().clone() for k, t in pl_module.state_dict().items()}
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.state is not None:
+            pl_module.load_state_dict(self.state)
+        pl_module.best_epoch, pl_module.best_val = self.epoch, self.best
 
 
 @contextmanager
@@ -85,4 +116,4 @@ def predict(fn: Callable[[Tensor], Tensor], module, x: Tensor, batch_size: int =
     return out
 
 
-__all__ = ["fit_module", "predict", "quiet"]
+__all__ = ["KeepBest", "fit_module", "predict", "quiet"]

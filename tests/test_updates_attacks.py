@@ -103,6 +103,38 @@ def test_label_inference_learns_separable_deltas():
     assert "train/loss" in log.metrics[-1] and "train/acc" in log.metrics[-1]
 
 
+def test_keep_best_restores_the_epoch_with_the_lowest_held_out_loss():
+    """fit_module with `val`: the returned weights are those of the logged epoch with the
+    lowest val/loss (recomputed on the returned module), not the last epoch's."""
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 4, (200,), generator=g)
+    delta = torch.randn(200, 20, generator=g) + torch.nn.functional.one_hot(y, 20) * 0.7
+    yv = torch.randint(0, 4, (100,), generator=g)
+    dv = torch.randn(100, 20, generator=g) + torch.nn.functional.one_hot(yv, 20) * 0.7
+    log = MemoryLogger()
+    module = LabelInference(20, 4, [64, 64], 0.0, 1e-2)  # overfits: val loss turns up
+    fit_module(module, (delta, y), epochs=25, batch_size=32, logger=log, val=(dv, yv))
+    val = [r["val/loss"] for r in log.metrics if "val/loss" in r]
+    assert len(val) == 25 and module.best_epoch == int(np.argmin(val)) < 24
+    assert module.best_val == pytest.approx(min(val), rel=1e-6)
+    with torch.no_grad():
+        again = torch.nn.functional.cross_entropy(module(dv), yv).item()
+    assert again == pytest.approx(min(val), rel=1e-5)
+
+
+def test_holdout_is_a_base_the_decoder_never_sees():
+    from lit_mia.updates_leak.context import holdout
+
+    base_of = torch.arange(12) % 3
+    tr, va = holdout(base_of, 0.2, 0)
+    assert (base_of[va] == 2).all() and (base_of[tr] != 2).all() and len(va) == 4
+    one = torch.zeros(10, dtype=torch.long)  # one shadow base: a seeded random fifth
+    tr1, va1 = holdout(one, 0.2, 0)
+    assert len(va1) == 2 and sorted(tr1.tolist() + va1.tolist()) == list(range(10))
+    assert torch.equal(va1, holdout(one, 0.2, 0)[1])
+    assert not torch.equal(va1, holdout(one, 0.2, 1)[1])
+
+
 def test_registry_entries():
     from lit_mia.attacks.registry import ATTACKS, of_kind, settings_sections
 

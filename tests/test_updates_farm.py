@@ -65,6 +65,50 @@ def test_float64_fast_path_matches_float64_reference(digits, log):
     torch.testing.assert_close(fast, ref, atol=1e-12, rtol=1e-5)
 
 
+@pytest.mark.parametrize(
+    ("name", "kw", "k", "rule"),
+    [
+        ("lenet_mnist", {"width": 0.5}, 1, UpdateRule("sgd", 1e-3, 0.9, 64)),
+        ("lenet_mnist", {"width": 0.5}, 5, UpdateRule("sgd", 1e-3, 0.9, 2)),  # 3 steps
+        ("mlp", {"width": 0.25, "activation": "leaky_relu"}, 3, UpdateRule("adam", 1e-3, 0, 2)),
+    ],
+)
+@pytest.mark.parametrize("log", [False, True])
+def test_delta_probe_mode_matches_the_float64_reference(name, kw, k, rule, log):
+    """probe_mode "delta" (float32 differences carried layer by layer) agrees with the
+    float64 forward to 1e-5 of each updated model's largest change, on a confident base
+    (p_y ~ 1 on most unseen samples: tiny updates) and on multi-step updates."""
+    bundle = load_dataset("mnist5k")
+    net = _net(bundle, name, **kw)
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    for _ in range(40):  # confident: most update samples get p_y near 1
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(bundle.x[:300]), bundle.y[:300]).backward()
+        opt.step()
+    net.eval()
+    idx = torch.as_tensor(np.random.default_rng(k).integers(1000, 2000, (6, k)))  # unseen
+    xs, ys, probe = bundle.x[idx], bundle.y[idx], bundle.x[4000:4012]
+    # the float64 fast path (same float32 gradients; itself checked against naive_deltas)
+    ref = update_deltas(net, probe, xs, ys, rule, 4, "loop", torch.float64, log)
+    assert (ref.norm(dim=1) > 0).all()
+    fast = update_deltas(net, probe, xs, ys, rule, 4, "delta", torch.float64, log)
+    assert fast.dtype == torch.float64 and fast.shape == ref.shape
+    # float32 differences: errors ~1e-7 of the largest change of each updated model
+    err = (fast - ref).abs().amax(1)
+    assert (err <= 1e-5 * ref.abs().amax(1) + 1e-12).all(), err / ref.abs().amax(1)
+
+
+def test_delta_probe_mode_refuses_nets_without_rules(digits):
+    from lit_mia.updates_leak.delta_forward import check_delta_net
+
+    net = nn.Sequential(nn.Flatten(), nn.Linear(64, 8), nn.Tanh(), nn.Linear(8, 10))
+    with pytest.raises(ConfigError, match="Tanh is not one of them: use probe_mode=loop"):
+        check_delta_net(net)
+    pooled = nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(3), nn.Flatten())
+    with pytest.raises(ConfigError, match="2x2 max-pools"):
+        check_delta_net(pooled)
+
+
 def test_float64_keeps_updates_float32_rounds_away(digits):
     """A confidently classified update sample moves the parameters by less than float32's
     resolution: float32 deltas are (mostly) exact zeros, float64 ones are not (issue 11)."""

@@ -1,9 +1,18 @@
-"""Updates-Leak on a small deterministic fixture (issue 11): a real farm (an MLP base model on
-1,390 mnist5k images, float64 updates) on which A_LI, A_SSR, A_LDE and A_MSR each
-beat their strongest trivial baseline by a margin; the delta representation's invariants;
-update sets without replacement and disjoint from every other index set."""
+"""Updates-Leak on a small deterministic fixture (issue 11): a real farm (softmax-regression
+base models on 300 mnist5k images, 600 shadow / 150 target float64 updates, 40 probes) on which
+A_LI, A_SSR and A_LDE beat their strongest trivial baseline by a wide margin and A_MSR beats
+the mean image and random samples; with the shadow deltas shuffled (no signal) the decoders
+fall to their baselines; the delta representation's invariants; update sets without
+replacement and disjoint from every other index set; the held-out epoch selection.
+
+The fixture is built to leak: a softmax regression's one-step update is
+-lr (p - e_y) x^T, so the posterior differences on the probes carry the update sample's
+inner products with every probe, and base models trained on different data end close to each
+other (a convex problem), so what the decoders learn on the shadow bases transfers."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
@@ -13,7 +22,6 @@ from omegaconf import OmegaConf
 
 from lit_mia.data.datasets import DatasetBundle, load_dataset
 from lit_mia.errors import ConfigError
-from lit_mia.nets import build_net
 from lit_mia.updates_leak.ablation import run_ablation
 from lit_mia.updates_leak.attacks import UPDATE_ATTACKS
 from lit_mia.updates_leak.context import UpdatesContext
@@ -29,12 +37,12 @@ def _mnist() -> DatasetBundle:
     return load_dataset("mnist5k")
 
 
-def _fit_mlp(bundle):
-    """A small MLP base model trained with plain Adam (deterministic, ~1 s)."""
+def _fit_linear(bundle):
+    """A softmax-regression base model trained with plain Adam (deterministic, < 1 s)."""
 
     def fit(idx, seed):
         torch.manual_seed(seed)
-        net = build_net("mlp", bundle.shape, 10, (0.1,), (0.3,), width=0.25)
+        net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))
         opt = torch.optim.Adam(net.parameters(), lr=3e-3)
         x, y = bundle.x[torch.as_tensor(idx)], bundle.y[torch.as_tensor(idx)]
         g = torch.Generator().manual_seed(seed)
@@ -54,7 +62,7 @@ def _settings(**kw) -> UpdatesSettings:
         target_pool=150, n_shadow_bases=3, label_dirichlet=1.0, batch_size=32, **kw,
     )  # fmt: skip
     u.lde.k, u.lde.epochs, u.li.epochs = 10, 40, 20
-    u.ssr.ae_epochs, u.ssr.epochs, u.ssr.n_grid, u.lde.n_bars = 15, 30, 4, 2
+    u.ssr.ae_epochs, u.ssr.epochs, u.ssr.n_grid, u.lde.n_bars = 15, 60, 4, 2
     s = u.msr
     s.gen_hidden, s.disc_hidden, s.n_gen, s.n_eval_gen = [256, 256], [64], 20, 40
     s.epochs, s.sets_per_batch, s.n_grid, s.lr = 12, 16, 1, 1e-3
@@ -74,7 +82,7 @@ def make_fixture():
         "trainer": {"accelerator": "cpu", "precision": 32, "deterministic": True, "devices": 1},
     })  # fmt: skip
     pools = make_pools(len(bundle), cfg.updates, 0)
-    bases = BaseModels(_fit_mlp(bundle), pools, 0)
+    bases = BaseModels(_fit_linear(bundle), pools, 0)
     farms = {k: build_farm(cfg, bundle, pools, bases, k) for k in (1, 10)}
     return cfg, bundle, pools, farms, bases
 
@@ -106,30 +114,47 @@ def test_a_li_beats_its_baselines(fixture):
     assert m["acc"] >= 0.9 and m["acc"] > strongest + 0.5, m
 
 
-def test_a_ssr_beats_the_mean_image_and_label_random(fixture):
-    """On this small fixture (600 shadow updates, AE 15 epochs on 900 images) A_SSR is
-    sample-agnostic beyond the label: it beats the mean image, Label-random and Random by a
-    margin but not the true-class mean (measured 0.060 vs 0.055; a ridge decoder with the
-    true label does no better). The class-mean comparison is the shipped experiment's
-    (README "Update leakage")."""
-    res = UPDATE_ATTACKS["a_ssr"].run(_ctx(fixture, 1))
+def test_a_ssr_reconstructs_more_than_the_label(fixture):
+    """A_SSR (MLP decoder, epoch chosen on the held-out shadow base) beats the true-class mean
+    image, the strongest trivial baseline (measured 0.043 vs 0.055; mean image 0.068)."""
+    ctx = _ctx(fixture, 1)
+    res = UPDATE_ATTACKS["a_ssr"].run(ctx)
     m = res.metrics
-    assert m["mse"] < 0.93 * m["mse_mean"], m
-    assert m["mse"] < 0.7 * min(m["mse_label_random"], m["mse_random"]), m
-    assert m["mse_class_mean"] < m["mse_mean"]  # the baselines are ordered as expected
+    strongest = min(m["mse_mean"], m["mse_class_mean"], m["mse_label_random"], m["mse_random"])
+    assert strongest == m["mse_class_mean"]  # the baselines are ordered as expected
+    assert m["mse"] < 0.9 * strongest, m
+    assert m["z_class_mean"] > 4, m  # the gain in paired standard errors: not noise
+    assert 0 <= ctx.selection["a_ssr/best_epoch"] < ctx.u.ssr.epochs
+    assert ctx.selection["a_ssr/n_val"] == 200  # the last of 3 shadow bases: 600 / 3
     assert "plots/a_ssr_reconstructions.png" in res.figures
+
+
+def test_decoders_fall_to_their_baselines_without_signal(fixture):
+    """Shadow deltas shuffled against their update samples: nothing to learn, so A_LI and A_SSR
+    must not beat their strongest trivial baselines by more than noise."""
+    cfg, bundle, pools, farms, _ = fixture
+    sh = farms[1].shadow
+    perm = torch.randperm(len(sh.deltas), generator=torch.Generator().manual_seed(0))
+    noisy = dataclasses.replace(farms[1], shadow=dataclasses.replace(sh, deltas=sh.deltas[perm]))
+    u = OmegaConf.merge(cfg.updates, {"k": 1})
+    ctx = UpdatesContext(u, bundle, pools, {**farms, 1: noisy}, seed=0)
+    li = UPDATE_ATTACKS["a_li"].run(ctx).metrics
+    assert li["acc"] < li["acc_majority"] + 0.1, li  # 150 targets: sd of a 0.1 rate ~ 0.025
+    ssr = UPDATE_ATTACKS["a_ssr"].run(ctx).metrics
+    assert ssr["mse"] > 0.95 * ssr["mse_mean"], ssr  # at best the mean image
 
 
 def test_a_lde_beats_uniform_and_shadow_mean(fixture):
     m = UPDATE_ATTACKS["a_lde"].run(_ctx(fixture)).metrics
     strongest = min(m["kl_uniform"], m["kl_shadow_mean"], m["kl_random"])
-    assert m["kl"] < 0.9 * strongest, m  # measured 0.69 vs 0.83
+    assert m["kl"] < 0.6 * strongest, m  # measured 0.41 vs 0.83
     assert m["acc"] > m["acc_random"] + 0.2
 
 
 def test_a_msr_beats_random_samples_and_the_mean_image(fixture):
-    """Measured on this fixture: 0.064 vs k copies of the mean image 0.068, k class means by
-    the predicted histogram 0.062 (not beaten here), random real samples 0.10."""
+    """Measured on this fixture: 0.063 vs k copies of the mean image 0.068, random real
+    samples 0.10; k class means by the predicted histogram 0.061 are not beaten (README
+    "Update leakage")."""
     res = UPDATE_ATTACKS["a_msr"].run(_ctx(fixture))
     m = res.metrics
     assert m["mse"] < 0.75 * m["mse_random"], m

@@ -111,6 +111,15 @@ class CBMGAN(pl.LightningModule):
         for key, v in losses.items():
             self._epoch.setdefault(key, []).append(float(v.detach()))
 
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        """val/loss: the best-match loss of the generator (eval mode) on held-out update sets,
+        the generator's reconstruction objective (context.fit selects the epoch on it)."""
+        delta, real = batch
+        with torch.random.fork_rng(devices=[]):  # the same noise every epoch; training's
+            torch.manual_seed(batch_idx)  # random stream untouched
+            loss = best_match_loss(self(delta), real)
+        self.log("val/loss", loss, on_step=False, on_epoch=True)
+
     def on_train_epoch_end(self) -> None:
         for key, v in self._epoch.items():
             self.history.setdefault(key, []).append(sum(v) / len(v))

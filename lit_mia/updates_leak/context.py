@@ -36,7 +36,7 @@ class UpdatesContext:
     seed: int = 0
     deterministic: bool | str = True
     logger: Callable[[str], Any] = lambda name: None
-    step_metrics: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    selection: dict[str, float] = field(default_factory=dict)  # fit's epoch choices
 
     @property
     def n_classes(self) -> int:
@@ -70,8 +70,33 @@ class UpdatesContext:
         return adv, y, mean, torch.stack(cm)
 
 
-def fit(ctx: UpdatesContext, name: str, module, tensors, epochs: int, batch_size: int):
-    return fit_module(
+def holdout(base_of: Tensor, val_fraction: float, seed: int) -> tuple[Tensor, Tensor]:
+    """(train, validation) positions of shadow updates: validation = the updates of the last
+    shadow base model when there are several (a base the decoder does not train on, as the
+    target's), else a random val_fraction of them (default_rng((seed, 99)))."""
+    base_of = torch.as_tensor(base_of)
+    if int(base_of.max()) >= 1:
+        last = base_of == base_of.max()
+        return torch.nonzero(~last).flatten(), torch.nonzero(last).flatten()
+    m = len(base_of)
+    perm = torch.as_tensor(np.random.default_rng((seed, 99)).permutation(m))
+    n_val = min(max(1, round(m * float(val_fraction))), m - 1)
+    return perm[n_val:].sort().values, perm[:n_val].sort().values
+
+
+def fit(
+    ctx: UpdatesContext, name: str, module, tensors, epochs: int, batch_size: int,
+    base_of: Tensor | None = None,
+):  # fmt: skip
+    """Fit an attack model on shadow tensors. With `base_of` (the shadow updates' base models)
+    and updates.early_stopping: train on all but the held-out updates (holdout) and keep the
+    epoch with the lowest held-out loss; the choice is logged as <name>/best_epoch and
+    <name>/best_val in ctx.selection."""
+    val = None
+    if base_of is not None and bool(ctx.u.early_stopping) and len(base_of) >= 2:
+        tr, va = holdout(base_of, float(ctx.u.val_fraction), ctx.seed)
+        tensors, val = tuple(t[tr] for t in tensors), tuple(t[va] for t in tensors)
+    out = fit_module(
         module,
         tensors,
         epochs=int(epochs),
@@ -79,7 +104,13 @@ def fit(ctx: UpdatesContext, name: str, module, tensors, epochs: int, batch_size
         seed=ctx.seed,
         logger=ctx.logger(name),
         deterministic=ctx.deterministic,
+        val=val,
     )
+    if val is not None:
+        ctx.selection[f"{name}/best_epoch"] = float(out.best_epoch)
+        ctx.selection[f"{name}/best_val"] = float(out.best_val)
+        ctx.selection[f"{name}/n_val"] = float(len(val[0]))
+    return out
 
 
 def finish(name: str, metrics: dict[str, float], figures=None) -> AttackResult:
@@ -88,4 +119,4 @@ def finish(name: str, metrics: dict[str, float], figures=None) -> AttackResult:
     return AttackResult(metrics, figures=figures or {}, texts=texts)
 
 
-__all__ = ["UpdatesContext", "attack_k", "finish", "fit"]
+__all__ = ["UpdatesContext", "attack_k", "finish", "fit", "holdout"]

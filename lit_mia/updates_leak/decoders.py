@@ -6,6 +6,9 @@
   0.5, Adam 1e-3): encoder -> FC(n_classes) -> softmax histogram; loss KL(true || predicted)
   (`F.kl_div(log_pred, true, reduction="batchmean")`). Target histogram [B, n_classes];
   forward returns log-probabilities.
+
+Every decoder's `validation_step` logs its training loss on held-out shadow updates as
+`val/loss` (fitting.KeepBest selects the epoch on it: context.fit).
 """
 
 from __future__ import annotations
@@ -37,6 +40,18 @@ class _EncoderHead(pl.LightningModule):
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=self.lr)
 
+    def losses(self, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
+        """{"loss": the training loss, other per-batch metrics}."""
+        raise NotImplementedError
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        out = self.losses(batch)
+        self.log_dict({f"train/{k}": v for k, v in out.items()}, on_step=False, on_epoch=True)
+        return out["loss"]
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self.log("val/loss", self.losses(batch)["loss"], on_step=False, on_epoch=True)
+
 
 class LabelInference(_EncoderHead):
     """A_LI: delta -> label logits."""
@@ -44,13 +59,11 @@ class LabelInference(_EncoderHead):
     def forward(self, delta: Tensor) -> Tensor:
         return self.head(self.encoder(delta))
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+    def losses(self, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
         delta, y = batch
         logits = self(delta)
-        loss = F.cross_entropy(logits, y)
-        self.log("train/loss", loss, on_step=False, on_epoch=True)
-        self.log("train/acc", (logits.argmax(-1) == y).float().mean(), on_step=False, on_epoch=True)
-        return loss
+        acc = (logits.argmax(-1) == y).float().mean()
+        return {"loss": F.cross_entropy(logits, y), "acc": acc}
 
 
 class LabelDistribution(_EncoderHead):
@@ -59,11 +72,9 @@ class LabelDistribution(_EncoderHead):
     def forward(self, delta: Tensor) -> Tensor:
         return F.log_softmax(self.head(self.encoder(delta)), dim=-1)
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+    def losses(self, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
         delta, hist = batch
-        loss = F.kl_div(self(delta), hist, reduction="batchmean")
-        self.log("train/kl", loss, on_step=False, on_epoch=True)
-        return loss
+        return {"loss": F.kl_div(self(delta), hist, reduction="batchmean")}
 
 
 __all__ = ["LabelDistribution", "LabelInference"]

@@ -16,7 +16,10 @@ Fast path (`update_deltas`), `chunk` models at a time, with torch.func:
   per updated model on the whole probe batch (`probe_mode` "loop", the default: measured
   fastest here, bench/bench_updates.py) or `ensemble_logits` of lit_mia/shadow_farm.py, i.e.
   vmap(functional_call) over the stacked parameters ("vmap": for conv nets vmap turns each
-  layer into one grouped convolution, which the CPU kernels run slower than B plain ones).
+  layer into one grouped convolution, which the CPU kernels run slower than B plain ones),
+  or ("delta") the base forward once in float64 and each model's activation differences in
+  float32 (delta_forward.py: float64-grade differences at float32 convolution speed; the
+  parameter step then runs in float64 whatever `dtype`).
 `naive_deltas` is the reference loop (deepcopy + torch.optim + step + probe forward per
 model) used by the tests and the benchmark. Nets with BatchNorm are refused (their batch
 statistics would couple the vmapped models).
@@ -42,9 +45,10 @@ from torch.func import functional_call, grad, vmap
 from lit_mia.errors import ConfigError
 from lit_mia.progress import steps
 from lit_mia.shadow_farm import ensemble_logits
+from lit_mia.updates_leak.delta_forward import check_delta_net, delta_log_posteriors, delta_logits
 
 OPTIMIZERS = ("sgd", "adam")
-PROBE_MODES = ("loop", "vmap")
+PROBE_MODES = ("loop", "vmap", "delta")
 ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam defaults
 
 
@@ -167,11 +171,16 @@ def update_deltas(
             f"{rule.optimizer!r}"
         )
     check_net(net)
+    if probe_mode == "delta":
+        check_delta_net(net)
+        dtype_probe, dtype = dtype, torch.float64  # the step in float64: dW ~ 1e-9 W
     was = net.training
     params, buffers = _split(net)
     twin = probe_twin(net).to(dtype)
     hi = {n: v.to(dtype) for n, v in params.items()}  # the base point in `dtype`
     hbuf = {n: v.to(dtype) for n, v in buffers.items()}
+    hi64 = {n: v.double() for n, v in params.items()}
+    hbuf64 = {n: v.double() for n, v in buffers.items()}
     probe = probe.to(dtype)
     post = F.log_softmax if log else F.softmax
     with torch.no_grad():
@@ -203,6 +212,12 @@ def update_deltas(
                 start = hi if p is None else p
                 p, state = _step(start, g, state, t + 1, rule, shared=p is None)
             net.eval()
+            if probe_mode == "delta":  # differences carried layer by layer (delta_forward.py)
+                with torch.no_grad():
+                    dp = {n: (v - hi[n].unsqueeze(0)).float() for n, v in p.items()}
+                    z, dz = delta_logits(net, hi64, hbuf64, dp, probe)
+                    out.append(delta_log_posteriors(z, dz, log).to(dtype).flatten(1))
+                continue
             with torch.no_grad():
                 if probe_mode == "vmap":  # the shadow farm's primitive (lit_mia/shadow_farm.py)
                     bufs = {n: v.expand(len(y), *v.shape) for n, v in hbuf.items()}
@@ -214,7 +229,8 @@ def update_deltas(
             out.append((post(logit, dim=-1) - base).flatten(1))
     finally:
         net.train(was)
-    return torch.cat(out)
+    res = torch.cat(out)
+    return res.to(dtype_probe) if probe_mode == "delta" else res
 
 
 def _step(p, g, state, t: int, rule: UpdateRule, shared: bool):

@@ -133,6 +133,7 @@ def run_updates_leak(
             out.update({f"attack/{name}/{k}": v for k, v in res.metrics.items()})
             out[f"updates/{name}_wall_s"] = time.perf_counter() - t1
             tracking.log_result(run, name, res, title=str(cfg.name))
+        out |= {f"updates/{key}": v for key, v in ctx.selection.items()}
         run.log_metrics({k: v for k, v in out.items() if not k.startswith("attack/")})
         _print_summary(cfg, out)
         return tracking.TargetResult(str(cfg.name), run.run_id, out)

@@ -24,15 +24,22 @@ class LiSettings:
 
 @dataclass
 class SsrSettings:
-    """A_SSR (§4.2, appendix D Table 2): autoencoder trained on the adversary's shadow data,
-    its decoder transferred behind encoder + FC(64 -> mu_AE) and fine-tuned with MSE, Adam."""
+    """A_SSR (§4.2, appendix D Table 2). decoder "autoencoder": the paper's attack, an
+    autoencoder trained on the adversary's shadow data, its decoder transferred behind encoder
+    + FC(64 -> mu_AE) and fine-tuned with MSE, Adam (encoder: updates.hidden / dropout).
+    decoder "mlp" (default, chosen by measurement: autoencoder.py): delta -> FC `hidden`
+    (dropout `dropout`) -> pixels. The autoencoder is trained either way: its reconstruction
+    of the true sample is the mse_ae_oracle baseline."""
 
+    decoder: str = "mlp"  # mlp | autoencoder (autoencoder.py)
+    hidden: list[int] = field(default_factory=lambda: [256, 256])  # decoder "mlp"
+    dropout: float = 0.5  # decoder "mlp"
     ae_epochs: int = 100
     ae_lr: float = 3e-3
     # Appendix D puts dropout in the AE; on 2,400 mnist5k images dropout 0.2 on its 15-unit
     # layers kept the AE at the mean image (test MSE 0.063 vs 0.038 without, 100 epochs)
     ae_dropout: float = 0.0
-    epochs: int = 50
+    epochs: int = 150  # at most: the epoch is chosen on held-out shadow updates
     lr: float = 1e-3
     n_grid: int = 10  # fair random draws shown in the reconstruction grid
 
@@ -106,8 +113,14 @@ class UpdatesSettings:
     update_momentum: float = 0.9
     update_batch_size: int = 64  # one epoch over the update set in batches of this size
     chunk: int = 64  # updated models per vectorised farm call
-    probe_mode: str = "loop"  # loop | vmap: how updated models see the probes (farm.py)
+    probe_mode: str = "delta"  # delta | loop | vmap: how updated models see the probes (farm.py)
     batch_size: int = 64  # attack-model training batch (update sets per batch)
+    # Every attack model keeps the weights of the epoch with the lowest loss on held-out
+    # shadow updates: those of the last shadow base model (n_shadow_bases >= 2: the held-out
+    # updates come from a base model the decoder never saw, as the target's does) or a random
+    # val_fraction of them (one base). Never the target side (context.fit).
+    early_stopping: bool = True
+    val_fraction: float = 0.2
     dropout: float = 0.2  # encoder dropout (appendix B: dropout on both layers)
     hidden: list[int] = field(default_factory=lambda: [128, 64])  # encoder (appendix B)
     cache_dir: str = "mlruns/cache/updates"

@@ -4,12 +4,15 @@ Shadow side: `n_shadow_bases` base models, all trained on the adversary's shadow
 different seeds (seed + 1, + 3, + 5, ...); shadow update set i starts from base i mod
 n_shadow_bases, so the decoders learn what transfers to an unseen base model rather than one
 model's quirks (issue 11: A_SSR on the target base, 2,400 shadow updates: one shadow base
-0.056 MSE = the class mean, five bases 0.0485). Target side: one base model (seed + 2) trained
+0.056 MSE = the class mean, five bases 0.0485; the shipped ablation 0.069 vs 0.049). Target
+side: one base model (seed + 2) trained
 on the target base set. Update sets: pools.sample_update_sets (without replacement until a
 pool is used up, disjoint sides).
 
 Every side stores float64 log-posterior differences log p_updated - log p_base [m, n_probe * C]
-(`farm_dtype` float64: the update and the probe forward in float64, farm.update_deltas), the
+(`probe_mode` delta, the default: the update step in float64, the base forward once in float64
+and each model's activation differences in float32, delta_forward.py; `loop` / `vmap` with
+`farm_dtype` float64: the update and the whole probe forward in float64), the
 base models' log-posteriors [n_bases, n_probe, C] and which base each update started from:
 every representation of representation.py derives from these.
 

@@ -11,7 +11,8 @@ target side, next to its trivial baselines (always logged; README "Update leakag
          mse_class_mean (the mean image of the true label's class: what an attack that only
          knew the label would output), mse_label_random (a random adversary sample of the true
          label), mse_random (any adversary sample); mse_ae_oracle (the AE on the true sample,
-         out of the adversary's reach); gain_<b> = 1 - mse / mse_<b>            §4.2, Fig. 4
+         out of the adversary's reach); gain_<b> = 1 - mse / mse_<b>; z_class_mean: the
+         mean per-image MSE gain over the class mean in paired standard errors    §4.2, Fig. 4
 
 Baselines draw from the adversary's own data (shadow base + shadow pool) with
 default_rng((seed, tag)); the grid shows fair random draws of target updates.
@@ -28,18 +29,24 @@ from lit_mia.attacks.base import AttackResult
 from lit_mia.fitting import predict
 from lit_mia.updates_leak import evaluation as ev
 from lit_mia.updates_leak import plots
-from lit_mia.updates_leak.autoencoder import Autoencoder, SampleReconstruction
+from lit_mia.updates_leak.autoencoder import (
+    Autoencoder,
+    MlpReconstruction,
+    SampleReconstruction,
+)
 from lit_mia.updates_leak.context import UpdatesContext, finish, fit
 from lit_mia.updates_leak.decoders import LabelInference
 from lit_mia.updates_leak.representation import unit_and_lognorm
 
 
-def li_predict(ctx: UpdatesContext, x_sh: Tensor, y_sh: Tensor, x_tg: Tensor, name="a_li"):
-    """A_LI: train on (shadow features, labels), predicted target labels [m]."""
+def li_predict(ctx: UpdatesContext, x_sh: Tensor, y_sh: Tensor, x_tg: Tensor, base_of,
+               name="a_li"):  # fmt: skip
+    """A_LI: train on (shadow features, labels), predicted target labels [m]; base_of: the
+    shadow updates' base models (the held-out epoch selection of context.fit)."""
     u = ctx.u
     torch.manual_seed(ctx.seed)  # module init independent of what ran before
     module = LabelInference(x_sh.shape[1], ctx.n_classes, u.hidden, u.dropout, u.li.lr)
-    fit(ctx, name, module, (x_sh, y_sh), u.li.epochs, u.batch_size)
+    fit(ctx, name, module, (x_sh, y_sh), u.li.epochs, u.batch_size, base_of)
     return predict(module, module, x_tg).argmax(-1).numpy()
 
 
@@ -48,7 +55,7 @@ def run_a_li(ctx: UpdatesContext) -> AttackResult:
     sh, tg = farm.shadow, farm.target
     x_sh, x_tg = ctx.features(farm)
     y_sh, y = sh.labels[:, 0], tg.labels[:, 0].numpy()
-    pred = li_predict(ctx, x_sh, y_sh, x_tg)
+    pred = li_predict(ctx, x_sh, y_sh, x_tg, sh.base_of)
     majority = np.bincount(y_sh.numpy(), minlength=ctx.n_classes).argmax()
     ln_sh, ln_tg = (unit_and_lognorm(s.deltas.double())[1].numpy() for s in (sh, tg))
     norm_only = LogisticRegression(max_iter=1000).fit(ln_sh, y_sh.numpy()).predict(ln_tg)
@@ -75,17 +82,26 @@ def train_autoencoder(ctx: UpdatesContext) -> Autoencoder:
     return fit(ctx, "a_ssr_ae", ae, (x,), u.ssr.ae_epochs, u.batch_size)
 
 
-def ssr_reconstruct(ctx, ae, x_sh: Tensor, sets_sh: Tensor, x_tg: Tensor, name="a_ssr"):
-    """A_SSR: train on shadow (features, images), target reconstructions in [0, 1]."""
-    u = ctx.u
+def ssr_reconstruct(ctx, ae, x_sh: Tensor, sets_sh: Tensor, x_tg: Tensor, base_of,
+                    name="a_ssr"):  # fmt: skip
+    """A_SSR: train on shadow (features, images), target reconstructions in [0, 1];
+    updates.ssr.decoder "mlp" (MlpReconstruction) or "autoencoder" (ae's decoder)."""
+    u, s = ctx.u, ctx.u.ssr
     torch.manual_seed(ctx.seed)
-    module = SampleReconstruction(x_sh.shape[1], ae.decoder, u.hidden, u.dropout, u.ssr.lr)
-    fit(ctx, name, module, (x_sh, ctx.images(sets_sh)), u.ssr.epochs, u.batch_size)
+    if str(s.decoder) == "mlp":
+        module = MlpReconstruction(x_sh.shape[1], ctx.bundle.shape, s.hidden, s.dropout, s.lr)
+    else:
+        module = SampleReconstruction(x_sh.shape[1], ae.decoder, u.hidden, u.dropout, s.lr)
+    fit(ctx, name, module, (x_sh, ctx.images(sets_sh)), s.epochs, u.batch_size, base_of)
     return (predict(module, module, x_tg) + 1) / 2
 
 
+def per_image_mse(a: Tensor, real: Tensor) -> Tensor:
+    return (a - real).pow(2).flatten(1).mean(1)
+
+
 def mse(a: Tensor, real: Tensor) -> float:
-    return float((a - real).pow(2).flatten(1).mean(1).mean())
+    return float(per_image_mse(a, real).mean())
 
 
 def ssr_baselines(ctx: UpdatesContext, real: Tensor, y: np.ndarray) -> dict[str, float]:
@@ -105,7 +121,7 @@ def run_a_ssr(ctx: UpdatesContext) -> AttackResult:
     sh, tg = farm.shadow, farm.target
     x_sh, x_tg = ctx.features(farm)
     ae = train_autoencoder(ctx)
-    recon = ssr_reconstruct(ctx, ae, x_sh, sh.sets[:, 0], x_tg)
+    recon = ssr_reconstruct(ctx, ae, x_sh, sh.sets[:, 0], x_tg, sh.base_of)
     real = ctx.bundle.x[tg.sets[:, 0]]  # [m, C, H, W] in [0, 1]
     y = tg.labels[:, 0].numpy()
     oracle = (predict(ae, ae, real * 2 - 1) + 1) / 2
@@ -114,6 +130,8 @@ def run_a_ssr(ctx: UpdatesContext) -> AttackResult:
     for b in ("mean", "class_mean", "label_random", "random"):
         m[f"gain_{b}"] = 1 - m["mse"] / m[f"mse_{b}"]
     class_mean = ctx.adversary()[3]
+    diff = per_image_mse(class_mean[torch.as_tensor(y)], real) - per_image_mse(recon, real)
+    m["z_class_mean"] = float(diff.mean() / (diff.std() / len(diff) ** 0.5).clamp_min(1e-12))
     pick = ctx.rng(4).choice(len(real), min(int(ctx.u.ssr.n_grid), len(real)), replace=False)
     grid = plots.image_rows(
         {

@@ -27,6 +27,7 @@ NETS_WITH_BATCHNORM = ("wide_resnet",)
 SINGLE_SAMPLE = ("a_li", "a_ssr")
 OPTIMIZERS = ("sgd", "adam")
 REPRESENTATIONS = ("log_unit", "unit", "standardized")  # representation.REPRESENTATIONS
+SSR_DECODERS = ("mlp", "autoencoder")  # updates.ssr.decoder (autoencoder.py)
 
 
 def _need(ok: bool, msg: str) -> None:
@@ -85,8 +86,8 @@ def check_updates(cfg, attack: str) -> None:
         f"{u.update_optimizer!r}",
     )
     _need(
-        u.probe_mode in ("loop", "vmap"),
-        f"updates.probe_mode must be one of loop, vmap, got {u.probe_mode!r}",
+        u.probe_mode in ("loop", "vmap", "delta"),
+        f"updates.probe_mode must be one of loop, vmap, delta, got {u.probe_mode!r}",
     )
     _need(u.update_lr >= 0, f"updates.update_lr must be >= 0, got {u.update_lr}")
     _need(
@@ -130,10 +131,24 @@ def check_updates(cfg, attack: str) -> None:
             f"data.name: a_ssr has no autoencoder (appendix D, Table 2) for "
             f"{cfg.data.name!r}; valid: {', '.join(sorted(AE_FOR_DATASET))}",
         )
+    _need(
+        0 < u.val_fraction < 1,
+        f"updates.val_fraction must be in (0, 1), got {u.val_fraction}",
+    )
     if attack == "a_ssr":
+        s = u.ssr
         _need(
-            0 <= u.ssr.ae_dropout < 1,
-            f"updates.ssr.ae_dropout must be in [0, 1), got {u.ssr.ae_dropout}",
+            0 <= s.ae_dropout < 1,
+            f"updates.ssr.ae_dropout must be in [0, 1), got {s.ae_dropout}",
+        )
+        _need(
+            s.decoder in SSR_DECODERS,
+            f"updates.ssr.decoder must be one of {', '.join(SSR_DECODERS)}, got {s.decoder!r}",
+        )
+        _need(0 <= s.dropout < 1, f"updates.ssr.dropout must be in [0, 1), got {s.dropout}")
+        _need(
+            len(s.hidden) >= 1 and all(h >= 1 for h in s.hidden),
+            f"updates.ssr.hidden must be a non-empty list of widths >= 1, got {list(s.hidden)}",
         )
     if attack == "a_lde":
         _need(u.lde.epochs >= 1, f"updates.lde.epochs must be >= 1, got {u.lde.epochs}")
