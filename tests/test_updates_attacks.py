@@ -338,7 +338,17 @@ BAD = [
     (
         "probe-mode",
         ["run", "updates_leak_multi", "updates.probe_mode=fast"],
-        ["updates.probe_mode must be one of loop, vmap", "'fast'"],
+        ["updates.probe_mode must be one of loop, vmap, delta", "'fast'"],
+    ),
+    (
+        "ssr-decoder",
+        ["run", "updates_leak_single", "updates.ssr.decoder=cnn"],
+        ["updates.ssr.decoder must be one of mlp, autoencoder", "'cnn'"],
+    ),
+    (
+        "val-fraction",
+        ["run", "updates_leak_single", "updates.val_fraction=1.5"],
+        ["updates.val_fraction must be in (0, 1), got 1.5"],
     ),
     (
         "optimizer",

@@ -137,7 +137,7 @@ def test_decoders_fall_to_their_baselines_without_signal(fixture):
     sh = farms[1].shadow
     perm = torch.randperm(len(sh.deltas), generator=torch.Generator().manual_seed(0))
     noisy = dataclasses.replace(farms[1], shadow=dataclasses.replace(sh, deltas=sh.deltas[perm]))
-    u = OmegaConf.merge(cfg.updates, {"k": 1})
+    u = OmegaConf.merge(cfg.updates, {"k": 1, "ssr": {"ae_epochs": 1}})  # AE: oracle only
     ctx = UpdatesContext(u, bundle, pools, {**farms, 1: noisy}, seed=0)
     li = UPDATE_ATTACKS["a_li"].run(ctx).metrics
     assert li["acc"] < li["acc_majority"] + 0.1, li  # 150 targets: sd of a 0.1 rate ~ 0.025
