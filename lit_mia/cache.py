@@ -67,6 +67,7 @@ TRAINING_SOURCES = (
     "data",
     "perturb",
     "updates_leak/farm.py",
+    "updates_leak/delta_forward.py",
     "updates_leak/pools.py",
     "updates_leak/sides.py",
 )

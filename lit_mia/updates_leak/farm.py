@@ -49,6 +49,10 @@ from lit_mia.updates_leak.delta_forward import check_delta_net, delta_log_poster
 
 OPTIMIZERS = ("sgd", "adam")
 PROBE_MODES = ("loop", "vmap", "delta")
+# models per delta_forward call: their [models, probes, ...] intermediates stay under glibc's
+# 32 MB mmap threshold, so memory is reused instead of page-faulted in (LeNet, 100 probes:
+# 469 models/s at 16, 453 at 32, 316 at 64, bench of this session)
+DELTA_CHUNK = 16
 ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam defaults
 
 
@@ -181,6 +185,7 @@ def update_deltas(
     hbuf = {n: v.to(dtype) for n, v in buffers.items()}
     hi64 = {n: v.double() for n, v in params.items()}
     hbuf64 = {n: v.double() for n, v in buffers.items()}
+    memo: dict = {}  # probe_mode "delta": the base activations, shared by every chunk
     probe = probe.to(dtype)
     post = F.log_softmax if log else F.softmax
     with torch.no_grad():
@@ -215,8 +220,10 @@ def update_deltas(
             if probe_mode == "delta":  # differences carried layer by layer (delta_forward.py)
                 with torch.no_grad():
                     dp = {n: (v - hi[n].unsqueeze(0)).float() for n, v in p.items()}
-                    z, dz = delta_logits(net, hi64, hbuf64, dp, probe)
-                    out.append(delta_log_posteriors(z, dz, log).to(dtype).flatten(1))
+                    for j in range(0, len(y), DELTA_CHUNK):
+                        part = {n: v[j : j + DELTA_CHUNK] for n, v in dp.items()}
+                        z, dz = delta_logits(net, hi64, hbuf64, part, probe, memo)
+                        out.append(delta_log_posteriors(z, dz, log).to(dtype).flatten(1))
                 continue
             with torch.no_grad():
                 if probe_mode == "vmap":  # the shadow farm's primitive (lit_mia/shadow_farm.py)

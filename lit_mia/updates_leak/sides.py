@@ -4,7 +4,7 @@ Shadow side: `n_shadow_bases` base models, all trained on the adversary's shadow
 different seeds (seed + 1, + 3, + 5, ...); shadow update set i starts from base i mod
 n_shadow_bases, so the decoders learn what transfers to an unseen base model rather than one
 model's quirks (issue 11: A_SSR on the target base, 2,400 shadow updates: one shadow base
-0.056 MSE = the class mean, five bases 0.0485; the shipped ablation 0.068 vs 0.049). Target
+0.056 MSE = the class mean, five bases 0.0485; the shipped ablation 0.067 vs 0.050). Target
 side: one base model (seed + 2) trained
 on the target base set. Update sets: pools.sample_update_sets (without replacement until a
 pool is used up, disjoint sides).
