@@ -85,7 +85,25 @@ class Autoencoder(pl.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=self.lr)
 
 
-class SampleReconstruction(pl.LightningModule):
+class _Reconstruction(pl.LightningModule):
+    """What both A_SSR decoders share: MSE to the image, `val/loss` on held-out updates, Adam
+    at `self.lr`; subclasses build the layers and `forward`."""
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        delta, x = batch
+        loss = F.mse_loss(self(delta), x)
+        self.log("train/mse", loss, on_step=False, on_epoch=True)
+        return loss
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        delta, x = batch
+        self.log("val/loss", F.mse_loss(self(delta), x), on_step=False, on_epoch=True)
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=self.lr)
+
+
+class SampleReconstruction(_Reconstruction):
     """A_SSR: delta [B, d] -> image [B,1,28,28] in [-1, 1]."""
 
     def __init__(
@@ -105,21 +123,8 @@ class SampleReconstruction(pl.LightningModule):
     def forward(self, delta: Tensor) -> Tensor:
         return self.decoder(self.bridge(self.encoder(delta)))
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        delta, x = batch
-        loss = F.mse_loss(self(delta), x)
-        self.log("train/mse", loss, on_step=False, on_epoch=True)
-        return loss
 
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        delta, x = batch
-        self.log("val/loss", F.mse_loss(self(delta), x), on_step=False, on_epoch=True)
-
-    def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=self.lr)
-
-
-class MlpReconstruction(SampleReconstruction):
+class MlpReconstruction(_Reconstruction):
     """A_SSR with a direct decoder: delta [B, d] -> tanh(FC(Encoder(delta))), the image
     [B, *shape] in [-1, 1]."""
 
@@ -131,7 +136,7 @@ class MlpReconstruction(SampleReconstruction):
         dropout: float = 0.5,
         lr: float = 1e-3,
     ) -> None:
-        pl.LightningModule.__init__(self)
+        super().__init__()
         self.encoder = Encoder(d_in, hidden, dropout)
         self.shape = tuple(int(s) for s in shape)
         self.head = nn.Linear(self.encoder.out_dim, math.prod(self.shape))

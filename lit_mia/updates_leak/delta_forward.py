@@ -224,7 +224,7 @@ def delta_logits(net: nn.Module, params: dict[str, Tensor], buffers: dict[str, T
     with the same net, params and probe (the farm's chunks): the base activations and what
     derives from them are computed once."""
     memo = {} if memo is None else memo
-    layers = leaves(net)
+    layers = _memo(memo, "layers", lambda: leaves(net))
     a = probe.to(torch.float64)
     d: Tensor | None = None
     skip = False

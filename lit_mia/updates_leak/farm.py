@@ -158,8 +158,9 @@ def update_deltas(
     """Posterior differences of m updated copies of `net`, the fast path.
 
     xs: [m, k, C, H, W] update sets, ys: [m, k] labels, probe: [n_probe, C, H, W].
-    probe_mode: "loop" (one functional_call per updated model; the fastest on the 2-core CPU
-    here, where vmap turns the LeNet convs into slow grouped convolutions) or "vmap".
+    probe_mode: "loop" (one functional_call per updated model; vmap turns the LeNet convs into
+    slow grouped convolutions on this CPU), "vmap", or "delta" (delta_forward.py: the step in
+    float64, the probe forward as float32 differences from a float64 base forward).
     dtype: precision of the updated parameters, optimiser state and probe forward (gradients
     are taken in the net's float32); float64 keeps updates of ~1e-9 that float32 rounds away.
     log: log-posterior differences log p_updated - log p_base instead of p_updated - p_base.
@@ -175,21 +176,22 @@ def update_deltas(
             f"{rule.optimizer!r}"
         )
     check_net(net)
-    if probe_mode == "delta":
+    delta = probe_mode == "delta"
+    out_dtype = dtype
+    if delta:
         check_delta_net(net)
-        dtype_probe, dtype = dtype, torch.float64  # the step in float64: dW ~ 1e-9 W
+        dtype = torch.float64  # the step in float64: dW ~ 1e-9 W
     was = net.training
     params, buffers = _split(net)
     twin = probe_twin(net).to(dtype)
     hi = {n: v.to(dtype) for n, v in params.items()}  # the base point in `dtype`
     hbuf = {n: v.to(dtype) for n, v in buffers.items()}
-    hi64 = {n: v.double() for n, v in params.items()}
-    hbuf64 = {n: v.double() for n, v in buffers.items()}
     memo: dict = {}  # probe_mode "delta": the base activations, shared by every chunk
     probe = probe.to(dtype)
     post = F.log_softmax if log else F.softmax
-    with torch.no_grad():
-        base = post(functional_call(twin, (hi, hbuf), (probe,)), dim=-1)
+    if not delta:
+        with torch.no_grad():
+            base = post(functional_call(twin, (hi, hbuf), (probe,)), dim=-1)
 
     def loss(p: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
         return F.cross_entropy(functional_call(net, (p, buffers), (x,)), y)
@@ -217,13 +219,13 @@ def update_deltas(
                 start = hi if p is None else p
                 p, state = _step(start, g, state, t + 1, rule, shared=p is None)
             net.eval()
-            if probe_mode == "delta":  # differences carried layer by layer (delta_forward.py)
+            if delta:  # differences carried layer by layer (delta_forward.py)
                 with torch.no_grad():
                     dp = {n: (v - hi[n].unsqueeze(0)).float() for n, v in p.items()}
                     for j in range(0, len(y), DELTA_CHUNK):
                         part = {n: v[j : j + DELTA_CHUNK] for n, v in dp.items()}
-                        z, dz = delta_logits(net, hi64, hbuf64, part, probe, memo)
-                        out.append(delta_log_posteriors(z, dz, log).to(dtype).flatten(1))
+                        z, dz = delta_logits(net, hi, hbuf, part, probe, memo)
+                        out.append(delta_log_posteriors(z, dz, log).flatten(1))
                 continue
             with torch.no_grad():
                 if probe_mode == "vmap":  # the shadow farm's primitive (lit_mia/shadow_farm.py)
@@ -236,8 +238,7 @@ def update_deltas(
             out.append((post(logit, dim=-1) - base).flatten(1))
     finally:
         net.train(was)
-    res = torch.cat(out)
-    return res.to(dtype_probe) if probe_mode == "delta" else res
+    return torch.cat(out).to(out_dtype)
 
 
 def _step(p, g, state, t: int, rule: UpdateRule, shared: bool):
