@@ -1,5 +1,12 @@
-"""Bit-identical results across refactors: tiny runs of the shipped experiments, every attack
-family, compared exactly with metrics recorded before the renovation (issue 10).
+"""Unchanged results across refactors: tiny runs of the shipped experiments, every attack
+family, compared with metrics recorded before the renovation (issue 10).
+
+Across machines the comparison is to a relative tolerance of 1e-9 (`REL_TOL`): NumPy/BLAS
+reductions are not bit-identical across CPUs (a 2-core AMD EPYC gave
+0.056770030668236285 where the recording machine gave 0.05677003066823629), while any real
+change of a result moves it by far more than 1e-9. Bit-identity is a same-machine property:
+`LIT_MIA_GOLDEN_EXACT=1` demands it, for a refactor checked on the machine that recorded the
+file.
 
 `tests/golden_metrics.json` was written by this file at commit 19435f6 (before the
 renovation) with `LIT_MIA_RECORD_GOLDEN=1 pytest tests/test_golden.py`, one torch thread
@@ -24,6 +31,9 @@ from lit_mia.run import run_experiment
 
 GOLDEN = Path(__file__).with_name("golden_metrics.json")
 RECORD = os.environ.get("LIT_MIA_RECORD_GOLDEN") == "1"
+EXACT = os.environ.get("LIT_MIA_GOLDEN_EXACT") == "1"
+REL_TOL = 1e-9  # across CPUs: last-digit differences of float reductions, nothing more
+ABS_TOL = 1e-12  # metrics that are 0 up to rounding (differences of equal means)
 
 TINY = [
     "data.n_members=64",
@@ -188,8 +198,19 @@ def _metrics(case: str, tmp_path: Path) -> dict[str, float]:
     return out
 
 
-def _same(a: float, b: float) -> bool:
-    return (math.isnan(a) and math.isnan(b)) or a == b
+def _same(a: float, b: float, exact: bool = EXACT) -> bool:
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return a == b if exact else math.isclose(a, b, rel_tol=REL_TOL, abs_tol=ABS_TOL)
+
+
+def test_same_tolerates_last_digit_only():
+    """The AMD/Intel last-digit case passes; a change in the 9th significant digit fails."""
+    a, b = 0.05677003066823629, 0.056770030668236285
+    assert _same(a, b) and not _same(a, b, exact=True)
+    assert not _same(a, a * (1 + 1e-8)) and not _same(0.5, 0.5 + 1e-9)
+    assert _same(float("nan"), float("nan")) and not _same(float("nan"), 0.0)
+    assert not _same(0.0, 1e-9) and _same(0.0, 1e-13)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
