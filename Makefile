@@ -47,7 +47,7 @@ test: $(STAMP) ## fast test suite (excludes tests marked slow)
 test-all: $(STAMP) ## full test suite including slow tests
 	$(PY) -m pytest -q $(ARGS)
 
-BENCHES ?= training regimes farm label_only updates rmia sweep
+BENCHES ?= cli training regimes farm label_only updates rmia sweep
 
 bench: $(STAMP) ## benchmarks, side-by-side ratios (BENCHES='training farm ...' ARGS=--quick)
 	@set -e; for b in $(BENCHES); do echo "== bench/bench_$$b.py"; \

@@ -124,6 +124,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(config.to_yaml(cfg))
         return 0
     if args.command == "run":
+        config.per_target(args.experiment, args.overrides)  # bad input: exit 2 before torch loads
         from lit_mia.report import comparison_table  # lazy: `list`, `config` start fast
         from lit_mia.run import run_experiment
         from lit_mia.tracking import is_rank_zero, mlflow_experiment
@@ -139,6 +140,9 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"report: lit-mia report {args.experiment} {store}".rstrip())
         return 0
     if args.command == "sweep":
+        from lit_mia.sweep.spec import resolve
+
+        resolve(args.sweep, args.overrides, args.workers)  # bad input: exit 2 before torch loads
         from lit_mia.sweep import run_sweep
 
         run_sweep(args.sweep, args.overrides, workers=args.workers)

@@ -7,16 +7,19 @@ Composition (later wins)::
       -> the experiment file's section for that group
       -> CLI overrides (`target.eps=0.2`, or the group shorthand `target=pgd`)
 
-The schema is assembled from the registries, so every knob has exactly one default, in the
-settings dataclass next to its code: the `target` section is the chosen regime's settings class
-(`TARGETS[name].Settings`, targets/), the `attack` section is `AttackSettings` plus one
-sub-section per settings class an attack entry declares (`Attack.settings`, attacks/registry.py;
-`updates` likewise). A group's name is its `name` key (CLI `g.name` / `g=NAME`, else the
-experiment's, else the default); conf/<group>/<name>.yaml, when it exists, holds only what
-differs from the defaults. Top-level keys (`seed`, `attacks`, `targets`, `tracking.*`) are
-schema -> experiment -> CLI. Every user error (unknown key or name, wrong type, value out of
-range) is a one-line `ConfigError` naming the key; range checks live next to each settings
-class (`validate`) and are called from `validate` below.
+The schema is assembled from the registries, so every knob has exactly one default, in its
+settings dataclass: the `target` section is the chosen regime's settings class
+(`targets.settings_class(name)`, targets/settings.py), the `attack` section is `AttackSettings`
+plus one sub-section per settings class an attack entry declares (`Attack.settings`,
+attacks/registry.py; `updates` likewise). Nothing here imports torch, Lightning or MLflow (the
+registries hold lazy references, lit_mia/registry.py), so `lit-mia config`, `list` and every
+unknown key or name come back before the heavy libraries would have loaded; an attack's own
+`check` imports its module when it runs. A group's name is its `name` key (CLI `g.name` /
+`g=NAME`, else the experiment's, else the default); conf/<group>/<name>.yaml, when it exists,
+holds only what differs from the defaults. Top-level keys (`seed`, `attacks`, `targets`,
+`tracking.*`) are schema -> experiment -> CLI. Every user error (unknown key or name, wrong
+type, value out of range) is a one-line `ConfigError` naming the key; range checks live next to
+each settings class (`validate`) and are called from `validate` below.
 """
 
 from __future__ import annotations
@@ -29,16 +32,13 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
-from pytorch_lightning.strategies import StrategyRegistry
 
 from lit_mia.attacks.base import UPDATE_LEAKAGE
 from lit_mia.attacks.registry import ATTACKS, settings_sections
 from lit_mia.attacks.settings import AttackSettings
-from lit_mia.data.datamodule import AUGMENTATIONS
-from lit_mia.data.datasets import DATASETS
 from lit_mia.errors import ConfigError, require, unknown_name
-from lit_mia.nets import NETS
-from lit_mia.targets import TARGETS, parse_target_entry, target_names
+from lit_mia.registry import AUGMENTATIONS, DATASETS, NETS
+from lit_mia.targets import TARGETS, parse_target_entry, settings_class, target_names
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
@@ -146,7 +146,7 @@ def schema(target: str = "natural") -> type:
     ]
     attack = make_dataclass("AttackConfig", sub, bases=(AttackSettings,))
     top = [(k, c, _section(c)) for k, c in sections.items() if "." not in k]
-    regime = TARGETS[target].Settings
+    regime = settings_class(target)
     fields = [("target", regime, _section(regime)), ("attack", attack, _section(attack)), *top]
     return make_dataclass(f"ExperimentConfig_{target}", fields, bases=(ExperimentBase,))
 
@@ -346,21 +346,14 @@ def _check(cfg: DictConfig, key: str, ok: bool, allowed: str) -> None:
         require(ok, key, allowed, OmegaConf.select(cfg, key))
 
 
+# The strategies of Lightning's StrategyRegistry that need no extra package (the check asks
+# Lightning itself, importing it, only for a name outside this list: fsdp variants, deepspeed).
+STRATEGIES = ("auto", "ddp", "ddp_spawn", "ddp_fork", "ddp_notebook", "single_device")
+STRATEGIES += tuple(f"{d}_find_unused_parameters_true" for d in STRATEGIES[1:5])
+
 # Lightning's accepted `precision` strings (lightning_fabric.connector).
-PRECISIONS = (
-    "32-true",
-    "16-mixed",
-    "bf16-mixed",
-    "16-true",
-    "bf16-true",
-    "64-true",
-    "transformer-engine",
-    "transformer-engine-float16",
-    "32",
-    "16",
-    "bf16",
-    "64",
-)
+PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true")
+PRECISIONS += ("transformer-engine", "transformer-engine-float16", "32", "16", "bf16", "64")
 
 
 def _check_devices(c: DictConfig) -> None:
@@ -402,7 +395,10 @@ def validate(cfg: DictConfig) -> None:
     _check(c, "net.width", c.net.width > 0, "> 0")
     _check(c, "net.depth", c.net.depth is None or c.net.depth >= 1, ">= 1 or null")
     _check(c, "net.dropout", 0 <= c.net.dropout < 1, "in [0, 1)")
-    TARGETS[c.target.name].Settings.validate(c.target, c)
+    for reg, key in ((NETS, "net.name"), (DATASETS, "data.name")):
+        if reg.is_plugin(c[key.split(".")[0]].name):  # a chosen plug-in must import (one line)
+            reg[c[key.split(".")[0]].name]
+    settings_class(c.target.name).validate(c.target, c)
     AttackSettings.validate(c.attack, c)
     tr = c.trainer
     _check(c, "trainer.max_epochs", tr.max_epochs >= 1, ">= 1")
@@ -413,8 +409,11 @@ def validate(cfg: DictConfig) -> None:
     det = tr.deterministic
     _check(c, "trainer.deterministic", det in (True, False, "warn"), "true, false or warn")
     _check_devices(c)
-    strategies = ("auto", *StrategyRegistry.available_strategies())
-    _check(c, "trainer.strategy", tr.strategy in strategies, f"one of {', '.join(strategies)}")
+    if tr.strategy not in STRATEGIES:  # a rarer one: ask Lightning (imports it)
+        from pytorch_lightning.strategies import StrategyRegistry
+
+        strategies = ("auto", *StrategyRegistry.available_strategies())
+        _check(c, "trainer.strategy", tr.strategy in strategies, f"one of {', '.join(strategies)}")
     _check(c, "trainer.precision", tr.precision in PRECISIONS, f"one of {', '.join(PRECISIONS)}")
     for name in target_names(c):
         if name not in TARGETS:

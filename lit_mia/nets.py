@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from lit_mia import plugins
+from lit_mia import registry
 from lit_mia.errors import ConfigError, unknown_name
 
 Act = Callable[[], nn.Module]
@@ -270,23 +270,13 @@ def wide_resnet(
     return nn.Sequential(parts)
 
 
-NETS: dict[str, Callable[..., nn.Module]] = {
-    "lenet_mnist": lenet_mnist,
-    "lenet_cifar": lenet_cifar,
-    "fmnist_cnn": fmnist_cnn,
-    "yale_cnn": yale_cnn,
-    "wide_resnet": wide_resnet,
-    "mlp": mlp,
-}
-NETS = plugins.merged(  # entry points of group lit_mia.nets (plugins.py)
-    "nets", NETS, lambda name, f: None if callable(f) else "a net builder must be callable"
-)
+NETS = registry.NETS  # name -> the builder above, or a plug-in's (lit_mia/registry.py)
 
-_DEPTH_NETS = (
-    "mlp",
-    "wide_resnet",
-    *(n for n, f in NETS.items() if getattr(f, "accepts_depth", 0)),
-)
+_DEPTH_NETS = ("mlp", "wide_resnet")  # and every plug-in builder with `accepts_depth = True`
+
+
+def _takes_depth(name: str) -> bool:
+    return name in _DEPTH_NETS or bool(getattr(NETS[name], "accepts_depth", False))
 
 
 def build_net(
@@ -321,9 +311,10 @@ def build_net(
     if not width > 0:
         raise ConfigError(f"net.width must be > 0, got {width}")
     if depth is not None:
-        if name not in _DEPTH_NETS:
+        if not _takes_depth(name):
+            takers = ", ".join(n for n in NETS if _takes_depth(n))
             raise ConfigError(
-                f"net.depth is not used by net {name} (only by {', '.join(_DEPTH_NETS)}); "
+                f"net.depth is not used by net {name} (only by {takers}); "
                 f"leave it null, got {depth}"
             )
         if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:

@@ -11,9 +11,11 @@ The entry point's name is the registry name (`net.name=my_mlp`); its object is w
 built-in registry holds: a net builder with `nets.build_net`'s builder signature (set
 `accepts_depth = True` on it to take `net.depth`), a dataset loader `(root, download) ->
 DatasetBundle`, a `TargetModule` subclass with its `Settings`, an `Attack` whose `name` is the
-entry point's name. Each registry calls `merged(group, builtins, check)` once, when its module is
-imported, so plug-ins get the same validation, config schema, tracking and caching as
-built-ins and appear in `lit-mia list`.
+entry point's name. Every registry is a `lit_mia.registry.Registry` over its built-ins and its
+group's entry points, so plug-ins get the same validation, config schema, tracking and caching
+as built-ins and appear in `lit-mia list`. Names are read from the package metadata; a
+plug-in's module is imported when its entry is first used (so a plug-in that imports torch does
+not slow down `lit-mia list` or a config error).
 
 Errors (`ConfigError`, one line; the CLI exits 2 before any MLflow run exists):
 - a plug-in whose module fails to import names the entry point, its distribution and the error;
@@ -25,7 +27,6 @@ This module imports nothing of lit_mia but errors.py, so every registry can use 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
@@ -39,13 +40,6 @@ GROUPS = {
 }
 """Registry -> entry-point group."""
 
-LOADED: dict[str, dict[str, str]] = {g: {} for g in GROUPS}
-"""Registry -> plug-in name -> its source (for `lit-mia list` and error messages)."""
-
-
-CHECKS: dict[str, Callable[[str, Any], str | None]] = {}
-"""Registry -> its check of a plug-in object (set by the registry's own `merged` call)."""
-
 
 def source(ep: EntryPoint) -> str:
     """`name = module:attr (distribution version)` of an entry point."""
@@ -54,15 +48,9 @@ def source(ep: EntryPoint) -> str:
     return f"{ep.name} = {ep.value}{where}"
 
 
-def builtin_source(what: str, name: str, obj: Any) -> str:
-    """`the built-in net 'mlp' (lit_mia.nets)`: where a built-in entry is defined."""
-    mod = getattr(getattr(obj, "run", None), "__module__", None)  # an Attack: its run's module
-    mod = mod or getattr(obj, "__module__", None) or type(obj).__module__
-    return f"the built-in {what} {name!r} ({mod})"
-
-
 @functools.cache
-def _discover(group: str) -> tuple[EntryPoint, ...]:
+def discover(group: str) -> tuple[EntryPoint, ...]:
+    """The installed entry points of `group` (reads package metadata, imports nothing)."""
     return tuple(entry_points(group=group))
 
 
@@ -78,46 +66,11 @@ def load(ep: EntryPoint) -> Any:
         ) from None
 
 
-def merged(
-    registry: str,
-    builtins: dict[str, Any],
-    check: Callable[[str, Any], str | None] | None = None,
-    eps: Iterable[EntryPoint] | None = None,
-) -> dict[str, Any]:
-    """`builtins` plus the plug-ins of `registry`'s entry-point group (or `eps`, for tests).
-
-    `check(name, obj)` returns a complaint (why obj is not a valid entry) or None; without one,
-    the check the registry registered on its own call is used. Raises ConfigError for a failed
-    import, a clash (naming both sources) or a complaint.
-    """
-    group = GROUPS[registry]
-    if check is None:
-        check = CHECKS.get(registry)
-    else:
-        CHECKS[registry] = check
-    out = dict(builtins)
-    what = registry[:-1]
-    origin = {name: builtin_source(what, name, obj) for name, obj in builtins.items()}
-    for ep in _discover(group) if eps is None else eps:
-        if ep.name in origin:
-            raise ConfigError(
-                f"plug-in {what} {ep.name!r} from {source(ep)} clashes with {origin[ep.name]}; "
-                f"rename the entry point in group {group}"
-            )
-        obj = load(ep)
-        problem = check(ep.name, obj) if check is not None else None
-        if problem:
-            raise ConfigError(f"plug-in {what} {source(ep)} in group {group}: {problem}")
-        out[ep.name] = obj
-        origin[ep.name] = f"the plug-in {source(ep)}"
-        if eps is None:
-            LOADED[registry][ep.name] = source(ep)
-    return out
-
-
 def describe() -> list[str]:
-    """One line per loaded plug-in: `<registry> <name>: <source>`."""
-    return [f"{reg[:-1]} {name}: {src}" for reg, d in LOADED.items() for name, src in d.items()]
+    """One line per installed plug-in, `<registry> <name>: <source>`, without importing any."""
+    return [
+        f"{reg[:-1]} {ep.name}: {source(ep)}" for reg, g in GROUPS.items() for ep in discover(g)
+    ]
 
 
-__all__ = ["GROUPS", "LOADED", "describe", "load", "merged", "source"]
+__all__ = ["GROUPS", "describe", "discover", "load", "source"]

@@ -305,3 +305,62 @@ def test_graph_has_known_edges():
     assert _importers("mlflow", "lit_mia.nowhere").keys() >= {TRACKING_LAYER}
     sweep_layer = {m for m in _importers("optuna", "lit_mia.nowhere") if m.startswith(SWEEP_LAYER)}
     assert f"{SWEEP_LAYER}.study" in sweep_layer  # the study code, inside the layer
+
+
+# --------------------------------------------------------------------------- light CLI path
+
+HEAVY = ("torch", "pytorch_lightning", "lightning", "mlflow", "optuna", "sklearn", "matplotlib")
+"""Libraries the config layer must not import: `lit-mia list`, `lit-mia config` and every
+unknown key or name come back before any of them would have loaded (issue 22)."""
+
+LIGHT_PROBE = """
+import contextlib, io, sys
+from lit_mia import cli
+calls = [
+    ["list"],
+    ["config", "default"],
+    ["config", "regimes", "trainer.max_epochs=30"],
+    ["run", "default", "data.n_membrs=3"],
+    ["run", "default", "attacks=[ib,nope]"],
+    ["run", "default", "net.name=resnet9000"],
+    ["run", "default", "targets=[natural,pgdd]"],
+    ["run", "default", "target.lr=-1"],
+    ["run", "updates_leak_single", "updates.m_shadw=1"],
+    ["sweep", "nosuchsweep"],
+    ["sweep", "eps", "sweep.n_trals=2"],
+    ["sweep", "eps", "data.n_membrs=3"],
+    ["run", "nosuchexperiment"],
+]
+codes = []
+for argv in calls:
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        codes.append(cli.main(argv))
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in {heavy!r})
+print(codes, sorted({{m.split(".")[0] for m in heavy}}))
+"""
+
+
+def test_config_and_cli_errors_import_no_heavy_library():
+    """`lit-mia list`, `config` and the one-line errors for typos and bad values run without
+    importing torch, Lightning, MLflow, Optuna, scikit-learn or matplotlib: they answer faster
+    than `python -c "import torch"` alone (bench/bench_cli.py measures the ratio)."""
+    import subprocess
+    import sys
+
+    code = LIGHT_PROBE.format(heavy=set(HEAVY))
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    codes, heavy = p.stdout.strip().rsplit("] [", 1)
+    # list and the two configs exit 0, every bad input exits 2
+    assert codes == "[0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2", p.stdout
+    assert heavy == "]", f"heavy libraries imported on the light path: {p.stdout}"
+
+
+def test_light_probe_detects_a_heavy_import():
+    """The probe above can fail: the same check sees torch once something imports it."""
+    import subprocess
+    import sys
+
+    code = "import sys, torch; print(sorted(m for m in sys.modules if m == 'torch'))"
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.stdout.strip() == "['torch']"

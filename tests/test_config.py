@@ -315,3 +315,42 @@ def test_bad_targets_entry(tmp_path, entry, key) -> None:
     exp.write_text(f"targets: [{entry}]\n")
     with pytest.raises(ConfigError, match=key):
         config.per_target(str(exp))
+
+
+def test_lazy_tables_resolve_to_the_code():
+    """The torch-free tables (lit_mia/registry.py, targets/__init__.py, attacks/registry.py,
+    config.STRATEGIES) name code that exists and agree with it: every built-in reference
+    imports, each regime's settings class is its LightningModule's `Settings`, and every
+    strategy the config accepts without asking Lightning is one of Lightning's."""
+    from functools import partial
+
+    from pytorch_lightning.strategies import StrategyRegistry
+
+    from lit_mia import targets
+    from lit_mia.registry import DATASETS as REG_DATASETS
+    from lit_mia.registry import NETS as REG_NETS
+    from lit_mia.registry import LazyCallable
+
+    assert set(config.STRATEGIES) - {"auto"} <= set(StrategyRegistry.available_strategies())
+    for name, cls in targets.SETTINGS.items():
+        assert TARGETS[name].Settings is cls, name
+        assert targets.settings_class(name) is cls
+    for reg in (REG_NETS, REG_DATASETS, TARGETS, ALL_ATTACKS):
+        objs = reg.load_all()
+        assert objs and all(callable(o) or hasattr(o, "run") for o in objs.values())
+    for a in ALL_ATTACKS.values():
+        for fn in (a.run, a.check, a.shadows, a.scorer):
+            fn = fn.func if isinstance(fn, partial) else fn
+            if isinstance(fn, LazyCallable):
+                assert callable(fn.load()), (a.name, fn.value)
+                assert fn.__module__ == fn.value.partition(":")[0]
+        assert ALL_ATTACKS.source(a.name).startswith(f"the built-in attack {a.name!r} (lit_mia.")
+
+
+def test_unloaded_lazy_reference_fails_clearly():
+    from lit_mia.registry import LazyCallable, Ref
+
+    with pytest.raises(ValueError, match="module:attr"):
+        Ref("no_colon")
+    with pytest.raises(AttributeError):
+        LazyCallable("lit_mia.nets:no_such_builder")()

@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from lit_mia import cli
-from lit_mia.attacks.label_only import LABEL_ONLY_ATTACKS
+from lit_mia.attacks.base import LABEL_ONLY
 from lit_mia.attacks.label_only.augmentation import (
     AugmentationSettings,
     augmentation_scores,
@@ -22,8 +22,11 @@ from lit_mia.attacks.label_only.augmentation import (
 from lit_mia.attacks.label_only.oracle import BudgetExceeded, LabelOracle
 from lit_mia.attacks.label_only.thresholds import percentile_threshold, threshold_table
 from lit_mia.attacks.registry import ATTACKS as ALL_ATTACKS
+from lit_mia.attacks.registry import of_kind
 from lit_mia.errors import ConfigError
 from lit_mia.run import run_experiment
+
+LABEL_ONLY_ATTACKS = of_kind(LABEL_ONLY)
 
 
 class Linear(nn.Module):

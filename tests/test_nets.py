@@ -8,9 +8,8 @@ from torch import nn
 
 from lit_mia.errors import ConfigError
 from lit_mia.nets import NETS, Normalize, PreActBlock, build_net
-from lit_mia.plugins import LOADED
 
-BUILTIN = sorted(set(NETS) - set(LOADED["nets"]))  # plug-ins: tests/test_plugins.py
+BUILTIN = sorted(n for n in NETS if not NETS.is_plugin(n))  # plug-ins: tests/test_plugins.py
 
 MNIST = (1, 28, 28)
 CIFAR = (3, 32, 32)

@@ -14,11 +14,12 @@ from importlib.metadata import EntryPoint
 
 import pytest
 
-from lit_mia import cli, config, plugins
+from lit_mia import cli, config
 from lit_mia.attacks.registry import ATTACKS
 from lit_mia.data.datasets import DATASETS, load_dataset
 from lit_mia.errors import ConfigError
 from lit_mia.nets import NETS, build_net
+from lit_mia.targets import TARGETS
 from lit_mia.tracking import client_for, resolve_uri
 
 pytest.importorskip("lit_mia_example", reason="make setup installs examples/lit_mia_example")
@@ -86,9 +87,13 @@ def test_config_and_run_with_plugin_net_and_dataset(tmp_path, capsys):
     assert m["target/train_acc"] > 0.5 and "attack/ib/auc" in m
 
 
+SHADOW_ENTRY = ATTACKS["shadow"]  # a real Attack, for entry points in this module
+REGISTRIES = {"nets": NETS, "targets": TARGETS, "attacks": ATTACKS}
+
+
 def test_clash_with_builtin_names_both_sources():
     with pytest.raises(ConfigError) as e:
-        plugins.merged("nets", dict(NETS), eps=[ep("mlp", "lit_mia_example.nets:tiny_mlp")])
+        NETS.replace(eps=[ep("mlp", "lit_mia_example.nets:tiny_mlp")]).load_all()
     msg = str(e.value)
     assert "'mlp'" in msg and "lit_mia_example.nets:tiny_mlp" in msg
     assert "the built-in net 'mlp' (lit_mia.nets)" in msg and "\n" not in msg
@@ -97,7 +102,7 @@ def test_clash_with_builtin_names_both_sources():
 def test_clash_between_plugins_names_both_sources():
     two = [ep("dup", "lit_mia_example.nets:tiny_mlp"), ep("dup", "lit_mia.nets:mlp")]
     with pytest.raises(ConfigError) as e:
-        plugins.merged("nets", {}, eps=two)
+        NETS.replace(builtins={}, eps=two).load_all()
     msg = str(e.value)
     assert "dup = lit_mia.nets:mlp" in msg and "plug-in dup = lit_mia_example.nets:tiny_mlp" in msg
 
@@ -114,36 +119,55 @@ def test_clash_between_plugins_names_both_sources():
         ),
         (
             "attacks",
-            ep("other_name", "lit_mia.attacks.shadow:SHADOW_ATTACK", "lit_mia.attacks"),
+            ep("other_name", "tests.test_plugins:SHADOW_ENTRY", "lit_mia.attacks"),
             ["other_name", "must be an Attack", "named 'other_name'"],
         ),
     ],
 )
 def test_bad_plugins_are_one_line_errors(registry, entry, words):
     with pytest.raises(ConfigError) as e:
-        plugins.merged(registry, {}, eps=[entry])
+        REGISTRIES[registry].replace(builtins={}, eps=[entry]).load_all()
     msg = str(e.value)
     assert "\n" not in msg and all(w in msg for w in words), msg
 
 
 def test_valid_attack_plugin_merges():
-    a = ATTACKS["shadow"]
-    got = plugins.merged("attacks", {}, eps=[ep("shadow", f"{a.run.__module__}:SHADOW_ATTACK")])
-    assert got["shadow"] is a
+    group = "lit_mia.attacks"
+    reg = ATTACKS.replace(builtins={}, eps=[ep("shadow", "tests.test_plugins:SHADOW_ENTRY", group)])
+    assert "shadow" in reg and reg.is_plugin("shadow")
+    assert reg["shadow"] is SHADOW_ENTRY
+    assert reg.source("shadow") == "the plug-in shadow = tests.test_plugins:SHADOW_ENTRY"
+
+
+def test_plugin_names_are_read_without_importing_the_plugin():
+    """Names and sources come from the metadata; the module loads on first use, and its
+    failure is then the one-line error."""
+    reg = NETS.replace(builtins={}, eps=[ep("gone", "lit_mia_no_such_module:f")])
+    assert list(reg) == ["gone"] and "gone" in reg and len(reg) == 1
+    assert reg.source("gone") == "the plug-in gone = lit_mia_no_such_module:f"
+    with pytest.raises(ConfigError, match="gone = lit_mia_no_such_module:f.*ModuleNotFound"):
+        reg["gone"]
 
 
 def test_cli_with_a_plugin_that_fails_to_import(tmp_path):
-    """A real distribution whose entry point raises on import: `lit-mia list` exits 2 with one
-    line naming the entry point and the error (no MLflow run can exist: nothing started)."""
+    """A real distribution whose entry point raises on import: `lit-mia list` lists it from its
+    metadata without importing it (exit 0); selecting it exits 2 with one line naming the entry
+    point and the error, from the config check (no MLflow run can exist: nothing started)."""
     dist = tmp_path / "broken_plugin-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 0.1\n")
     (dist / "entry_points.txt").write_text("[lit_mia.nets]\nbroken = broken_plugin_mod:net\n")
     (tmp_path / "broken_plugin_mod.py").write_text("raise RuntimeError('boom at import')\n")
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
-    p = subprocess.run(
-        [sys.executable, "-m", "lit_mia.cli", "list"], capture_output=True, text=True, env=env
-    )
+
+    def cli_run(*args):
+        cmd = [sys.executable, "-m", "lit_mia.cli", *args]
+        return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path)
+
+    p = cli_run("list")
+    assert p.returncode == 0, p.stderr
+    assert "plug-in net broken: broken = broken_plugin_mod:net (broken-plugin 0.1)" in p.stdout
+    p = cli_run("config", "single", "net.name=broken")
     assert p.returncode == 2, p.stderr
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1, p.stderr

@@ -14,11 +14,13 @@ from pytorch_lightning.loggers.logger import Logger
 
 from lit_mia import cli
 from lit_mia.attacks.base import UPDATE_LEAKAGE
+from lit_mia.attacks.registry import of_kind
 from lit_mia.fitting import fit_module
 from lit_mia.updates_leak import evaluation as ev
-from lit_mia.updates_leak.attacks import UPDATE_ATTACKS
 from lit_mia.updates_leak.decoders import LabelInference
 from lit_mia.updates_leak.settings import UpdatesSettings
+
+UPDATE_ATTACKS = of_kind(UPDATE_LEAKAGE)
 
 
 # ---------------------------------------------------------------- pure metrics
@@ -136,7 +138,7 @@ def test_holdout_is_a_base_the_decoder_never_sees():
 
 
 def test_registry_entries():
-    from lit_mia.attacks.registry import ATTACKS, of_kind, settings_sections
+    from lit_mia.attacks.registry import ATTACKS, settings_sections
 
     assert list(UPDATE_ATTACKS) == ["a_li", "a_ssr", "a_lde", "a_msr"]
     assert of_kind(UPDATE_LEAKAGE) == UPDATE_ATTACKS

@@ -14,7 +14,7 @@ Each entry declares its own settings: `settings` maps a config section (`attack.
 `updates`, ...) to the dataclass holding that section's keys and their one default; config.py
 assembles the schema from these.
 
-Score attacks (I_B, I_A, I_V, baseline, ...) are built with `score_attack(scorer)`, which adds
+Score attacks (I_B, I_A, I_V, baseline, ...) are entries with a `scorer`, which get
 the shared metric set of metrics.attack_metrics: oracle threshold (`*_best`), per-class
 thresholds calibrated on shadow models (`*_calibrated`), bootstrap CIs (`*_ci_low/_ci_high`).
 """
@@ -23,10 +23,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig
+
+from lit_mia.registry import lazy
 
 
 @dataclass
@@ -70,19 +73,43 @@ class Attack:
     attacks/context.py) the attack will ask for, so run.py trains them up front on every rank
     (DDP fits must run on all ranks; attacks run on rank 0 only). `kind`: one of KINDS.
     `settings`: config section -> settings dataclass this attack reads (its defaults are the
-    only defaults of those keys)."""
+    only defaults of those keys). `run`, `check`, `shadows` and `scorer` may be given as
+    `"module:function"`, imported on first call (lit_mia/registry.py), so the table of entries
+    loads without torch.
+
+    A score attack gives `scorer(pred, set_name, cfg) -> (scores, losses)` instead of `run`:
+    its run is `scoring.scored_result(ctx, scorer)` (the shared metric set, calibrated on
+    shadow model 0) and its shadows `scoring.calibration_shadows`."""
 
     name: str
-    run: Callable[..., AttackResult]
-    check: Callable[[DictConfig], None] | None = None
+    run: Callable[..., AttackResult] | str | None = None
+    check: Callable[[DictConfig], None] | str | None = None
     description: str = ""
-    shadows: Callable[[DictConfig], int] = no_shadows
+    shadows: Callable[[DictConfig], int] | str = no_shadows
     kind: str = MEMBERSHIP
     settings: dict[str, type] = field(default_factory=dict)
+    scorer: Callable[..., tuple] | str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"attack {self.name}: kind must be one of {KINDS}, got {self.kind}")
+        if (self.run is None) == (self.scorer is None):
+            raise ValueError(f"attack {self.name}: give exactly one of run and scorer")
+        if self.scorer is not None:
+            scorer = lazy(self.scorer)
+            object.__setattr__(self, "scorer", scorer)
+            run = partial(lazy("lit_mia.attacks.scoring:scored_result"), scorer=scorer)
+            object.__setattr__(self, "run", run)
+            if self.shadows is no_shadows:
+                object.__setattr__(self, "shadows", "lit_mia.attacks.scoring:calibration_shadows")
+        for name in ("run", "check", "shadows"):
+            object.__setattr__(self, name, lazy(getattr(self, name)))
+
+    @property
+    def module(self) -> str:
+        """The module that defines the attack's code (its scorer's or its run's)."""
+        fn = self.scorer if self.scorer is not None else self.run
+        return getattr(fn, "__module__", None) or type(self).__module__
 
 
 __all__ = ["Attack", "AttackResult", "KINDS", "MEMBERSHIP", "LABEL_ONLY", "UPDATE_LEAKAGE"]

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -45,26 +44,15 @@ from omegaconf import DictConfig
 from scipy.stats import binom
 
 from lit_mia import training
-from lit_mia.attacks.base import Attack, AttackResult
+from lit_mia.attacks.base import AttackResult
 from lit_mia.attacks.context import AttackContext
 from lit_mia.attacks.scoring import attack_metrics
+from lit_mia.attacks.settings import DpAuditSettings  # noqa: F401 (re-export)
 from lit_mia.data.datasets import DatasetBundle
 from lit_mia.errors import ConfigError, require, unknown_name
 from lit_mia.metrics.privacy import eps_lb_at
 
 CANARY_KINDS = ("mislabel", "natural")
-
-
-@dataclass
-class DpAuditSettings:
-    """`attack.dp_audit`: canaries m (<= the target's member count and split.shadow), kind
-    mislabel | natural, guess_fraction in (0, 1] (share of canaries the one-run attacker
-    guesses on, half IN half OUT), epochs (None = trainer.max_epochs)."""
-
-    canaries: int = 500
-    kind: str = "mislabel"
-    guess_fraction: float = 0.2
-    epochs: int | None = None
 
 
 # --------------------------------------------------------------------------- estimators
@@ -203,18 +191,7 @@ def check_dp_audit(cfg: DictConfig) -> None:
             dc.epochs)  # fmt: skip
 
 
-DP_AUDIT_ATTACKS: dict[str, Attack] = {
-    "dp_audit": Attack(
-        "dp_audit",
-        run_dp_audit,
-        check_dp_audit,
-        "DP-SGD audit: canaries in one training run, Clopper-Pearson and one-run ε lower bounds",
-        settings={"attack.dp_audit": DpAuditSettings},
-    ),
-}
-
 __all__ = [
-    "DP_AUDIT_ATTACKS",
     "DpAuditSettings",
     "one_run_eps",
     "one_run_guesses",

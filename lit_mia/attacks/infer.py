@@ -37,44 +37,15 @@ import torch
 from omegaconf import DictConfig
 
 from lit_mia import metrics, training
-from lit_mia.attacks.base import Attack, AttackResult
+from lit_mia.attacks.base import AttackResult
 from lit_mia.attacks.classifier import decision_summary, fit_classifier, member_log_odds
 from lit_mia.attacks.context import AttackContext
-from lit_mia.attacks.shadow import SHADOW_ATTACK
+from lit_mia.attacks.settings import InferSettings  # noqa: F401 (re-export)
 from lit_mia.attacks.threshold import confidence_and_loss
 from lit_mia.errors import ConfigError, unknown_name
 from lit_mia.perturb.pgd import pgd_args
 from lit_mia.perturb.targeted import targeted_logits
 from lit_mia.predictor import Predictor
-
-
-@dataclass
-class InferSettings:
-    """`model_infer` / `confidence_infer` (CCS'19 §3.3.1, §5.2.5, Table 7): per-class inference
-    on prediction vectors. For every class c, `n_train_per_class` members and as many
-    non-members of class c train the attack (CCS'19: 500 + 500 on CIFAR-10), the rest of that
-    class's members and non-members (balanced) test it.
-
-    features: kinds to compare, the first is logged unprefixed, every one as `<kind>/<metric>`:
-      benign      F(x), the prediction vector on the benign input
-      untargeted  F(x_adv), untargeted PGD at attack.eps (the I_A example)
-      targeted    the k-1 vectors F(x'_t) of targeted PGD towards every other class t,
-                  concatenated (CCS'19 §5.2.5); with include_benign also F(x)
-    confidence_infer thresholds F(.)_y of the benign / untargeted kinds (the paper: "targeted"
-    has no single confidence, §3.3.1) and skips `targeted`.
-    hidden: inference MLP hidden sizes (CCS'19 §5.2.5: 200, 20, then the 2-way output)."""
-
-    features: list[str] = field(default_factory=lambda: ["targeted", "untargeted", "benign"])
-    include_benign: bool = False  # targeted: append the benign vector F(x) to the k-1 vectors
-    # members and as many non-members of each class that train its attack; CCS'19: 500 of
-    # CIFAR-10's 5,000 per class; 50 fits the default mnist5k split (84..118 members per class)
-    n_train_per_class: int = 50
-    hidden: list[int] = field(default_factory=lambda: [200, 20])
-    epochs: int = 100
-    lr: float = 1e-3
-    batch_size: int = 128
-    weight_decay: float = 0.0
-
 
 KINDS = ("benign", "untargeted", "targeted")
 CONFIDENCE_KINDS = ("benign", "untargeted")
@@ -346,26 +317,13 @@ def check_infer_settings(cfg: DictConfig, confidence: bool = False) -> None:
         )
 
 
-INFER_ATTACKS: dict[str, Attack] = {
-    "model_infer": Attack(
-        "model_infer",
-        model_infer,
-        check_infer_settings,
-        "CCS'19 model-infer: per-class MLP on benign/untargeted/targeted prediction vectors",
-        settings={"attack.infer": InferSettings},
-    ),
-    "confidence_infer": Attack(
-        "confidence_infer",
-        confidence_infer,
-        lambda cfg: check_infer_settings(cfg, confidence=True),
-        "CCS'19 confidence-infer: per-class thresholds on F(x)_y / F(x_adv)_y",
-        settings={"attack.infer": InferSettings},
-    ),
-    "shadow": SHADOW_ATTACK,
-}
+def check_confidence_infer(cfg: DictConfig) -> None:
+    """check_infer_settings for confidence-infer (benign and untargeted confidences only)."""
+    check_infer_settings(cfg, confidence=True)
+
 
 __all__ = [
-    "INFER_ATTACKS",
+    "check_confidence_infer",
     "InferData",
     "class_split",
     "class_threshold_decisions",

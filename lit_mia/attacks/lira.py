@@ -43,7 +43,6 @@ Gaussians are its calibration.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +52,7 @@ from scipy.special import log_ndtr
 from torch import Tensor
 
 from lit_mia import metrics, plots
-from lit_mia.attacks.base import Attack, AttackResult
+from lit_mia.attacks.base import AttackResult
 from lit_mia.attacks.context import AttackContext
 from lit_mia.attacks.reference_models import (  # re-exported (tests, bench)
     AUGMENTS,
@@ -70,29 +69,11 @@ from lit_mia.attacks.reference_models import (  # re-exported (tests, bench)
     target_view_logits,
 )
 from lit_mia.attacks.scoring import attack_metrics
+from lit_mia.attacks.settings import LiraSettings  # noqa: F401 (re-export)
 from lit_mia.cache import ModelCache
 from lit_mia.errors import ConfigError, unknown_name
 from lit_mia.shadow_farm import FARMS
 from lit_mia.training import label_of, subset
-
-
-@dataclass
-class LiraSettings:
-    """`attack.lira` (Carlini et al. S&P 2022). mode: online (IN and OUT Gaussians per
-    example, Algorithm 1) | offline (OUT only, §VI-A); n_shadow >= 2 (complementary pairs:
-    every point IN for half): 16 on CPU (paper 64-256; fix_variance, its advice below ~64).
-    augment: none | flip | shift | flip_shift (1 / 2 / 9 / 18 queries). farm: auto | vmap |
-    loop (shadow_farm.py; auto times both). cache_dir: shadow models keyed by everything that
-    determines them (cache.py); "" = none. epochs: None = trainer.max_epochs."""
-
-    mode: str = "online"
-    n_shadow: int = 16
-    augment: str = "none"
-    fix_variance: bool = True
-    farm: str = "auto"
-    cache_dir: str = "mlruns/cache/shadow_farm"
-    epochs: int | None = None
-
 
 MODES = ("online", "offline")
 MIN_STD = 1e-6
@@ -293,16 +274,6 @@ def check_lira(cfg: DictConfig) -> None:
         ModelCache(lc.cache_dir, CACHE_KIND, key_name="attack.lira.cache_dir")
 
 
-LIRA_ATTACKS: dict[str, Attack] = {
-    "lira": Attack(
-        "lira",
-        run_lira,
-        check_lira,
-        "LiRA (Carlini et al. 2022): per-example Gaussian likelihood ratio of phi",
-        settings={"attack.lira": LiraSettings},
-    ),
-}
-
 __all__ = [
     "AUGMENTS",
     "CACHE_KIND",
@@ -311,7 +282,6 @@ __all__ = [
     "farm_spec",
     "lira_scores",
     "shadow_phi",
-    "LIRA_ATTACKS",
     "MODES",
     "fit_gaussians",
     "gaussian_logpdf",

@@ -18,29 +18,21 @@ TPR at 0.1% FPR against the budget.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from omegaconf import DictConfig
 
 from lit_mia import metrics, plots
-from lit_mia.attacks.base import Attack, AttackResult
+from lit_mia.attacks.base import AttackResult
 from lit_mia.attacks.context import AttackContext
 from lit_mia.attacks.lira import check_lira, lira_scores, phi_from_logits, shadow_phi
 from lit_mia.attacks.reference_models import farm_logits, reference_farm, target_view_logits
 from lit_mia.attacks.rmia import MAX_REFERENCES, check_rmia, choose_a, rmia_inputs, scores_for
+from lit_mia.attacks.settings import RefBudgetSettings  # noqa: F401 (re-export)
 from lit_mia.errors import require
 from lit_mia.training import label_of, subset
 
 METHODS = ("rmia_online", "rmia_offline", "lira_online", "lira_offline")
 LEVELS = (0.01, 0.001)
-
-
-@dataclass
-class RefBudgetSettings:
-    """`attack.ref_budget`: max_references N (budgets 1, 2, 4, ... and N), 2..256."""
-
-    max_references: int = 16
 
 
 def budgets(n: int) -> list[int]:
@@ -125,14 +117,4 @@ def check_ref_budget(cfg: DictConfig) -> None:
     check_rmia(cfg)
 
 
-REF_BUDGET_ATTACKS: dict[str, Attack] = {
-    "ref_budget": Attack(
-        "ref_budget",
-        run_ref_budget,
-        check_ref_budget,
-        "RMIA vs LiRA (online/offline) AUC and TPR at low FPR by number of reference models",
-        settings={"attack.ref_budget": RefBudgetSettings},
-    ),
-}
-
-__all__ = ["METHODS", "REF_BUDGET_ATTACKS", "RefBudgetSettings", "budgets", "run_ref_budget"]
+__all__ = ["METHODS", "RefBudgetSettings", "budgets", "run_ref_budget"]

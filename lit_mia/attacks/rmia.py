@@ -42,7 +42,7 @@ import torch
 from omegaconf import DictConfig
 
 from lit_mia import metrics
-from lit_mia.attacks.base import Attack, AttackResult
+from lit_mia.attacks.base import AttackResult
 from lit_mia.attacks.context import AttackContext
 from lit_mia.attacks.reference_models import (
     AUGMENTS,
@@ -52,6 +52,7 @@ from lit_mia.attacks.reference_models import (
     target_view_logits,
 )
 from lit_mia.attacks.scoring import attack_metrics
+from lit_mia.attacks.settings import RmiaSettings  # noqa: F401 (re-export)
 from lit_mia.errors import ConfigError, require, unknown_name
 from lit_mia.training import subset
 
@@ -60,23 +61,6 @@ MAX_REFERENCES = 256
 """Most reference models one run trains (the paper's largest farm is 254 models)."""
 A_GRID = np.linspace(0.0, 1.0, 21)
 """Candidate values of the offline correction `a` when it is chosen on a reference model."""
-
-
-@dataclass
-class RmiaSettings:
-    """`attack.rmia` (Zarifzadeh et al. ICML 2024). mode: online (IN and OUT references) |
-    offline (OUT only, linear correction with `a`); n_references: reference models, 1..256
-    (offline with a = null needs >= 3: reference 0 is the stand-in target); a: offline
-    correction in [0, 1], null = chosen on reference model 0; gamma > 0: the pairwise
-    likelihood-ratio threshold; population: population points z (from split.shadow, outside
-    the reference models' pool); augment: none | flip | shift | flip_shift queries."""
-
-    mode: str = "online"
-    n_references: int = 16
-    a: float | None = None
-    gamma: float = 1.0
-    population: int = 1000
-    augment: str = "none"
 
 
 # --------------------------------------------------------------------------- pure math
@@ -288,18 +272,7 @@ def check_rmia(cfg: DictConfig) -> None:
     require(rc.population >= 1, "attack.rmia.population", ">= 1", rc.population)
 
 
-RMIA_ATTACKS: dict[str, Attack] = {
-    "rmia": Attack(
-        "rmia",
-        run_rmia,
-        check_rmia,
-        "RMIA (Zarifzadeh et al. 2024): pairwise likelihood ratio against population samples",
-        settings={"attack.rmia": RmiaSettings},
-    ),
-}
-
 __all__ = [
-    "RMIA_ATTACKS",
     "RmiaInputs",
     "RmiaSettings",
     "choose_a",

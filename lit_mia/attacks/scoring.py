@@ -1,7 +1,8 @@
 """Score attacks: a per-sample membership score turned into the shared metric set.
 
 A *scorer* maps (Predictor, set name, config) -> (scores [N], CE losses [N] or None), higher
-score = more likely a member. `score_attack` makes a registry entry of it that
+score = more likely a member. A registry entry with a `scorer` (attacks/base.py `Attack`)
+runs `scored_result`, which
 
 1. scores the target's evaluation members and non-members (`ctx.pred`);
 2. with `attack.calibrate`, scores shadow model 0's own members / non-members the same way and
@@ -20,8 +21,9 @@ import numpy as np
 from omegaconf import DictConfig
 
 from lit_mia import metrics
-from lit_mia.attacks.base import MEMBERSHIP, Attack, AttackResult
+from lit_mia.attacks.base import AttackResult
 from lit_mia.attacks.context import AttackContext
+from lit_mia.attacks.registry import ATTACKS
 from lit_mia.predictor import Predictor
 
 Scorer = Callable[[Predictor, str, DictConfig], tuple[np.ndarray, np.ndarray | None]]
@@ -64,7 +66,7 @@ def shadow_side(ctx: AttackContext, scorer: Scorer) -> dict[str, np.ndarray]:
 def calibration_thresholds(ctx: AttackContext, name: str) -> dict:
     """The thresholds score attack `name` applies to the target when calibrated:
     {"global": t, "per_class": {class: t}} chosen on `shadow_side` only (Song & Mittal 2021)."""
-    sh = shadow_side(ctx, SCORERS[name])
+    sh = shadow_side(ctx, ATTACKS[name].scorer)
     thr, _ = metrics.best_threshold(sh["shadow_scores"], sh["shadow_is_member"])
     per_class = metrics.class_thresholds(
         sh["shadow_scores"], sh["shadow_is_member"], sh["shadow_labels"]
@@ -93,31 +95,6 @@ def scored_result(ctx: AttackContext, scorer: Scorer, scores=None, losses=None) 
     return AttackResult(m, scores=scores, is_member=is_member, losses=losses, index=index)
 
 
-SCORERS: dict[str, Scorer] = {}
-"""The scorer of every score attack, by name (for `calibration_thresholds`)."""
-
-
-def score_attack(
-    name: str,
-    scorer: Scorer,
-    check: Callable[[DictConfig], None] | None = None,
-    description: str = "",
-    kind: str = MEMBERSHIP,
-    settings: dict[str, type] | None = None,
-) -> Attack:
-    """A registry entry for a score attack (see the module docstring)."""
-    SCORERS[name] = scorer
-    return Attack(
-        name,
-        lambda ctx: scored_result(ctx, scorer),
-        check,
-        description,
-        shadows=calibration_shadows,
-        kind=kind,
-        settings=settings or {},
-    )
-
-
 def calibration_shadows(cfg: DictConfig) -> int:
     """One shadow model (model 0) when thresholds are calibrated (`attack.calibrate`)."""
     return 1 if cfg.attack.calibrate else 0
@@ -125,12 +102,10 @@ def calibration_shadows(cfg: DictConfig) -> int:
 
 __all__ = [
     "Scorer",
-    "SCORERS",
     "attack_metrics",
     "calibration_shadows",
     "calibration_thresholds",
     "shadow_side",
-    "score_attack",
     "scored_result",
     "score_pair",
 ]

@@ -1,6 +1,10 @@
-"""The shared attack settings (`attack.*`, `AttackSettings`). Each attack's own section
-(`attack.lira`, `attack.boundary`, ...) is a dataclass in its attack's module, declared by its
-registry entry (`Attack.settings`); config.py assembles the `attack` section from both.
+"""The attack settings, importable without torch: the shared `attack.*` keys
+(`AttackSettings`) and the sections of the membership attacks (`attack.infer`, `attack.shadow`,
+`attack.lira`, `attack.rmia`, `attack.ref_budget`, `attack.dp_audit`); the label-only sections
+are in label_only/settings.py, `updates` in updates_leak/settings.py. Each registry entry
+(attacks/registry.py) declares the sections it reads (`Attack.settings`), and config.py
+assembles the `attack` section from them before anything imports torch; each attack's module
+re-exports its class.
 Defaults follow CCS'19 (Song, Shokri, Mittal) §5.2 and the released code (REFERENCE.md §2).
 """
 
@@ -10,7 +14,7 @@ from dataclasses import dataclass, field
 
 from lit_mia.errors import require, unknown_name
 from lit_mia.metrics.slicing import SLICE_KINDS
-from lit_mia.perturb.pgd import AttackPGD
+from lit_mia.perturb.settings import AttackPGD
 
 CALIBRATIONS = ("per_class", "global")
 
@@ -74,4 +78,112 @@ class AttackSettings(AttackPGD):
                     cfg.data.n_shadow)  # fmt: skip
 
 
-__all__ = ["AttackSettings"]
+@dataclass
+class InferSettings:
+    """`model_infer` / `confidence_infer` (CCS'19 §3.3.1, §5.2.5, Table 7): per-class inference
+    on prediction vectors. For every class c, `n_train_per_class` members and as many
+    non-members of class c train the attack (CCS'19: 500 + 500 on CIFAR-10), the rest of that
+    class's members and non-members (balanced) test it.
+
+    features: kinds to compare, the first is logged unprefixed, every one as `<kind>/<metric>`:
+      benign      F(x), the prediction vector on the benign input
+      untargeted  F(x_adv), untargeted PGD at attack.eps (the I_A example)
+      targeted    the k-1 vectors F(x'_t) of targeted PGD towards every other class t,
+                  concatenated (CCS'19 §5.2.5); with include_benign also F(x)
+    confidence_infer thresholds F(.)_y of the benign / untargeted kinds (the paper: "targeted"
+    has no single confidence, §3.3.1) and skips `targeted`.
+    hidden: inference MLP hidden sizes (CCS'19 §5.2.5: 200, 20, then the 2-way output)."""
+
+    features: list[str] = field(default_factory=lambda: ["targeted", "untargeted", "benign"])
+    include_benign: bool = False  # targeted: append the benign vector F(x) to the k-1 vectors
+    # members and as many non-members of each class that train its attack; CCS'19: 500 of
+    # CIFAR-10's 5,000 per class; 50 fits the default mnist5k split (84..118 members per class)
+    n_train_per_class: int = 50
+    hidden: list[int] = field(default_factory=lambda: [200, 20])
+    epochs: int = 100
+    lr: float = 1e-3
+    batch_size: int = 128
+    weight_decay: float = 0.0
+
+
+@dataclass
+class ShadowAttackSettings:
+    """`shadow` (Shokri et al. S&P'17 / Salem et al. NDSS'19, ML-Leaks): one attack classifier
+    trained on n_models shadow models' prediction vectors (their in half = member, out half =
+    non-member), applied to the target. features: sorted (the top_k largest probabilities in
+    descending order, ML-Leaks' adversary 1 uses top 3) | label (label-conditioned: the full
+    vector plus the one-hot true label, Shokri's per-class information in one model).
+    hidden: attack MLP hidden sizes (ML-Leaks: one hidden layer of 64)."""
+
+    n_models: int = 4
+    features: str = "sorted"
+    top_k: int = 3
+    hidden: list[int] = field(default_factory=lambda: [64])
+    epochs: int = 100
+    lr: float = 1e-3
+    batch_size: int = 128
+
+
+@dataclass
+class LiraSettings:
+    """`attack.lira` (Carlini et al. S&P 2022). mode: online (IN and OUT Gaussians per
+    example, Algorithm 1) | offline (OUT only, §VI-A); n_shadow >= 2 (complementary pairs:
+    every point IN for half): 16 on CPU (paper 64-256; fix_variance, its advice below ~64).
+    augment: none | flip | shift | flip_shift (1 / 2 / 9 / 18 queries). farm: auto | vmap |
+    loop (shadow_farm.py; auto times both). cache_dir: shadow models keyed by everything that
+    determines them (cache.py); "" = none. epochs: None = trainer.max_epochs."""
+
+    mode: str = "online"
+    n_shadow: int = 16
+    augment: str = "none"
+    fix_variance: bool = True
+    farm: str = "auto"
+    cache_dir: str = "mlruns/cache/shadow_farm"
+    epochs: int | None = None
+
+
+@dataclass
+class RmiaSettings:
+    """`attack.rmia` (Zarifzadeh et al. ICML 2024). mode: online (IN and OUT references) |
+    offline (OUT only, linear correction with `a`); n_references: reference models, 1..256
+    (offline with a = null needs >= 3: reference 0 is the stand-in target); a: offline
+    correction in [0, 1], null = chosen on reference model 0; gamma > 0: the pairwise
+    likelihood-ratio threshold; population: population points z (from split.shadow, outside
+    the reference models' pool); augment: none | flip | shift | flip_shift queries."""
+
+    mode: str = "online"
+    n_references: int = 16
+    a: float | None = None
+    gamma: float = 1.0
+    population: int = 1000
+    augment: str = "none"
+
+
+@dataclass
+class RefBudgetSettings:
+    """`attack.ref_budget`: max_references N (budgets 1, 2, 4, ... and N), 2..256."""
+
+    max_references: int = 16
+
+
+@dataclass
+class DpAuditSettings:
+    """`attack.dp_audit`: canaries m (<= the target's member count and split.shadow), kind
+    mislabel | natural, guess_fraction in (0, 1] (share of canaries the one-run attacker
+    guesses on, half IN half OUT), epochs (None = trainer.max_epochs)."""
+
+    canaries: int = 500
+    kind: str = "mislabel"
+    guess_fraction: float = 0.2
+    epochs: int | None = None
+
+
+__all__ = [
+    "AttackSettings",
+    "InferSettings",
+    "ShadowAttackSettings",
+    "LiraSettings",
+    "RmiaSettings",
+    "RefBudgetSettings",
+    "DpAuditSettings",
+]

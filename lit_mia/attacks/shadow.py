@@ -21,38 +21,18 @@ own decision (p > 0.5) beside the oracle-threshold `acc_best` of metrics.attack_
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
 
-from lit_mia.attacks.base import Attack, AttackResult
+from lit_mia.attacks.base import AttackResult
 from lit_mia.attacks.classifier import decision_summary, fit_classifier, member_log_odds
 from lit_mia.attacks.context import AttackContext
+from lit_mia.attacks.settings import ShadowAttackSettings  # noqa: F401 (re-export)
 from lit_mia.attacks.threshold import confidence_and_loss
 from lit_mia.errors import ConfigError, unknown_name
 from lit_mia.predictor import Predictor
-
-
-@dataclass
-class ShadowAttackSettings:
-    """`shadow` (Shokri et al. S&P'17 / Salem et al. NDSS'19, ML-Leaks): one attack classifier
-    trained on n_models shadow models' prediction vectors (their in half = member, out half =
-    non-member), applied to the target. features: sorted (the top_k largest probabilities in
-    descending order, ML-Leaks' adversary 1 uses top 3) | label (label-conditioned: the full
-    vector plus the one-hot true label, Shokri's per-class information in one model).
-    hidden: attack MLP hidden sizes (ML-Leaks: one hidden layer of 64)."""
-
-    n_models: int = 4
-    features: str = "sorted"
-    top_k: int = 3
-    hidden: list[int] = field(default_factory=lambda: [64])
-    epochs: int = 100
-    lr: float = 1e-3
-    batch_size: int = 128
-
 
 SHADOW_FEATURES = ("sorted", "label")
 
@@ -129,13 +109,4 @@ def check_shadow_settings(cfg: DictConfig) -> None:
         )
 
 
-SHADOW_ATTACK = Attack(
-    "shadow",
-    shadow_attack,
-    check_shadow_settings,
-    "Shokri/ML-Leaks: attack MLP on shadow models' sorted or label-conditioned predictions",
-    shadows=lambda cfg: int(cfg.attack.shadow.n_models),
-    settings={"attack.shadow": ShadowAttackSettings},
-)
-
-__all__ = ["SHADOW_ATTACK", "SHADOW_FEATURES", "shadow_attack", "shadow_features"]
+__all__ = ["SHADOW_FEATURES", "shadow_attack", "shadow_features"]

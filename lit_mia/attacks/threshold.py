@@ -27,9 +27,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lit_mia import plots
-from lit_mia.attacks.base import Attack, AttackResult
+from lit_mia.attacks.base import AttackResult
 from lit_mia.attacks.context import AttackContext
-from lit_mia.attacks.scoring import calibration_shadows, score_attack, scored_result
+from lit_mia.attacks.scoring import scored_result
 from lit_mia.errors import ConfigError
 from lit_mia.perturb.pgd import pgd_args
 from lit_mia.predictor import Predictor
@@ -125,30 +125,9 @@ def ia_sweep(ctx: AttackContext) -> AttackResult:
     )
 
 
-def _check_sweep(cfg) -> None:
+def check_sweep(cfg) -> None:
     eps = list(cfg.attack.eps_list)
     if not eps or not all(0 <= float(e) <= 1 for e in eps):
         raise ConfigError(
             f"attack.eps_list must be a non-empty list of eps in [0, 1] (pixel space), got {eps}"
         )
-
-
-THRESHOLD_ATTACKS: dict[str, Attack] = {
-    "ib": score_attack("ib", benign_confidence, description="I_B: benign confidence F(x)_y"),
-    "ia": score_attack(
-        "ia", adversarial_confidence, description="I_A: confidence on untargeted PGD examples"
-    ),
-    "iv": score_attack(
-        "iv",
-        verified_confidence,
-        check=check_verifier,
-        description="I_V: verified worst-case confidence under the target's verifier",
-    ),
-    "ia_sweep": Attack(
-        "ia_sweep",
-        ia_sweep,
-        check=_check_sweep,
-        description="I_A at a list of attack eps (CCS'19 Fig. 5)",
-        shadows=calibration_shadows,
-    ),
-}

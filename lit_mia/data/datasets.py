@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from lit_mia import plugins
+from lit_mia import registry
 from lit_mia.data import files
 from lit_mia.errors import ConfigError, unknown_name
 
@@ -192,20 +192,15 @@ def _file_loader(name: str, read: Callable[[str], tuple]) -> Callable[[str, bool
     return load
 
 
-DATASETS: dict[str, Callable[[str, bool], DatasetBundle]] = {
-    "mnist5k": mnist5k,
-    "digits": digits,
-    "mnist": _torchvision_loader("mnist", 10),
-    "fashion_mnist": _torchvision_loader("fashion_mnist", 10),
-    "cifar10": _torchvision_loader("cifar10", 10),
-    "cifar100": _torchvision_loader("cifar100", 100),
-    "svhn": _torchvision_loader("svhn", 10),
-    "image_folder": _file_loader("image_folder", files.read_image_folder),
-    "tensors": _file_loader("tensors", files.read_tensors),
-}
-DATASETS = plugins.merged(  # entry points of group lit_mia.datasets (plugins.py)
-    "datasets", DATASETS, lambda n, f: None if callable(f) else "a dataset loader must be callable"
-)
+mnist = _torchvision_loader("mnist", 10)
+fashion_mnist = _torchvision_loader("fashion_mnist", 10)
+cifar10 = _torchvision_loader("cifar10", 10)
+cifar100 = _torchvision_loader("cifar100", 100)
+svhn = _torchvision_loader("svhn", 10)
+image_folder = _file_loader("image_folder", files.read_image_folder)
+tensors = _file_loader("tensors", files.read_tensors)
+
+DATASETS = registry.DATASETS  # name -> the loaders above, or a plug-in's (lit_mia/registry.py)
 
 
 def load_dataset(name: str, root: str = "data_root", download: bool = False) -> DatasetBundle:

@@ -1,7 +1,4 @@
 """Pure perturbation functions on (model, x, y): untargeted and targeted PGD (pgd.py,
-targeted.py), Sinha's ascent (distributional.py), batched HopSkipJump (hopskipjump.py)."""
-
-from lit_mia.perturb.distributional import sinha_linf_ascent
-from lit_mia.perturb.pgd import AttackPGD, batched, pgd, pgd_args
-
-__all__ = ["AttackPGD", "batched", "pgd", "pgd_args", "sinha_linf_ascent"]
+targeted.py), Sinha's ascent (distributional.py), batched HopSkipJump (hopskipjump.py), and the
+attack-time PGD settings (settings.py). Import from the modules: this package imports nothing,
+so the settings load without torch."""

@@ -31,13 +31,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lit_mia.errors import ConfigError
+from lit_mia.perturb.settings import AttackPGD, check_nonnegative, pgd_args  # noqa: F401
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -54,13 +54,6 @@ def eval_mode(model: nn.Module) -> Iterator[None]:
             m.training = training
 
 
-def check_nonnegative(**values: float) -> None:
-    """ConfigError naming the first negative attack parameter."""
-    for name, value in values.items():
-        if value < 0:
-            raise ConfigError(f"{name} must be >= 0, got {value}")
-
-
 def require_autograd(fn_name: str) -> None:
     """Input-gradient attacks cannot run under inference mode: say how to fix it."""
     if torch.is_inference_mode_enabled():
@@ -68,34 +61,6 @@ def require_autograd(fn_name: str) -> None:
             f"{fn_name} needs autograd but inference mode is on; "
             "use Trainer(inference_mode=False) when attacking inside validate/test"
         )
-
-
-@dataclass
-class AttackPGD:
-    """Attack-time untargeted L_inf PGD of the CCS'19 released code (REFERENCE.md §2): eps 0.1
-    (Fashion-MNIST), 20 steps of 2.5 * eps / steps (`step_size: None`), no random start.
-    The `attack.*` settings of every attack that crafts adversarial examples extend it."""
-
-    eps: float = 0.1
-    steps: int = 20
-    step_size: float | None = None
-    random_start: bool = False
-
-    def args(self, eps: float | None = None) -> dict:
-        return pgd_args(self, eps)
-
-
-def pgd_args(s, eps: float | None = None) -> dict:
-    """Keyword arguments of `pgd` (eps, steps, step_size, random_start) from any object with
-    AttackPGD's four fields (an `AttackPGD`, the `attack` config section); `eps` overrides
-    s.eps. step_size None means 2.5 * eps / steps. Use as `pgd(model, x, y, **pgd_args(s))`."""
-    e = float(s.eps if eps is None else eps)
-    steps = int(s.steps)
-    check_nonnegative(eps=e, steps=steps)
-    step_size = s.step_size
-    if step_size is None:
-        step_size = 2.5 * e / steps if steps else 0.0
-    return dict(eps=e, steps=steps, step_size=float(step_size), random_start=bool(s.random_start))
 
 
 def pgd(

@@ -101,6 +101,27 @@ def load_spec(name: str, overrides: list[str] | None = None) -> tuple[SweepSpec,
     return spec, [*spec.overrides, *exp_ov]
 
 
+def resolve(
+    name: str, overrides: list[str] | None = None, workers: int | None = None
+) -> tuple[SweepSpec, list[str], Any]:
+    """(spec, experiment overrides, base experiment config) of a sweep, every check done that
+    needs no study storage: the sweep file and `sweep.*` keys, `--workers`, the base
+    experiment with its overrides (one target), the objectives and the searched keys. Imports
+    neither torch nor Optuna, so bad input comes back at once."""
+    spec, exp_overrides = load_spec(name, overrides)
+    if workers is not None:
+        require(workers >= 1, "--workers", ">= 1", workers)
+        spec.sweep.workers = workers
+    base = config.load(spec.experiment, exp_overrides)  # bad overrides fail here
+    if len(config.target_names(base)) != 1:
+        raise ConfigError("a sweep's base experiment must train exactly one target")
+    check_objectives(spec, base)
+    for key in (*spec.params, *spec.tie):
+        if OmegaConf.select(base, key, default="__missing__") == "__missing__":
+            raise ConfigError(f"sweep parameter {key!r} is not a config key")
+    return spec, exp_overrides, base
+
+
 def validate(spec: SweepSpec) -> None:
     s = spec.sweep
     require(s.n_trials >= 0, "sweep.n_trials", ">= 0", s.n_trials)

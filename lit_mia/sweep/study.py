@@ -29,16 +29,15 @@ import optuna
 from omegaconf import OmegaConf
 
 from lit_mia import config, tracking
-from lit_mia.errors import ConfigError, require
+from lit_mia.errors import ConfigError
 from lit_mia.run import run_experiment
 from lit_mia.sweep import pareto, storage
 from lit_mia.sweep.spec import (
     ParamSpec,
     SweepSpec,
-    check_objectives,
     grid_points,
-    load_spec,
     objective_value,
+    resolve,
     same_point,
 )
 
@@ -52,18 +51,8 @@ class Sweep:
     def __init__(self, name: str, overrides: list[str] | None, workers: int | None = None):
         self.name = name
         self.overrides = list(overrides or [])
-        spec, self.exp_overrides = load_spec(name, self.overrides)
-        if workers is not None:
-            require(workers >= 1, "--workers", ">= 1", workers)
-            spec.sweep.workers = workers
+        spec, self.exp_overrides, base = resolve(name, self.overrides, workers)
         self.spec: SweepSpec = spec
-        base = config.load(spec.experiment, self.exp_overrides)  # bad overrides fail here
-        if len(config.target_names(base)) != 1:
-            raise ConfigError("a sweep's base experiment must train exactly one target")
-        check_objectives(spec, base)
-        for key in (*spec.params, *spec.tie):
-            if OmegaConf.select(base, key, default="__missing__") == "__missing__":
-                raise ConfigError(f"sweep parameter {key!r} is not a config key")
         self.base = base
         tr = base.tracking
         self.tracking_uri = tracking.resolve_uri(tr.uri, tr.artifact_root)[0]

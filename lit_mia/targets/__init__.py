@@ -1,63 +1,98 @@
 """Training regimes as LightningModules, by name (`target.name`).
 
-Each regime class names its settings dataclass (`cls.Settings`, next to its code, with the
+Each regime class names its settings dataclass (`cls.Settings`, in targets/settings.py with the
 paper's defaults and a `validate(section, cfg)` classmethod); config.py builds the `target`
-section's schema from it. Adding a regime: its module (settings + LightningModule), one
-registry line here, its test.
+section's schema from `settings_class(name)` without importing torch. `TARGETS` is a lazy
+registry (lit_mia/registry.py): a regime's module is imported when its class is first used.
+Adding a regime: its settings class in settings.py, its LightningModule module, one line in
+`TARGETS` and `SETTINGS` here, its test.
 """
 
 from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
 
-from lit_mia import plugins
 from lit_mia.errors import ConfigError
-from lit_mia.targets.adversarial import PGDSettings, PGDTarget
-from lit_mia.targets.base import TargetModule, TargetSettings
-from lit_mia.targets.distributional import DistSettings, DistTarget
-from lit_mia.targets.natural import NaturalTarget
-from lit_mia.targets.trades import TradesSettings, TradesTarget
-from lit_mia.targets.verifiable import DiffAITarget, DualTarget, IBPTarget
+from lit_mia.registry import Ref, Registry
+from lit_mia.targets import settings as _s
+from lit_mia.targets.settings import DistSettings, PGDSettings, TargetSettings, TradesSettings
 
-TARGETS: dict[str, type[TargetModule]] = {
-    "natural": NaturalTarget,
-    "pgd": PGDTarget,
-    "trades": TradesTarget,
-    "dist": DistTarget,
-    "ibp": IBPTarget,
-    "diffai": DiffAITarget,
-    "dual": DualTarget,
-}
-TARGETS = plugins.merged(  # entry points of group lit_mia.targets (plugins.py)
+
+def _check_plugin(name: str, cls: object) -> str | None:
+    from lit_mia.targets.base import TargetModule  # a plug-in regime is being imported anyway
+
+    ok = isinstance(cls, type) and issubclass(cls, TargetModule) and hasattr(cls, "Settings")
+    return None if ok else "a target regime must be a TargetModule subclass with a Settings class"
+
+
+TARGETS = Registry(  # + entry points of group lit_mia.targets (plugins.py)
     "targets",
-    TARGETS,
-    lambda n, c: (
-        None
-        if isinstance(c, type) and issubclass(c, TargetModule) and hasattr(c, "Settings")
-        else "a target regime must be a TargetModule subclass with a Settings dataclass"
-    ),
+    {
+        "natural": "lit_mia.targets.natural:NaturalTarget",
+        "pgd": "lit_mia.targets.adversarial:PGDTarget",
+        "trades": "lit_mia.targets.trades:TradesTarget",
+        "dist": "lit_mia.targets.distributional:DistTarget",
+        "ibp": "lit_mia.targets.verifiable:IBPTarget",
+        "diffai": "lit_mia.targets.verifiable:DiffAITarget",
+        "dual": "lit_mia.targets.verifiable:DualTarget",
+    },
+    _check_plugin,
 )
+"""Regime name -> its LightningModule class (imported on first access)."""
+
+SETTINGS: dict[str, type[TargetSettings]] = {
+    "natural": _s.TargetSettings,
+    "pgd": _s.PGDSettings,
+    "trades": _s.TradesSettings,
+    "dist": _s.DistSettings,
+    "ibp": _s.IBPSettings,
+    "diffai": _s.DiffAISettings,
+    "dual": _s.DualSettings,
+}
+"""Built-in regime name -> its settings class (`TARGETS[name].Settings`, without torch)."""
+
+
+_CLASSES = {
+    "TargetModule": "lit_mia.targets.base:TargetModule",
+    "NaturalTarget": "lit_mia.targets.natural:NaturalTarget",
+    "PGDTarget": "lit_mia.targets.adversarial:PGDTarget",
+    "TradesTarget": "lit_mia.targets.trades:TradesTarget",
+    "DistTarget": "lit_mia.targets.distributional:DistTarget",
+}
+
+
+def __getattr__(name: str):
+    """`from lit_mia.targets import PGDTarget`: the LightningModules import torch, so this
+    package loads them on first use (PEP 562) and stays importable without torch."""
+    if name in _CLASSES:
+        return Ref(_CLASSES[name]).load()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def settings_class(name: str) -> type[TargetSettings]:
+    """The settings dataclass of regime `name`: a built-in's from targets/settings.py, a
+    plug-in's from its class (which imports the plug-in)."""
+    return SETTINGS[name] if name in SETTINGS else TARGETS[name].Settings
+
 
 __all__ = [
     "build_target",
     "parse_target_entry",
     "target_names",
     "eval_eps",
+    "settings_class",
     "settings_of",
+    "SETTINGS",
     "TARGETS",
     "TargetSettings",
     "PGDSettings",
     "TradesSettings",
     "DistSettings",
-    "TargetModule",
-    "NaturalTarget",
-    "PGDTarget",
-    "TradesTarget",
-    "DistTarget",
+    *_CLASSES,
 ]
 
 
-def build_target(cfg, net, train_idx=None) -> TargetModule:
+def build_target(cfg, net, train_idx=None):
     """The target LightningModule for a resolved experiment config (`cfg.target` selects it).
 
     The per-epoch robustness check uses the regime's own eps when it has one, else the
@@ -75,7 +110,7 @@ def build_target(cfg, net, train_idx=None) -> TargetModule:
     )
 
 
-def settings_of(cls: type[TargetModule], section) -> TargetSettings:
+def settings_of(cls, section) -> TargetSettings:
     """The regime's settings object from a resolved `target` config section."""
     data = (
         OmegaConf.to_container(section, resolve=True) if OmegaConf.is_config(section) else section

@@ -13,36 +13,15 @@ rows are attacked, so r < 1 also costs proportionally less. Shapes: x [B,C,H,W],
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lit_mia.errors import require
 from lit_mia.perturb.pgd import pgd
-from lit_mia.targets.base import PerturbedSettings, TargetModule
-
-RATIO_MODES = ("fixed", "batch")
-
-
-@dataclass
-class PGDSettings(PerturbedSettings):
-    """`pgd`: the training PGD of PerturbedSettings on a fraction `ratio` of the training set
-    (CCS'19 Table 5; 1 = every point), a fixed seeded subset (`ratio_mode: fixed`) or a random
-    fraction of every batch (`batch`)."""
-
-    name: str = "pgd"
-    ratio: float = 1.0
-    ratio_mode: str = "fixed"
-
-    @classmethod
-    def validate(cls, t, cfg) -> None:
-        super().validate(t, cfg)
-        require(0 <= t.ratio <= 1, "target.ratio", "in [0, 1]", t.ratio)
-        modes = ", ".join(RATIO_MODES)
-        require(t.ratio_mode in RATIO_MODES, "target.ratio_mode", f"one of {modes}", t.ratio_mode)
+from lit_mia.targets.base import TargetModule
+from lit_mia.targets.settings import RATIO_MODES, PGDSettings  # noqa: F401
 
 
 class PGDTarget(TargetModule):

@@ -23,7 +23,6 @@ regularisation reuses them. Under DP-SGD, attack before the loss forwards (see d
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 import pytorch_lightning as pl
@@ -32,73 +31,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
-from lit_mia.errors import require
 from lit_mia.perturb.pgd import pgd
 from lit_mia.targets import dp, regularizers
-from lit_mia.targets.regularizers import CountermeasureSettings
-
-OPTIMIZERS = ("adam", "sgd")
-
-
-@dataclass
-class TargetSettings(CountermeasureSettings):
-    """Settings of every regime (keys `target.*`); as they stand, natural training (CCS'19
-    eq. 1; released code: Adam, lr 1e-3). eps / steps / step_size / random_start are the PGD of
-    the DA regulariser for regimes without adversarial examples of their own (natural: off)."""
-
-    name: str = "natural"
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    eps: float = 0.0
-    steps: int = 0
-    step_size: float = 0.0
-    random_start: bool = True
-
-    @classmethod
-    def makes_adversarial(cls, t) -> bool:
-        """Whether the regime's adversarial examples perturb anything under section `t` (DA
-        needs them). Default: PGD at t.eps with t.steps of t.step_size."""
-        return t.eps > 0 and t.steps >= 1 and t.step_size > 0
-
-    @classmethod
-    def validate(cls, t, cfg) -> None:
-        """ConfigError naming the key for an out-of-range knob of section `t` (cfg: the whole
-        resolved config, for knobs whose range depends on the trainer)."""
-        require(t.lr > 0, "target.lr", "> 0", t.lr)
-        require(t.optimizer in OPTIMIZERS, "target.optimizer", "one of adam, sgd", t.optimizer)
-        require(t.weight_decay >= 0, "target.weight_decay", ">= 0", t.weight_decay)
-        require(0 <= t.momentum < 1, "target.momentum", "in [0, 1)", t.momentum)
-        require(0 <= t.eps <= 1, "target.eps", "in [0, 1] (pixel space)", t.eps)
-        require(t.steps >= 0, "target.steps", ">= 0", t.steps)
-        require(t.step_size >= 0, "target.step_size", ">= 0", t.step_size)
-        super().validate(t, cfg)
-        if t.da_weight > 0 and not cls.makes_adversarial(t):
-            require(
-                False,
-                "target.da_weight",
-                f"0 for target {t.name} with these settings: DA regularisation needs adversarial "
-                "examples (target.eps > 0, steps >= 1, step_size > 0; dist: steps >= 1, "
-                "dist_step_size > 0)",
-                t.da_weight,
-            )
-
-
-@dataclass
-class PerturbedSettings(TargetSettings):
-    """Regimes that train on perturbed inputs: the CCS'19 released Fashion-MNIST training PGD,
-    eps 0.1, 8 steps of 0.02, random start (REFERENCE.md §1; CIFAR-10: 8/255, 10, 2/255)."""
-
-    eps: float = 0.1
-    steps: int = 8
-    step_size: float = 0.02
-
-    @classmethod
-    def validate(cls, t, cfg) -> None:
-        super().validate(t, cfg)
-        if t.eps > 0:
-            require(t.steps >= 1, "target.steps", f">= 1 for target {t.name} with eps > 0", t.steps)
+from lit_mia.targets.settings import OPTIMIZERS, PerturbedSettings, TargetSettings  # noqa: F401
 
 
 class TargetModule(pl.LightningModule):

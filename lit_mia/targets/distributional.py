@@ -17,33 +17,14 @@ Shapes: x [B,C,H,W] in [0,1], y [B].
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lit_mia.errors import require
 from lit_mia.perturb.distributional import sinha_linf_ascent
-from lit_mia.targets.base import PerturbedSettings, TargetModule
-
-
-@dataclass
-class DistSettings(PerturbedSettings):
-    """`dist`: `steps` ascent steps of size `dist_step_size` (FMNIST: 8 of 1.0); eps is only
-    the evaluation radius."""
-
-    name: str = "dist"
-    dist_step_size: float = 1.0
-
-    @classmethod
-    def makes_adversarial(cls, t) -> bool:
-        return t.steps >= 1 and t.dist_step_size > 0
-
-    @classmethod
-    def validate(cls, t, cfg) -> None:
-        super().validate(t, cfg)
-        require(t.dist_step_size >= 0, "target.dist_step_size", ">= 0", t.dist_step_size)
+from lit_mia.targets.base import TargetModule
+from lit_mia.targets.settings import DistSettings
 
 
 class DistTarget(TargetModule):

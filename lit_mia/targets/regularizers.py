@@ -24,60 +24,10 @@ Dropout is the net's own knob (`net.dropout`); data augmentation is a data optio
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import Tensor, nn
 
-from lit_mia.errors import require
-
-
-@dataclass
-class CountermeasureSettings:
-    """Regime-independent countermeasures, all off by default (keys under `target.`).
-
-    temperature: prediction-time softmax temperature T (CCS'19 §7.2.1); da_weight: weight of
-    the DA regulariser (CCS'19 §7.2.2, 0 = off); l1, l2: lambda of sum |w| and sum w^2 (Li &
-    Zhang CCS'21 §6: 1e-4..5e-3 and 0.01..0.1); dp_noise_multiplier: DP-SGD noise std /
-    clipping norm (0 = off; Li & Zhang: 0.1, 0.5, 1.1), dp_max_grad_norm: per-sample clipping
-    norm C, dp_delta: delta of the reported (epsilon, delta) (dp.py)."""
-
-    temperature: float = 1.0
-    da_weight: float = 0.0
-    l1: float = 0.0
-    l2: float = 0.0
-    dp_noise_multiplier: float = 0.0
-    dp_max_grad_norm: float = 1.0
-    dp_delta: float = 1e-5
-
-    @classmethod
-    def validate(cls, t, cfg) -> None:
-        """ConfigError naming the key for out-of-range countermeasures in section `t`; DP-SGD
-        excludes DA / L1 / L2 and needs one process (cfg.trainer)."""
-        require(t.temperature > 0, "target.temperature", "> 0", t.temperature)
-        for k in ("da_weight", "l1", "l2", "dp_noise_multiplier"):
-            require(t[k] >= 0, f"target.{k}", ">= 0", t[k])
-        require(t.dp_max_grad_norm > 0, "target.dp_max_grad_norm", "> 0", t.dp_max_grad_norm)
-        require(0 < t.dp_delta < 1, "target.dp_delta", "in (0, 1)", t.dp_delta)
-        if t.dp_noise_multiplier > 0:
-            for k in ("da_weight", "l1", "l2"):
-                require(
-                    t[k] == 0, f"target.{k}", "0 with DP-SGD (target.dp_noise_multiplier > 0)", t[k]
-                )
-            tr = cfg.trainer
-            one = tr.devices in (1, "1") and tr.strategy in ("auto", "single_device")
-            require(
-                one, "trainer.devices", "1 with strategy auto for DP-SGD (one process)", tr.devices
-            )
-
-    @property
-    def dp(self) -> bool:
-        return self.dp_noise_multiplier > 0
-
-    @property
-    def penalised(self) -> bool:
-        """Whether any loss term is added to the regime's loss."""
-        return self.da_weight > 0 or self.l1 > 0 or self.l2 > 0
+from lit_mia.targets.settings import CountermeasureSettings  # noqa: F401 (re-export)
 
 
 def da_regularizer(logits_benign: Tensor, logits_adv: Tensor) -> Tensor:

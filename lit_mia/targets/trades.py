@@ -22,30 +22,15 @@ CIFAR-10: eps 8/255, 10 steps, step 0.007. Shapes: x [B,C,H,W] in [0,1], y [B].
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lit_mia.errors import require
 from lit_mia.perturb.pgd import eval_mode, pgd
-from lit_mia.targets.base import PerturbedSettings, TargetModule
-
-
-@dataclass
-class TradesSettings(PerturbedSettings):
-    """`trades`: the KL-maximising inner PGD of PerturbedSettings and the KL weight beta
-    (CCS'19 released code, FMNIST: 1.0)."""
-
-    name: str = "trades"
-    beta: float = 1.0
-
-    @classmethod
-    def validate(cls, t, cfg) -> None:
-        super().validate(t, cfg)
-        require(t.beta >= 0, "target.beta", ">= 0", t.beta)
+from lit_mia.targets.base import TargetModule
+from lit_mia.targets.settings import TradesSettings
 
 
 def kl_to_clean(logits_adv: Tensor, p_clean: Tensor) -> Tensor:

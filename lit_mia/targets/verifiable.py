@@ -41,7 +41,6 @@ Logged per epoch besides the base ones: `train/eps`, `train/robust_loss`, `train
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
@@ -49,11 +48,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lit_mia import bounds
-from lit_mia.errors import ConfigError, require
+from lit_mia.errors import ConfigError
 from lit_mia.perturb.pgd import eval_mode
-from lit_mia.targets.base import PerturbedSettings, TargetModule, epoch_mean
-
-NORM_TYPES = ("l1_median", "l1")  # with bounded_input only the L_inf-ball estimators apply
+from lit_mia.targets.base import TargetModule, epoch_mean
+from lit_mia.targets.settings import (  # noqa: F401 (re-export)
+    NORM_TYPES,
+    DiffAISettings,
+    DualSettings,
+    IBPSettings,
+    VerifiableSettings,
+)
 
 
 def ramp(step: float, start: float, length: float) -> float:
@@ -63,88 +67,6 @@ def ramp(step: float, start: float, length: float) -> float:
     if length <= 0 or step >= start + length:
         return 1.0
     return (step - start) / length
-
-
-@dataclass
-class VerifiableSettings(PerturbedSettings):
-    """Verifiable regimes: the eps schedule eps_start -> eps (0.1) linearly over
-    [warmup_epochs, warmup_epochs + ramp_epochs] (fractional epochs, counted in optimizer
-    steps), a gradient-norm clip (0 = off). steps / step_size are only the DA regulariser's PGD.
-    """
-
-    eps_start: float = 0.0
-    warmup_epochs: float = 0.0
-    ramp_epochs: float = 0.0
-    grad_clip: float = 0.0
-
-    @classmethod
-    def validate(cls, t, cfg) -> None:
-        """Also: warmup + ramp <= trainer.max_epochs, eps_start in [0, eps], grad_clip >= 0."""
-        super().validate(t, cfg)
-        for k in ("warmup_epochs", "ramp_epochs"):
-            require(t[k] >= 0, f"target.{k}", ">= 0", t[k])
-        end, max_epochs = t.warmup_epochs + t.ramp_epochs, cfg.trainer.max_epochs
-        if end > max_epochs:
-            raise ConfigError(
-                f"target.warmup_epochs + target.ramp_epochs must be <= trainer.max_epochs "
-                f"({max_epochs}) so training reaches the full eps, got {t.warmup_epochs} + "
-                f"{t.ramp_epochs} = {end}"
-            )
-        require(0 <= t.eps_start <= t.eps, "target.eps_start", f"in [0, target.eps = {t.eps}]",
-                t.eps_start)  # fmt: skip
-        require(t.grad_clip >= 0, "target.grad_clip", ">= 0 (0 = off)", t.grad_clip)
-
-
-@dataclass
-class IBPSettings(VerifiableSettings):
-    """`ibp` (Gowal et al. 2018): clean-CE weight kappa kappa_start (1) -> kappa_end (0.5) over
-    the ramp; released FMNIST schedule 8,000 + 30,000 steps, here 2 + 8 epochs."""
-
-    name: str = "ibp"
-    warmup_epochs: float = 2.0
-    ramp_epochs: float = 8.0
-    kappa_start: float = 1.0
-    kappa_end: float = 0.5
-
-    @classmethod
-    def validate(cls, t, cfg) -> None:
-        super().validate(t, cfg)
-        for k in ("kappa_start", "kappa_end"):
-            require(0 <= t[k] <= 1, f"target.{k}", "in [0, 1]", t[k])
-
-
-@dataclass
-class DiffAISettings(VerifiableSettings):
-    """`diffai` (Mirman et al. 2018, box domain): FMNIST ramps the width over 30 epochs after
-    epoch 20; here 4 + 6 epochs."""
-
-    name: str = "diffai"
-    warmup_epochs: float = 4.0
-    ramp_epochs: float = 6.0
-
-
-@dataclass
-class DualSettings(VerifiableSettings):
-    """`dual` (Wong & Kolter 2018; Wong et al. 2018): eps 0.003 -> eps over 10 epochs (FMNIST:
-    20), proj 20 random projections with the l1_median estimator (null: exact bound),
-    verify_proj for ver acc / I_V (null: exact, sound), gradient clip 1."""
-
-    name: str = "dual"
-    eps_start: float = 0.003
-    ramp_epochs: float = 10.0
-    grad_clip: float = 1.0
-    proj: int | None = 20
-    norm_type: str = "l1_median"
-    verify_proj: int | None = None
-
-    @classmethod
-    def validate(cls, t, cfg) -> None:
-        super().validate(t, cfg)
-        require(t.proj is None or t.proj >= 1, "target.proj", "null (exact bound) or >= 1", t.proj)
-        require(t.verify_proj is None or t.verify_proj >= 1, "target.verify_proj",
-                "null (exact) or >= 1", t.verify_proj)  # fmt: skip
-        norms = ", ".join(NORM_TYPES)
-        require(t.norm_type in NORM_TYPES, "target.norm_type", f"one of {norms}", t.norm_type)
 
 
 class VerifiableTarget(TargetModule):

@@ -1,12 +1,11 @@
 """Update leakage (Salem et al. USENIX Security'20, "Updates-Leak"): issues 6 and 11.
 
-The four attacks are entries of the one attack registry (lit_mia/attacks/registry.py collects
-`UPDATE_ATTACKS` of attacks.py; kind `update_leakage`). Only pipeline.py imports the registry
-(which never imports pipeline.py); nothing here imports lit_mia.run.
+The four attacks are entries of the one attack registry (lit_mia/attacks/registry.py, kind
+`update_leakage`: run = single.py / multi.py, check = validation.py, settings = settings.py, as
+lazy references). Only pipeline.py imports the registry; nothing here imports lit_mia.run.
 
     settings.py        UpdatesSettings (config key `updates.`)
     validation.py      config checks behind the registry entries' check(cfg)
-    attacks.py         UPDATE_ATTACKS: the registry entries (run, check, description, settings)
     pools.py           disjoint index pools, update sets without replacement
     farm.py            updated models of one base model (torch.func fast path, float64,
                        naive reference)

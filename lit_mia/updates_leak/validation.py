@@ -1,6 +1,6 @@
-"""Config checks of the update-leakage attacks (called from their registry entries'
-`check(cfg)` in lit_mia/updates_leak/attacks.py before anything trains); lightweight on
-purpose: no torch models, no data loading.
+"""Config checks of the update-leakage attacks (the `check(cfg)` of their registry entries,
+lit_mia/attacks/registry.py, before anything trains); lightweight on purpose: no torch models,
+no data loading.
 
 `AE_FOR_DATASET`: data sets with a known autoencoder for A_SSR (appendix D, Table 2; the MNIST
 column is built, for every 1x28x28 set). `DATASET_SIZES`: pool sizes of the registered data

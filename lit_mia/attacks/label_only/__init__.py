@@ -10,20 +10,7 @@ enforces per-candidate budgets; no attack reads logits or probabilities of the t
                                    budget, Algorithm 3 thresholds (thresholds.py)
 - augmentation  (augmentation.py)  robustness of the label to shifts / flips / noise
 - cert_radius   (certify.py)       randomized-smoothing certified radius, ACR (App. A.2)
+
+Settings of every section are in settings.py (no torch); the registry entries in
+lit_mia/attacks/registry.py. Import from the modules: this package imports nothing.
 """
-
-from __future__ import annotations
-
-from lit_mia.attacks.base import Attack
-from lit_mia.attacks.label_only.augmentation import AUGMENTATION
-from lit_mia.attacks.label_only.baseline import BASELINE
-from lit_mia.attacks.label_only.boundary import BOUNDARY
-from lit_mia.attacks.label_only.certify import CERT_RADIUS
-from lit_mia.attacks.label_only.oracle import BudgetExceeded, LabelOracle
-from lit_mia.attacks.label_only.transfer import TRANSFER
-
-LABEL_ONLY_ATTACKS: dict[str, Attack] = {
-    a.name: a for a in (BASELINE, TRANSFER, BOUNDARY, AUGMENTATION, CERT_RADIUS)
-}
-
-__all__ = ["LABEL_ONLY_ATTACKS", "BudgetExceeded", "LabelOracle"]

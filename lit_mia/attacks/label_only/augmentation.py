@@ -14,32 +14,17 @@ std 0.05).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from omegaconf import DictConfig
 from torch import Tensor
 
-from lit_mia.attacks.base import LABEL_ONLY
 from lit_mia.attacks.label_only.oracle import LabelOracle
-from lit_mia.attacks.scoring import score_attack
+from lit_mia.attacks.label_only.settings import AugmentationSettings  # noqa: F401
 from lit_mia.errors import ConfigError
 from lit_mia.perturb.hopskipjump import sample_seeds
 from lit_mia.perturb.transforms import translate
 from lit_mia.predictor import Predictor
-
-
-@dataclass
-class AugmentationSettings:
-    """`augmentation` (Choquette-Choo et al. 2021): fraction of augmented copies still given
-    the true label. Copies: the input, its horizontal flip (`flip`), every shift (i, j) with
-    1 <= |i| + |j| <= max_shift (zero fill), n_noise Gaussian draws of std noise_std."""
-
-    flip: bool = False  # digits are not flip-invariant; CIFAR-style data: true
-    max_shift: int = 2
-    n_noise: int = 10
-    noise_std: float = 0.05
 
 
 def shifts(max_shift: int) -> list[tuple[int, int]]:
@@ -109,13 +94,4 @@ def check(cfg: DictConfig) -> None:
         )
 
 
-AUGMENTATION = score_attack(
-    "augmentation",
-    augmentation_scorer,
-    check,
-    description="Choquette-Choo label robustness to shifts / flips / noise",
-    kind=LABEL_ONLY,
-    settings={"attack.augmentation": AugmentationSettings},
-)
-
-__all__ = ["AUGMENTATION", "augmentation_scores", "n_queries", "shifts", "translate"]
+__all__ = ["augmentation_scores", "n_queries", "shifts", "translate"]

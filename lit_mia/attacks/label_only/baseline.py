@@ -8,9 +8,7 @@ from __future__ import annotations
 import numpy as np
 from omegaconf import DictConfig
 
-from lit_mia.attacks.base import LABEL_ONLY
 from lit_mia.attacks.label_only.oracle import LabelOracle
-from lit_mia.attacks.scoring import score_attack
 from lit_mia.predictor import Predictor
 
 
@@ -22,11 +20,4 @@ def correct_scores(pred: Predictor, name: str, cfg: DictConfig) -> tuple[np.ndar
     return (oracle(x).numpy() == y.numpy()).astype(float), None
 
 
-BASELINE = score_attack(
-    "baseline",
-    correct_scores,
-    description="Yeom baseline: member iff correctly classified",
-    kind=LABEL_ONLY,
-)
-
-__all__ = ["BASELINE", "correct_scores"]
+__all__ = ["correct_scores"]

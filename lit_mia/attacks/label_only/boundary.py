@@ -22,16 +22,15 @@ Algorithm 3 is its threshold.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
 from lit_mia import plots
-from lit_mia.attacks.base import LABEL_ONLY, Attack, AttackResult
+from lit_mia.attacks.base import AttackResult
 from lit_mia.attacks.context import AttackContext
 from lit_mia.attacks.label_only import thresholds
 from lit_mia.attacks.label_only.common import auc, eval_subset, label_result
 from lit_mia.attacks.label_only.oracle import LabelOracle
+from lit_mia.attacks.label_only.settings import BoundarySettings, ThresholdSettings  # noqa: F401
 from lit_mia.errors import ConfigError
 from lit_mia.perturb.hopskipjump import (
     ATTACK_NORMS,
@@ -41,31 +40,6 @@ from lit_mia.perturb.hopskipjump import (
     parse_norm,
     sample_seeds,
 )
-
-
-@dataclass
-class BoundarySettings:
-    """`boundary` (Li & Zhang §4, Algorithm 2): HopSkipJump distance as the membership score."""
-
-    norm: str = "2"  # the norm HopSkipJump minimises: 2 | inf
-    score_norm: str = "2"  # distance behind `auc` / `acc_best`: 0 | 1 | 2 | inf (all logged)
-    max_iter: int = 50
-    max_eval: int = 10000
-    init_eval: int = 100
-    init_size: int = 100
-    budget: int = 2500  # queries per sample (>= lit_mia.perturb.hopskipjump.min_queries)
-    budgets: list[int] = field(default_factory=list)  # AUC vs queries (Fig. 9), each <= budget
-    n_eval: int = 200  # members and as many non-members (first n of the evaluation sets)
-    query_rows: int = 1024  # rows per oracle call (LeNet on CPU is fastest near 1024 rows)
-
-
-@dataclass
-class ThresholdSettings:
-    """Algorithm 3: thresholds from perturbed uniformly random inputs (part of `boundary`)."""
-
-    n_random: int = 100  # 0 = off
-    percentiles: list[float] = field(default_factory=lambda: [30.0, 40.0, 50.0, 60.0, 70.0, 80.0])
-
 
 NORM_KEYS = {"0": "l0", "1": "l1", "2": "l2", "inf": "linf"}
 
@@ -203,13 +177,4 @@ def check(cfg) -> None:
         raise ConfigError("attack.thresholds.percentiles must not be empty when n_random > 0")
 
 
-BOUNDARY = Attack(
-    "boundary",
-    run,
-    check,
-    "boundary attack: HopSkipJump perturbation norm from label queries",
-    kind=LABEL_ONLY,
-    settings={"attack.boundary": BoundarySettings, "attack.thresholds": ThresholdSettings},
-)
-
-__all__ = ["BOUNDARY", "algorithm3", "check", "run"]
+__all__ = ["algorithm3", "check", "run"]

@@ -20,33 +20,18 @@ Noise is drawn per sample from its own generator (seed per sample) in fixed chun
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from scipy.stats import beta, norm
 from torch import Tensor
 
-from lit_mia.attacks.base import LABEL_ONLY, Attack, AttackResult
+from lit_mia.attacks.base import AttackResult
 from lit_mia.attacks.context import AttackContext
 from lit_mia.attacks.label_only.common import eval_subset, label_result
 from lit_mia.attacks.label_only.oracle import LabelOracle
+from lit_mia.attacks.label_only.settings import CertSettings  # noqa: F401
 from lit_mia.errors import ConfigError
 from lit_mia.perturb.hopskipjump import sample_seeds
-
-
-@dataclass
-class CertSettings:
-    """`cert_radius` (Li & Zhang Appendix A.2, Cohen et al. 2019 CERTIFY): certified L2 radius
-    of the Gaussian-smoothed target from N0 + N label queries per sample."""
-
-    sigma: float = 0.25
-    n0: int = 100
-    n: int = 100000
-    alpha: float = 0.001
-    n_eval: int = 200  # members and as many non-members
-    query_rows: int = 1024  # rows per oracle call
-
 
 CHUNK = 1000  # noise draws per sample per oracle round
 
@@ -165,13 +150,4 @@ def run(ctx: AttackContext) -> AttackResult:
     return res
 
 
-CERT_RADIUS = Attack(
-    "cert_radius",
-    run,
-    check,
-    "randomized-smoothing certified radius (ACR members vs non-members)",
-    kind=LABEL_ONLY,
-    settings={"attack.cert": CertSettings},
-)
-
-__all__ = ["CERT_RADIUS", "certify", "check_cert", "clopper_pearson_lower"]
+__all__ = ["certify", "check_cert", "clopper_pearson_lower"]

@@ -20,18 +20,17 @@ known member set, so there is no shadow member/non-member split to calibrate on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from omegaconf import OmegaConf
 
-from lit_mia.attacks.base import LABEL_ONLY, Attack, AttackResult
+from lit_mia.attacks.base import AttackResult
 from lit_mia.attacks.context import AttackContext
 from lit_mia.attacks.label_only.common import auc, eval_subset, label_result
 from lit_mia.attacks.label_only.oracle import LabelOracle
+from lit_mia.attacks.label_only.settings import TransferSettings  # noqa: F401
 from lit_mia.data.datamodule import MembershipDataModule
 from lit_mia.data.datasets import DatasetBundle
 from lit_mia.data.splits import SETS
@@ -40,20 +39,6 @@ from lit_mia.fitting import quiet
 from lit_mia.nets import NETS, build_net
 from lit_mia.targets import NaturalTarget, TargetSettings
 from lit_mia.training import make_trainer
-
-
-@dataclass
-class TransferSettings:
-    """`transfer` (Li & Zhang §3, Algorithm 1): a shadow model trained on a pool relabelled
-    by the target; score = -CE of the shadow model at the true label."""
-
-    net: str = ""  # architecture of the shadow model; "" = the target's net.name
-    width: float = 0.0  # its width; 0 = the target's net.width
-    epochs: int = 20
-    lr: float = 1e-3  # Adam (the paper's target and shadow training)
-    batch_size: int = 128
-    pool: str = "shadow"  # split set relabelled by the target (must not hold eval samples)
-
 
 EVAL_SETS = ("members", "nonmembers")
 POOL_COUNT_KEY = {
@@ -164,13 +149,4 @@ def check(cfg) -> None:
         raise ConfigError(f"attack.transfer.batch_size must be >= 1, got {s.batch_size}")
 
 
-TRANSFER = Attack(
-    "transfer",
-    run,
-    check,
-    "transfer attack: shadow model on target-relabelled data, score -CE",
-    kind=LABEL_ONLY,
-    settings={"attack.transfer": TransferSettings},
-)
-
-__all__ = ["TRANSFER", "pool_indices", "shadow_statistics", "train_shadow"]
+__all__ = ["pool_indices", "shadow_statistics", "train_shadow"]
