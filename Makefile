@@ -41,11 +41,14 @@ run: $(STAMP) ## run the embedded default experiment offline (EXPERIMENT=default
 report: $(STAMP) ## HTML study report of the newest EXPERIMENT run (prints its path)
 	$(VENV)/bin/lit-mia report $(EXPERIMENT) $(ARGS)
 
-test: $(STAMP) ## fast test suite (excludes tests marked slow)
-	$(PY) -m pytest -m "not slow" -q $(ARGS)
+TEST_WORKERS ?= 2
+XDIST = -n $(TEST_WORKERS) --dist loadgroup
+
+test: $(STAMP) ## fast test suite (excludes tests marked slow), TEST_WORKERS=2 processes
+	$(PY) -m pytest -m "not slow" -q $(XDIST) $(ARGS)
 
 test-all: $(STAMP) ## full test suite including slow tests
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q $(XDIST) $(ARGS)
 
 BENCHES ?= cli training regimes farm label_only updates rmia sweep
 
