@@ -9,6 +9,10 @@
                                                id or sweep (overrides as for run: tracking.uri)
     lit-mia audit CHECKPOINT members=FILE [key=value ...]   audit a state dict trained elsewhere
 
+Options and overrides go in any order after the subcommand. `--dry-run` (run, sweep, report,
+audit) makes every check the command makes before it trains, prints the plan, and trains,
+writes and logs nothing (lit_mia/dry_run.py).
+
 EXPERIMENT is a name under conf/experiment/ or a path to a YAML file; SWEEP a name under
 sweeps/ or a path. Bad input prints `error: <one line naming the key>` and exits 2.
 """
@@ -28,31 +32,64 @@ def _sigterm_as_interrupt(signum, frame):  # pragma: no cover - signal path
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def _parser() -> argparse.ArgumentParser:
+DRY_RUN_HELP = (
+    "check everything a real run checks before it trains (config, names, ranges, data, split, "
+    "nets, trainer, files, URLs), print the plan, train and log nothing"
+)
+
+
+class _SubParser(argparse.ArgumentParser):
+    def error(self, message: str):
+        # intermixed parsing lists the optional `overrides` among missing arguments
+        super().error(message.replace(", overrides", ""))
+
+
+def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The top-level parser and one parser per subcommand."""
     p = argparse.ArgumentParser(
         prog="lit-mia",
         description="Membership inference against naturally and robustly trained models.",
     )
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_SubParser)
+    subs: dict[str, argparse.ArgumentParser] = {}
     for name, what, help_ in (
         ("run", "experiment", "train targets, run attacks, log everything to MLflow"),
         ("config", "experiment", "print the resolved configuration"),
         ("sweep", "sweep", "run or resume an Optuna study (sweeps/<name>.yaml)"),
     ):
-        sp = sub.add_parser(name, help=help_)
+        sp = subs[name] = sub.add_parser(name, help=help_)
         sp.add_argument(what, help=f"name under conf/{what}/ or sweeps/, or a YAML path")
         sp.add_argument("overrides", nargs="*", help="key=value overrides, e.g. target.eps=0.2")
         if name == "sweep":
             sp.add_argument("--workers", type=int, help="worker processes (default sweep.workers)")
-    sub.add_parser("list", help="list config groups and their names")
-    sp = sub.add_parser("report", help="self-contained HTML report of a logged study")
+    subs["list"] = sub.add_parser("list", help="list config groups and their names")
+    sp = subs["report"] = sub.add_parser(
+        "report", help="self-contained HTML report of a logged study"
+    )
     sp.add_argument("target", help="experiment name, MLflow run id or sweep name")
     sp.add_argument("overrides", nargs="*", help="key=value as for run, e.g. tracking.uri=...")
     sp.add_argument("-o", "--output", help="HTML file (default: mlruns/reports/<run>.html)")
-    sp = sub.add_parser("audit", help="audit a state dict trained elsewhere (members=FILE)")
+    sp = subs["audit"] = sub.add_parser(
+        "audit", help="audit a state dict trained elsewhere (members=FILE)"
+    )
     sp.add_argument("checkpoint", help="state dict of net.name, loaded with weights_only=True")
     sp.add_argument("overrides", nargs="*", help="members=FILE [nonmembers=FILE] key=value ...")
-    return p
+    for name in ("run", "sweep", "report", "audit"):
+        subs[name].add_argument("--dry-run", action="store_true", help=DRY_RUN_HELP)
+    return p, subs
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """Options and `key=value` overrides in any order after the subcommand
+    (`lit-mia sweep eps --workers 2 sweep.n_trials=8` = `... sweep.n_trials=8 --workers 2`):
+    each subcommand's parser reads its arguments intermixed."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    top, subs = _parsers()
+    if not argv or argv[0] not in subs:  # --help, a missing or unknown command: argparse says
+        return top.parse_args(argv)
+    args = subs[argv[0]].parse_intermixed_args(argv[1:])
+    args.command = argv[0]
+    return args
 
 
 def _quiet_lightning() -> None:
@@ -73,7 +110,7 @@ def _quiet_lightning() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = parse(argv)
     _quiet_lightning()
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
@@ -102,6 +139,19 @@ def _dispatch(args: argparse.Namespace) -> int:
         for line in describe():
             print(f"plug-in {line}")
         return 0
+    if getattr(args, "dry_run", False):
+        from lit_mia import dry_run
+
+        if args.command == "run":
+            lines = dry_run.run_plan(args.experiment, args.overrides)
+        elif args.command == "sweep":
+            lines = dry_run.sweep_plan(args.sweep, args.overrides, args.workers)
+        elif args.command == "report":
+            lines = dry_run.report_plan(args.target, args.overrides, args.output)
+        else:
+            lines = dry_run.audit_plan(args.checkpoint, args.overrides)
+        print("\n".join(lines))
+        return 0
     if args.command == "audit":
         from lit_mia.auditing.checkpoint import audit_checkpoint
         from lit_mia.report import comparison_table
@@ -114,7 +164,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "report":
         from lit_mia.report_html import build_report
 
-        print(f"report: {build_report(args.target, args.overrides, args.output)}")
+        path = build_report(args.target, args.overrides, args.output)
+        if not path.is_file():  # never print a path that was not written
+            raise ConfigError(f"the report was not written to {path}")
+        print(f"report: {path}")
         return 0
     if args.command == "config":
         cfgs = config.per_target(args.experiment, args.overrides)

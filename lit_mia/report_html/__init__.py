@@ -17,12 +17,14 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
 from lit_mia import config, tracking
 from lit_mia.errors import ConfigError
+from lit_mia.paths import creatable
 from lit_mia.report_html.collect import Study, collect, resolve
 from lit_mia.report_html.render import page
 
@@ -93,17 +95,38 @@ def default_output(uri: str, top: tracking.StoredRun) -> Path:
     return folder / "reports" / f"{slug}-{top.run_id[:8]}.html"
 
 
-def build_report(target: str, overrides: list[str], output: str | None = None) -> Path:
-    """Write the report of `target` and log it on the top run; returns the written path."""
+@dataclass
+class Located:
+    """What `lit-mia report` would write (`--dry-run` stops here): the store, the top run of
+    the target and the output path."""
+
+    store: tracking.Store
+    top: tracking.StoredRun
+    path: Path
+
+
+def locate(target: str, overrides: list[str], output: str | None = None) -> Located:
+    """Resolve the target in its store and check the output path; creates nothing. A missing
+    store, an unknown target, a run still RUNNING or an unwritable path is a ConfigError."""
     exp_file = config.CONF_DIR / "experiment" / f"{target}.yaml"
     cfg = config.load(target if exp_file.is_file() else "single", overrides)
     tr = cfg.tracking
     store = tracking.Store(tr.uri, tr.artifact_root)
     configured = tracking.mlflow_experiment(tr.experiment) if exp_file.is_file() else None
     top = resolve(store, target, configured)
+    path = Path(output) if output else default_output(store.uri, top)
+    creatable(path, "cannot write the report to")
+    if path.is_dir():
+        raise ConfigError(f"cannot write the report to {path}: it is a folder, give a file name")
+    return Located(store, top, path)
+
+
+def build_report(target: str, overrides: list[str], output: str | None = None) -> Path:
+    """Write the report of `target` and log it on the top run; returns the written path."""
+    where = locate(target, overrides, output)
+    store, top, path = where.store, where.top, where.path
     study = collect(store, top)
     text = page(study, manifest(study))
-    path = Path(output) if output else default_output(store.uri, top)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
@@ -113,4 +136,4 @@ def build_report(target: str, overrides: list[str], output: str | None = None) -
     return path.resolve()
 
 
-__all__ = ["build_report", "manifest", "rerun_command"]
+__all__ = ["Located", "build_report", "locate", "manifest", "rerun_command"]

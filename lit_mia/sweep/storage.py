@@ -20,16 +20,20 @@ import optuna
 
 from lit_mia import tracking
 from lit_mia.errors import ConfigError
+from lit_mia.paths import creatable
 
 CONNECT_TIMEOUT_S = 10
 PARENT_ATTR = "mlflow_parent_run_id"  # study user attr: the sweep's MLflow parent run
 
 
-def default_url(storage: str | None, tracking_uri: str, artifact_root: str | None) -> str:
-    """`sweep.storage`, or SQLite `optuna.db` beside the MLflow SQLite store (else mlruns/)."""
+def default_url(
+    storage: str | None, tracking_uri: str, artifact_root: str | None, create: bool = True
+) -> str:
+    """`sweep.storage`, or SQLite `optuna.db` beside the MLflow SQLite store (else mlruns/);
+    creates the store's folder unless `create` is false."""
     if storage:
         return normalize(storage)
-    uri, _ = tracking.resolve_uri(tracking_uri, artifact_root)
+    uri, _ = tracking.resolve_uri(tracking_uri, artifact_root, create)
     if uri.startswith("sqlite:///"):
         return f"sqlite:///{Path(uri[len('sqlite:///') :]).parent / 'optuna.db'}"
     return f"sqlite:///{Path('mlruns').resolve() / 'optuna.db'}"
@@ -84,6 +88,28 @@ def check(url: str) -> None:
             f"sweep.storage {shown(url)} refused the connection ({why}); start the database "
             "(make db) or fix the URL"
         ) from None
+
+
+def check_offline(url: str) -> str:
+    """`--dry-run`'s check of a storage URL without connecting: a database URL whose driver
+    imports, a SQLite file whose folder can be created. Returns what it found, in words."""
+    import sqlalchemy
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+        dialect = parsed.get_dialect()
+        dialect.import_dbapi()  # the driver module (create_engine would import it)
+    except sqlalchemy.exc.ArgumentError as e:
+        raise ConfigError(f"sweep.storage {url!r} is not a database URL ({e})") from None
+    except (ImportError, sqlalchemy.exc.NoSuchModuleError) as e:
+        raise ConfigError(
+            f"sweep.storage {shown(url)}: its database driver is not installed ({e}); "
+            "use postgresql://... (psycopg 3, installed with lit_mia) or sqlite:///path"
+        ) from None
+    if parsed.get_backend_name() == "sqlite":
+        return f"{url} ({creatable(parsed.database or '', 'sweep.storage')})"
+    return f"{shown(url)} (driver {parsed.get_driver_name()} found; server not contacted)"
 
 
 class StaleTrialReaper:

@@ -55,9 +55,10 @@ class Sweep:
         self.spec: SweepSpec = spec
         self.base = base
         tr = base.tracking
-        self.tracking_uri = tracking.resolve_uri(tr.uri, tr.artifact_root)[0]
+        # nothing is created before both stores answer (storage.check makes a SQLite folder)
+        self.tracking_uri = tracking.resolve_uri(tr.uri, tr.artifact_root, create=False)[0]
         tracking.check_reachable(self.tracking_uri)  # <= 10 s, before any trial
-        self.url = storage.default_url(spec.sweep.storage, tr.uri, tr.artifact_root)
+        self.url = storage.default_url(spec.sweep.storage, tr.uri, tr.artifact_root, False)
         storage.check(self.url)
         self.study_name = spec.sweep.study_name
         optuna.logging.set_verbosity(optuna.logging.WARNING)

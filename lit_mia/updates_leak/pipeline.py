@@ -27,11 +27,11 @@ from omegaconf import DictConfig, OmegaConf
 from lit_mia import tracking
 from lit_mia.attacks.registry import ATTACKS
 from lit_mia.cache import ModelCache
-from lit_mia.data.datasets import load_dataset
+from lit_mia.data.datasets import DatasetBundle, load_dataset
 from lit_mia.training import fit, make_net
 from lit_mia.updates_leak.ablation import run_ablation
 from lit_mia.updates_leak.context import UpdatesContext, attack_k
-from lit_mia.updates_leak.pools import make_pools
+from lit_mia.updates_leak.pools import UpdatePools, make_pools
 from lit_mia.updates_leak.sides import BaseModels, build_farm, farm_facts
 
 
@@ -73,13 +73,19 @@ def _base_cfg(cfg: DictConfig) -> DictConfig:
     return b
 
 
+def prepare(cfg: DictConfig) -> tuple[DatasetBundle, UpdatePools]:
+    """The data set and the disjoint pools, checked before any MLflow run exists (the
+    membership split sizes, data.n_members ..., play no part here)."""
+    d = cfg.data
+    bundle = load_dataset(d.name, root=d.root, download=d.download)
+    return bundle, make_pools(len(bundle), cfg.updates, int(cfg.seed))
+
+
 def run_updates_leak(
     cfg: DictConfig, parent_run_id: str | None = None, run_name: str | None = None
 ) -> tracking.TargetResult:
     """Generate (or load) the farm, run every attack of `cfg.attacks`, log it all to MLflow."""
-    d = cfg.data  # the membership split sizes (data.n_members, ...) play no part here
-    bundle = load_dataset(d.name, root=d.root, download=d.download)
-    pools = make_pools(len(bundle), cfg.updates, int(cfg.seed))
+    bundle, pools = prepare(cfg)
     tags = {"lit_mia.experiment": str(cfg.name), "lit_mia.family": "updates_leak"}
     tags["seed"] = str(cfg.seed)
     with tracking.tracked_run(cfg, run_name or str(cfg.name), tags, parent_run_id) as run:
