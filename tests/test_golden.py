@@ -17,11 +17,12 @@ change, so each case runs in a child process whose numerics are the same on ever
   baseline ones;
 - one thread everywhere.
 
-Checked on the machine that recorded the file: under this environment forcing MKL down to
-SSE4.2 (`MKL_ENABLE_INSTRUCTIONS`) or NumPy down to SSE leaves every metric bit-identical, while
-each of the first two settings alone changes results. What is left (glibc's libm, the
-same FMA variant on every CPU of the last ten years) is covered by comparing to a relative 1e-9
-(`REL_TOL`), far below any real change. `LIT_MIA_GOLDEN_EXACT=1` demands bit-identity.
+Checked on the machine that recorded the file, case `default`: under this environment, forcing
+MKL down to SSE4.2 (`MKL_ENABLE_INSTRUCTIONS`) or NumPy down to SSE leaves every metric
+bit-identical, while each of the first two settings alone changes results. What is left
+(glibc's libm, the same FMA variant on every CPU of the last ten years) is covered by
+comparing to a relative 1e-9 (`REL_TOL`), far below any real change.
+`LIT_MIA_GOLDEN_EXACT=1` demands bit-identity.
 
 `tests/golden_metrics.json` is written by this file with `LIT_MIA_RECORD_GOLDEN=1 pytest
 tests/test_golden.py`. It was first recorded at commit 19435f6 (before the renovation) in the
