@@ -223,10 +223,31 @@ import torch
 torch.set_num_threads(1)
 torch.backends.mkldnn.enabled = False  # oneDNN dispatches by CPU; MKL (CBWR) does not
 assert torch.backends.cpu.get_cpu_capability() == "DEFAULT"
-from tests.test_golden import metrics_here
+from tests.test_golden import figures_once, metrics_here
+figures_once()
 folder, out, cases = sys.argv[1], sys.argv[2], sys.argv[3:]
 json.dump({c: metrics_here(c, folder) for c in cases}, open(out, "w"))
 """
+
+
+def figures_once() -> None:
+    """Render and log each figure path (`plots/ib_score_hist.png`, ...) the first time this
+    process meets it; later figures of that path are built as usual, then closed unrendered.
+    No metric depends on a figure, and rendering the ~200 repeats was half of this file's time."""
+    import matplotlib.pyplot as plt
+
+    from lit_mia import tracking
+
+    real, rendered = tracking.Run.log_figure, set()
+
+    def log_figure(self, fig, path: str) -> None:
+        if path in rendered:
+            plt.close(fig)
+            return
+        rendered.add(path)
+        real(self, fig, path)
+
+    tracking.Run.log_figure = log_figure
 
 
 def metrics_here(case: str, folder: str) -> dict[str, float]:
