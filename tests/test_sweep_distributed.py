@@ -130,6 +130,9 @@ def test_two_workers_on_postgresql(pg, mlflow_server):
     name = f"two_{uuid.uuid4().hex[:8]}"
     url = f"postgresql://postgres@127.0.0.1:{pg}/optuna"  # psycopg 3 via normalisation
     args = tiny_args(f"tracking.uri={mlflow_server}", f"sweep.storage={url}")
+    # a worker that finds the rest of the budget running sleeps heartbeat_interval s between
+    # looks (default 30 s); 2 s keeps the default grace_period (90 s), so no trial goes stale
+    args += ["sweep.heartbeat_interval=2"]
     run_sweep("eps", [*args, f"sweep.study_name={name}", "sweep.n_trials=3"], workers=2)
     study = optuna.load_study(study_name=name, storage=pgserver.url(pg))
     states = [t.state for t in study.trials]
