@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.metadata
+import os
 import re
 import shlex
 import shutil
@@ -235,14 +236,24 @@ def bench_args_parse(script: str, args: list[str], where: str) -> None:
         sys.path.remove(str(ROOT / "bench"))
 
 
+# A `make test ARGS=...` running this file hands its variables down (MAKEFLAGS, and the
+# environment, where `ARGS ?=` would pick them up): the documented commands run without them.
+MAKE_VARS = re.findall(r"^(\w+)\s*\?=", (ROOT / "Makefile").read_text(), re.M)
+MAKE_ENV = {
+    k: v
+    for k, v in os.environ.items()
+    if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", *MAKE_VARS)
+}
+
+
 def make(words: list[str], where: str, capsys) -> Outcome:
     stamp = VENV / ".installed"
     if words[1:2] == ["help"]:
-        proc = subprocess.run(words, cwd=ROOT, capture_output=True, text=True)
+        proc = subprocess.run(words, cwd=ROOT, capture_output=True, text=True, env=MAKE_ENV)
         assert proc.returncode == 0 and "make targets" in proc.stdout, (where, proc.stderr)
         return Outcome(0, proc.stdout, "")
     dry = ["make", "-n", "-o", str(stamp), f"VENV={VENV}", *words[1:]]
-    proc = subprocess.run(dry, cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(dry, cwd=ROOT, capture_output=True, text=True, env=MAKE_ENV)
     assert proc.returncode == 0, f"{where}: {shlex.join(words)}: {proc.stderr.strip()}"
     ran = []
     for line in proc.stdout.splitlines():
