@@ -24,7 +24,6 @@ each settings class (`validate`) and are called from `validate` below.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, make_dataclass
 from functools import cache
 from pathlib import Path
@@ -39,6 +38,7 @@ from lit_mia.attacks.settings import AttackSettings
 from lit_mia.errors import ConfigError, require, unknown_name
 from lit_mia.registry import AUGMENTATIONS, DATASETS, NETS
 from lit_mia.targets import TARGETS, parse_target_entry, settings_class, target_names
+from lit_mia.trainer_checks import STRATEGIES, check_trainer_keys  # noqa: F401 (STRATEGIES: tests)
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
@@ -375,41 +375,6 @@ def _check(cfg: DictConfig, key: str, ok: bool, allowed: str) -> None:
         require(ok, key, allowed, OmegaConf.select(cfg, key))
 
 
-# The strategies of Lightning's StrategyRegistry that need no extra package (the check asks
-# Lightning itself, importing it, only for a name outside this list: fsdp variants, deepspeed).
-STRATEGIES = ("auto", "ddp", "ddp_spawn", "ddp_fork", "ddp_notebook", "single_device")
-STRATEGIES += tuple(f"{d}_find_unused_parameters_true" for d in STRATEGIES[1:5])
-
-# Lightning's accepted `precision` strings (lightning_fabric.connector).
-PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true")
-PRECISIONS += ("transformer-engine", "transformer-engine-float16", "32", "16", "bf16", "64")
-
-
-def _check_devices(c: DictConfig) -> None:
-    """Lightning `devices`: a count >= 1 or "auto"; on accelerators other than cpu also -1
-    (all), an index list [0, 1] or an index string "0,1"."""
-    dev, cpu = c.trainer.devices, c.trainer.accelerator == "cpu"
-    if isinstance(dev, ListConfig):
-        dev = list(dev)
-    if isinstance(dev, bool):
-        ok = False
-    elif isinstance(dev, int):
-        ok = dev >= 1 or (dev == -1 and not cpu)
-    elif isinstance(dev, str):
-        ok = (
-            dev == "auto"
-            or re.fullmatch(r"[1-9]\d*", dev) is not None
-            or (not cpu and re.fullmatch(r"-1|(\d+,)+\d*", dev.replace(" ", "")) is not None)
-        )
-    elif isinstance(dev, list):
-        ints = all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in dev)
-        ok = not cpu and bool(dev) and ints
-    else:
-        ok = False
-    allowed = "an int >= 1 or 'auto' (other accelerators than cpu: also -1 or a device list)"
-    _check(c, "trainer.devices", ok, allowed)
-
-
 def validate(cfg: DictConfig) -> None:
     """Every range check, each owned by its settings class, called from this one place; names
     are checked against the registries."""
@@ -429,21 +394,7 @@ def validate(cfg: DictConfig) -> None:
             reg[c[key.split(".")[0]].name]
     settings_class(c.target.name).validate(c.target, c)
     AttackSettings.validate(c.attack, c)
-    tr = c.trainer
-    _check(c, "trainer.max_epochs", tr.max_epochs >= 1, ">= 1")
-    _check(c, "trainer.val_adv_steps", tr.val_adv_steps >= 0, ">= 0")
-    _check(c, "trainer.val_every_n_epochs", tr.val_every_n_epochs >= 1, ">= 1")
-    valid_acc = ("cpu", "gpu", "cuda", "mps", "auto")
-    _check(c, "trainer.accelerator", tr.accelerator in valid_acc, f"one of {', '.join(valid_acc)}")
-    det = tr.deterministic
-    _check(c, "trainer.deterministic", det in (True, False, "warn"), "true, false or warn")
-    _check_devices(c)
-    if tr.strategy not in STRATEGIES:  # a rarer one: ask Lightning (imports it)
-        from pytorch_lightning.strategies import StrategyRegistry
-
-        strategies = ("auto", *StrategyRegistry.available_strategies())
-        _check(c, "trainer.strategy", tr.strategy in strategies, f"one of {', '.join(strategies)}")
-    _check(c, "trainer.precision", tr.precision in PRECISIONS, f"one of {', '.join(PRECISIONS)}")
+    check_trainer_keys(c)
     for name in target_names(c):
         if name not in TARGETS:
             raise unknown_name("target (in targets)" if c.targets else "target", name, TARGETS)
