@@ -1,4 +1,6 @@
-"""Shared test setup: one torch thread, fresh MLflow SQLite stores copied from a template.
+"""Shared test setup: one torch thread, fresh MLflow SQLite stores copied from a template, and
+the one definition of what every folder's tests share (tiny overrides, MLflow read-back, the
+session's tiny study). Folder-specific fixtures live in that folder's conftest.py.
 
 The fast suite works on tiny tensors, where a second OpenMP thread buys little, and on a
 loaded 2-core machine two threads per process make small ops 100x slower (threads spin-wait
@@ -11,11 +13,79 @@ import shutil
 import sqlite3
 import sys
 import tempfile
+from pathlib import Path
 
 import pytest
 import torch
 
 torch.set_num_threads(1)
+
+# ---------------------------------------------------------------- tiny overrides
+# The smallest mnist5k run that still trains, attacks and logs every metric: 64 + 64 evaluation
+# samples, a half-width LeNet, two epochs, five PGD steps. Tests add what they vary.
+TINY_DATA = [
+    "data.n_members=64",
+    "data.n_nonmembers=64",
+    "data.n_validation=32",
+    "data.n_shadow=128",
+    "data.batch_size=32",
+]
+TINY_TRAINER = [
+    "trainer.max_epochs=2",
+    "trainer.enable_progress_bar=false",
+    "trainer.val_adv_steps=2",
+    "trainer.val_every_n_epochs=1",
+]
+TINY_NET = ["net.name=lenet_mnist", "net.width=0.5"]
+TINY = [*TINY_DATA, *TINY_NET, *TINY_TRAINER, "attack.steps=5"]
+# the session's tiny study (tests/helpers/tiny_study.py): one epoch, I_B only, no calibration
+TINY_STUDY = [
+    *TINY_DATA,
+    *TINY_NET,
+    "trainer.max_epochs=1",
+    "trainer.val_every_n_epochs=1",
+    "trainer.val_adv_steps=2",
+    "attack.steps=5",
+    "attack.calibrate=false",
+    "attacks=ib",  # no brackets: a single name is accepted
+]
+
+
+def cli_env() -> dict[str, str]:
+    """The environment of a CLI subprocess: one torch thread, the repository importable."""
+    root = str(Path(__file__).resolve().parents[1])
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
+
+
+def store_uri(folder) -> str:
+    """The MLflow SQLite store of a test folder: `sqlite:///<folder>/mlruns/mlflow.db`."""
+    return f"sqlite:///{folder}/mlruns/mlflow.db"
+
+
+def tiny(tmp_path, *extra: str) -> list[str]:
+    """TINY logging into the store under `tmp_path`, then `extra` (later overrides win)."""
+    return [*TINY, f"tracking.uri={store_uri(tmp_path)}", *extra]
+
+
+def client_for(tmp_path):
+    """An MLflow client on the store under `tmp_path`."""
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=store_uri(tmp_path))
+
+
+def all_runs(client):
+    """Every run of every experiment `client` sees."""
+    exps = [e.experiment_id for e in client.search_experiments()]
+    return client.search_runs(exps, max_results=1000) if exps else []
+
+
+def runs_of(uri: str):
+    """Every run of every experiment in the MLflow store at `uri`."""
+    from mlflow.tracking import MlflowClient
+
+    return all_runs(MlflowClient(tracking_uri=uri))
 
 
 def pytest_collection_modifyitems(config, items):
@@ -69,7 +139,11 @@ def _patch_mlflow_sqlite_init() -> None:
 
 
 def pytest_runtest_setup(item):
-    """Once MLflow is imported in this process, fresh SQLite stores come from the template."""
+    """A test whose `RunIf` requirement CI must provide fails when it is missing there
+    (tests/helpers/runif.py). Once MLflow is imported in this process, fresh SQLite stores
+    come from the template."""
+    for mark in item.iter_markers("runif_required"):
+        pytest.fail(mark.kwargs["reason"], pytrace=False)
     if "mlflow.store.db.utils" in sys.modules and not os.environ.get("LIT_MIA_TEST_MIGRATE_MLFLOW"):
         _patch_mlflow_sqlite_init()
 
@@ -77,7 +151,40 @@ def pytest_runtest_setup(item):
 @pytest.fixture(scope="session")
 def tiny_study(tmp_path_factory):
     """A tiny two-target `lit-mia run default` (piped) in a temporary MLflow store, run once
-    per session; shared by the report, browser and terminal tests (tests/tiny_study.py)."""
-    from tests.tiny_study import run_tiny_study
+    per session; shared by the report, browser, progress and golden tests
+    (tests/helpers/tiny_study.py)."""
+    from tests.helpers.tiny_study import run_tiny_study
 
     return run_tiny_study(tmp_path_factory.mktemp("tiny_study"))
+
+
+# ---------------------------------------------------------------- a model trained outside lit_mia
+AUDIT_N = 150
+AUDIT_NET = ["net.name=mlp", "net.width=0.25", "data.name=digits"]
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """(folder, members indices): mlp(width 0.25) fitted to AUDIT_N digits by a plain PyTorch
+    loop, state dict model.pt and the member indices members.txt (one per line) in folder;
+    audited by tests/auditing/test_checkpoint.py and dry-run by tests/cli/test_dry_run.py."""
+    import numpy as np
+    from torch import nn
+
+    from lit_mia.data.datasets import load_dataset
+    from lit_mia.nets import build_net
+
+    d = tmp_path_factory.mktemp("ckpt")
+    b = load_dataset("digits")
+    members = np.random.default_rng(5).permutation(len(b))[:AUDIT_N]
+    torch.manual_seed(0)
+    net = build_net("mlp", b.shape, b.n_classes, b.mean, b.std, width=0.25)
+    x, y = b.x[members], b.y[members]
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(100):
+        opt.zero_grad()
+        nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+    torch.save(net.state_dict(), d / "model.pt")
+    (d / "members.txt").write_text("# trained on\n" + "\n".join(map(str, members)) + "\n")
+    return d, members

@@ -263,7 +263,8 @@ def test_cycle_checker_finds_cycle_through_function_import(tmp_path):
         },
     )
     graph = import_graph(root)
-    assert graph["fake.a"] == {"fake.b"} and graph["fake.b"] == {"fake.a"}
+    assert graph["fake.a"] == {"fake.b"}
+    assert graph["fake.b"] == {"fake.a"}
     assert graph["fake.sub"] == {"fake.c"}  # relative `..c`, `x` is a name not a module
     assert graph["fake.sub.d"] == {"fake.sub.e"}  # `from . import e` -> the submodule
     assert find_cycles(graph) == [

@@ -87,10 +87,13 @@ def test_bounds_contain_sampled_and_pgd_outputs(name):
     adv = [pgd(net, x, y, eps, 10, eps / 4, random_start=True)]
     adv += [pgd(net, x, torch.full_like(y, j), eps, 10, eps / 4, targeted=True) for j in range(5)]
     pts = torch.cat([pts, torch.stack(adv)])
-    assert ((pts - x).abs() <= eps + 1e-6).all() and pts.min() >= 0 and pts.max() <= 1
+    assert ((pts - x).abs() <= eps + 1e-6).all()
+    assert pts.min() >= 0
+    assert pts.max() <= 1
     with torch.no_grad():
         z = net(pts.flatten(0, 1)).view(pts.shape[0], x.shape[0], -1)  # [S, B, K]
-    assert (z >= lo - TOL).all() and (z <= hi + TOL).all()
+    assert (z >= lo - TOL).all()
+    assert (z <= hi + TOL).all()
     m = z.gather(2, y[None, :, None].expand(z.shape[0], -1, 1)) - z
     assert (m >= margins - TOL).all()
 
@@ -155,7 +158,8 @@ def test_verified_then_pgd_then_clean_accuracy():
         robust = net(x_adv).argmax(1) == yt
         ver = bounds.verified_mask(net, xt, yt, eps)
     assert ver.float().mean() > 0.1
-    assert not (ver & ~robust).any() and not (ver & ~clean).any()  # verified => correct
+    assert not (ver & ~robust).any()
+    assert not (ver & ~clean).any()
     assert ver.float().mean() <= robust.float().mean() <= clean.float().mean()
 
 
@@ -166,7 +170,7 @@ def test_verified_mask_is_all_margins_positive():
 
 
 @pytest.mark.parametrize(
-    "layer, why",
+    ("layer", "why"),
     [
         (PreActBlock(3, 3, 1, 0.0, nn.ReLU), "PreActBlock"),
         (nn.Sigmoid(), "Sigmoid"),

@@ -71,10 +71,12 @@ def test_hit_on_identical_fields(tmp_path) -> None:
     c = ModelCache(tmp_path, "shadow")
     assert c.load(BASE) is None
     entry = c.save(BASE, tensors())
-    assert entry.parent == tmp_path / "shadow" and (entry / "fields.json").is_file()
+    assert entry.parent == tmp_path / "shadow"
+    assert (entry / "fields.json").is_file()
     same = {k: copy.deepcopy(BASE[k]) for k in reversed(list(BASE))}  # other key order, copies
     got = ModelCache(tmp_path, "shadow").load(same)  # a new cache object on the same dir
-    assert got is not None and set(got) == {"w", "b"}
+    assert got is not None
+    assert set(got) == {"w", "b"}
     for k, v in tensors().items():
         assert torch.equal(got[k], v)
     assert not [p for p in entry.iterdir() if p.name.endswith(".tmp")]  # atomic, no leftovers
@@ -123,7 +125,8 @@ def test_code_version_is_part_of_the_key(tmp_path, monkeypatch, caplog) -> None:
     monkeypatch.setattr(cache_mod, "code_version", lambda: {**old, "source_sha256": "0" * 64})
     with caplog.at_level("WARNING", logger="lit_mia.cache"):
         assert c.load(BASE) is None
-    assert "code.source_sha256" in caplog.text and "shadow" in caplog.text
+    assert "code.source_sha256" in caplog.text
+    assert "shadow" in caplog.text
     assert c.explain_miss(BASE) == ["code.source_sha256"]
 
 

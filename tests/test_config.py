@@ -102,12 +102,14 @@ def test_experiment_yaml_loads(name: str) -> None:
 @pytest.mark.parametrize("name", SWEEPS)
 def test_sweep_yaml_loads(name: str) -> None:
     raw = OmegaConf.load(config.SWEEPS_DIR / f"{name}.yaml")
-    assert has(raw, "sweep.n_trials") and has(raw, "sweep.storage")
+    assert has(raw, "sweep.n_trials")
+    assert has(raw, "sweep.storage")
     spec, overrides = sweep.load_spec(name)
     assert spec.sweep.n_trials == raw.sweep.n_trials >= 0
     assert spec.sweep.storage == raw.sweep.storage
     assert spec.sweep.study_name == name
-    assert spec.params and spec.objectives
+    assert spec.params
+    assert spec.objectives
     base = config.load(spec.experiment, overrides)
     for key in REQUIRED:
         assert has(base, key), key
@@ -158,7 +160,8 @@ def test_per_target_default_is_natural_and_pgd() -> None:
     assert (pgd.target.eps, pgd.target.steps, pgd.target.step_size) == (0.1, 8, 0.02)
     assert list(natural.targets) == list(pgd.targets) == ["natural", "pgd"]
     for c in (natural, pgd):
-        assert c.data.name == "mnist5k" and c.net.name == "lenet_mnist"
+        assert c.data.name == "mnist5k"
+        assert c.net.name == "lenet_mnist"
         assert list(c.attacks) == ["ib", "ia"]
         assert c.tracking.experiment == "default"
     assert config.flatten(natural.data) == config.flatten(pgd.data)
@@ -168,7 +171,8 @@ def test_per_target_single_target() -> None:
     (cfg,) = config.per_target("single")
     assert cfg.target.name == "natural"
     (cfg,) = config.per_target("default", ["targets=[pgd]"])
-    assert cfg.target.name == "pgd" and cfg.target.eps == 0.1
+    assert cfg.target.name == "pgd"
+    assert cfg.target.eps == 0.1
 
 
 def test_per_target_cli_applies_to_every_target() -> None:
@@ -180,7 +184,8 @@ def test_per_target_cli_applies_to_every_target() -> None:
 # ---------------------------------------------------------------- precedence
 def test_schema_then_group_yaml_then_experiment_then_cli() -> None:
     schema = OmegaConf.structured(config.ExperimentConfig)
-    assert schema.net.width == 1.0 and schema.target.eps == 0.0
+    assert schema.net.width == 1.0
+    assert schema.target.eps == 0.0
     cfg = config.load("single")
     assert cfg.net.name == "lenet_mnist"
     assert cfg.net.width == 2.0  # experiment beats conf/net/lenet_mnist.yaml (1.0)
@@ -209,8 +214,10 @@ def test_cli_target_name_loads_its_yaml() -> None:
 
 def test_attack_shorthand_sets_attacks() -> None:
     cfg = config.load("single", ["attack=ia"])
-    assert cfg.attack.name == "ia" and list(cfg.attacks) == ["ia"]
-    assert cfg.attack.steps == 20 and cfg.attack.step_size is None
+    assert cfg.attack.name == "ia"
+    assert list(cfg.attacks) == ["ia"]
+    assert cfg.attack.steps == 20
+    assert cfg.attack.step_size is None
     cfg = config.load("single", ["attack=ia", "attacks=[ib,ia]"])
     assert list(cfg.attacks) == ["ib", "ia"]
 
@@ -295,7 +302,8 @@ def test_targets_entries_with_keys(tmp_path) -> None:
     cfgs = config.per_target(str(exp))
     assert [c.label for c in cfgs] == ["pgd ratio=0.5", "pgd ratio=0.75 eps=0.2", "natural"]
     assert [c.target.get("ratio") for c in cfgs] == [0.5, 0.75, None]  # natural has no ratio
-    assert cfgs[1].target.eps == 0.2 and cfgs[0].target.eps == 0.1
+    assert cfgs[1].target.eps == 0.2
+    assert cfgs[0].target.eps == 0.1
     cli = config.per_target(str(exp), ["target.eps=0.15"])
     assert [c.target.eps for c in cli] == [0.15, 0.2, 0.15]  # the entry's keys win
     with pytest.raises(ConfigError, match=r"unknown key 'target\.ratio'"):
@@ -308,7 +316,7 @@ def test_targets_entries_with_keys(tmp_path) -> None:
 
 
 @pytest.mark.parametrize(
-    "entry, key", [("'pgd ratio'", "ratio"), ("'nosuch'", "nosuch"), ("'pgd foo=1'", "foo")]
+    ("entry", "key"), [("'pgd ratio'", "ratio"), ("'nosuch'", "nosuch"), ("'pgd foo=1'", "foo")]
 )
 def test_bad_targets_entry(tmp_path, entry, key) -> None:
     exp = tmp_path / "bad.yaml"
@@ -337,7 +345,8 @@ def test_lazy_tables_resolve_to_the_code():
         assert targets.settings_class(name) is cls
     for reg in (REG_NETS, REG_DATASETS, TARGETS, ALL_ATTACKS):
         objs = reg.load_all()
-        assert objs and all(callable(o) or hasattr(o, "run") for o in objs.values())
+        assert objs
+        assert all(callable(o) or hasattr(o, "run") for o in objs.values())
     for a in ALL_ATTACKS.values():
         for fn in (a.run, a.check, a.shadows, a.scorer):
             fn = fn.func if isinstance(fn, partial) else fn

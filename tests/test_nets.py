@@ -54,7 +54,8 @@ def test_logits_shape_and_normalize_first(name, in_shape):
     torch.manual_seed(0)
     net = small(name, in_shape, n_classes=7).eval()
     assert isinstance(net[0], Normalize)
-    assert next(iter(net.modules())) is net and isinstance(list(net.children())[0], Normalize)
+    assert next(iter(net.modules())) is net
+    assert isinstance(list(net.children())[0], Normalize)
     out = net(torch.rand(3, *in_shape))
     assert out.shape == (3, 7)
     assert torch.isfinite(out).all()
@@ -68,7 +69,9 @@ def test_gradients_reach_the_input(name):
     x = torch.rand(2, *CIFAR, requires_grad=True)
     loss = nn.functional.cross_entropy(net(x), torch.tensor([1, 2]))
     (g,) = torch.autograd.grad(loss, x)
-    assert g.shape == x.shape and torch.isfinite(g).all() and g.abs().sum() > 0
+    assert g.shape == x.shape
+    assert torch.isfinite(g).all()
+    assert g.abs().sum() > 0
 
 
 @pytest.mark.parametrize("name", BUILTIN)
@@ -91,7 +94,8 @@ def test_flat_sequential_of_standard_layers(name):
 
 def test_wide_resnet_groups_are_residual_and_traceable():
     net = small("wide_resnet", CIFAR, depth=2)
-    assert isinstance(net.norm, Normalize) and net[0] is net.norm
+    assert isinstance(net.norm, Normalize)
+    assert net[0] is net.norm
     assert [len(g) for g in (net.group1, net.group2, net.group3)] == [2, 2, 2]
     assert all(isinstance(u, PreActBlock) for g in (net.group1, net.group2, net.group3) for u in g)
     assert any(isinstance(m, nn.BatchNorm2d) for m in net.modules())
@@ -166,7 +170,8 @@ def test_dropout_before_each_hidden_fc_and_activation_choice():
     net = small("lenet_cifar", CIFAR, dropout=0.5, activation="leaky_relu")
     layers = list(net)
     drops = [i for i, m in enumerate(layers) if isinstance(m, nn.Dropout)]
-    assert len(drops) == 2 and all(isinstance(layers[i + 1], nn.Linear) for i in drops)
+    assert len(drops) == 2
+    assert all(isinstance(layers[i + 1], nn.Linear) for i in drops)
     assert any(isinstance(m, nn.LeakyReLU) for m in layers)
     assert not any(type(m) is nn.ReLU for m in layers)
     assert not any(isinstance(m, nn.Dropout) for m in small("lenet_cifar", CIFAR))
@@ -197,7 +202,8 @@ def test_bad_config_raises_config_error_naming_the_key(name, kw, key):
     args.update(kw)
     with pytest.raises(ConfigError) as err:
         build_net(name, **args)
-    assert key in str(err.value) and "\n" not in str(err.value)
+    assert key in str(err.value)
+    assert "\n" not in str(err.value)
 
 
 def test_unknown_net_lists_valid_names():

@@ -34,7 +34,8 @@ def test_loss_histogram(tmp_path):
     )
     assert isinstance(fig, Figure)
     (ax,) = fig.axes
-    assert ax.get_xlabel() == "cross-entropy loss" and ax.get_ylabel() == "density"
+    assert ax.get_xlabel() == "cross-entropy loss"
+    assert ax.get_ylabel() == "density"
     assert ax.get_title() == "t"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["members", "non-members"]
     assert len(ax.patches) == 60  # 30 bars per histogram, shared bins
@@ -60,11 +61,14 @@ def test_roc_loglog(tmp_path):
     fig = plots.roc_loglog(curves, title="ROC")
     assert isinstance(fig, Figure)
     (ax,) = fig.axes
-    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
-    assert ax.get_xlabel() == "false positive rate" and ax.get_ylabel() == "true positive rate"
+    assert ax.get_xscale() == "log"
+    assert ax.get_yscale() == "log"
+    assert ax.get_xlabel() == "false positive rate"
+    assert ax.get_ylabel() == "true positive rate"
     assert ax.get_xlim() == pytest.approx((1e-4, 1.0))
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels[0].startswith("strong (AUC=0.9") and labels[1].startswith("chance (AUC=0.")
+    assert labels[0].startswith("strong (AUC=0.9")
+    assert labels[1].startswith("chance (AUC=0.")
     assert labels[-1] == "chance"
     assert len(ax.lines) == 3  # two curves and the diagonal
     _png_ok(fig, tmp_path / "roc.png")
@@ -89,7 +93,8 @@ def test_comparison_bar(tmp_path):
     assert [t.get_text() for t in ax.get_xticklabels()] == ["natural", "pgd", "ibp"]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["auc", "acc_best"]
     heights = [p.get_height() for p in ax.patches]
-    assert heights[:3] == [0.6, 0.8, 0.55] and heights[3:5] == [0.57, 0.75]
+    assert heights[:3] == [0.6, 0.8, 0.55]
+    assert heights[3:5] == [0.57, 0.75]
     assert np.isnan(heights[5])
     _png_ok(fig, tmp_path / "bar.png")
 

@@ -21,8 +21,9 @@ from lit_mia.errors import ConfigError
 from lit_mia.nets import NETS, build_net
 from lit_mia.targets import TARGETS
 from lit_mia.tracking import client_for, resolve_uri
+from tests.helpers.runif import RunIf
 
-pytest.importorskip("lit_mia_example", reason="make setup installs examples/lit_mia_example")
+pytestmark = RunIf(example_plugin=True)
 
 
 def all_runs(uri: str) -> list:
@@ -36,8 +37,10 @@ def ep(name: str, value: str, group: str = "lit_mia.nets") -> EntryPoint:
 
 
 def test_example_plugin_is_registered_and_listed(capsys):
-    assert "tiny_mlp" in NETS and "blobs" in DATASETS
-    assert "tiny_mlp" in config.group_names("net") and "blobs" in config.group_names("data")
+    assert "tiny_mlp" in NETS
+    assert "blobs" in DATASETS
+    assert "tiny_mlp" in config.group_names("net")
+    assert "blobs" in config.group_names("data")
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out
     assert "tiny_mlp" in out.split("net:")[1].splitlines()[0]
@@ -78,13 +81,16 @@ def test_config_and_run_with_plugin_net_and_dataset(tmp_path, capsys):
     ]
     assert cli.main(["config", "single", *over]) == 0
     out = capsys.readouterr().out
-    assert "name: tiny_mlp" in out and "name: blobs" in out
+    assert "name: tiny_mlp" in out
+    assert "name: blobs" in out
     assert cli.main(["run", "single", *over]) == 0
     (run,) = all_runs(f"{tmp_path}/mlruns")
     assert run.info.status == "FINISHED"
-    assert run.data.params["net.name"] == "tiny_mlp" and run.data.params["data.name"] == "blobs"
+    assert run.data.params["net.name"] == "tiny_mlp"
+    assert run.data.params["data.name"] == "blobs"
     m = run.data.metrics
-    assert m["target/train_acc"] > 0.5 and "attack/ib/auc" in m
+    assert m["target/train_acc"] > 0.5
+    assert "attack/ib/auc" in m
 
 
 SHADOW_ENTRY = ATTACKS["shadow"]  # a real Attack, for entry points in this module
@@ -95,8 +101,10 @@ def test_clash_with_builtin_names_both_sources():
     with pytest.raises(ConfigError) as e:
         NETS.replace(eps=[ep("mlp", "lit_mia_example.nets:tiny_mlp")]).load_all()
     msg = str(e.value)
-    assert "'mlp'" in msg and "lit_mia_example.nets:tiny_mlp" in msg
-    assert "the built-in net 'mlp' (lit_mia.nets)" in msg and "\n" not in msg
+    assert "'mlp'" in msg
+    assert "lit_mia_example.nets:tiny_mlp" in msg
+    assert "the built-in net 'mlp' (lit_mia.nets)" in msg
+    assert "\n" not in msg
 
 
 def test_clash_between_plugins_names_both_sources():
@@ -104,11 +112,12 @@ def test_clash_between_plugins_names_both_sources():
     with pytest.raises(ConfigError) as e:
         NETS.replace(builtins={}, eps=two).load_all()
     msg = str(e.value)
-    assert "dup = lit_mia.nets:mlp" in msg and "plug-in dup = lit_mia_example.nets:tiny_mlp" in msg
+    assert "dup = lit_mia.nets:mlp" in msg
+    assert "plug-in dup = lit_mia_example.nets:tiny_mlp" in msg
 
 
 @pytest.mark.parametrize(
-    "registry, entry, words",
+    ("registry", "entry", "words"),
     [
         ("nets", ep("gone", "lit_mia_no_such_module:f"), ["gone", "ModuleNotFoundError"]),
         ("nets", ep("doc", "lit_mia_example:__doc__"), ["doc", "must be callable"]),
@@ -128,13 +137,15 @@ def test_bad_plugins_are_one_line_errors(registry, entry, words):
     with pytest.raises(ConfigError) as e:
         REGISTRIES[registry].replace(builtins={}, eps=[entry]).load_all()
     msg = str(e.value)
-    assert "\n" not in msg and all(w in msg for w in words), msg
+    assert "\n" not in msg, msg
+    assert all(w in msg for w in words), msg
 
 
 def test_valid_attack_plugin_merges():
     group = "lit_mia.attacks"
     reg = ATTACKS.replace(builtins={}, eps=[ep("shadow", "tests.test_plugins:SHADOW_ENTRY", group)])
-    assert "shadow" in reg and reg.is_plugin("shadow")
+    assert "shadow" in reg
+    assert reg.is_plugin("shadow")
     assert reg["shadow"] is SHADOW_ENTRY
     assert reg.source("shadow") == "the plug-in shadow = tests.test_plugins:SHADOW_ENTRY"
 
@@ -143,7 +154,9 @@ def test_plugin_names_are_read_without_importing_the_plugin():
     """Names and sources come from the metadata; the module loads on first use, and its
     failure is then the one-line error."""
     reg = NETS.replace(builtins={}, eps=[ep("gone", "lit_mia_no_such_module:f")])
-    assert list(reg) == ["gone"] and "gone" in reg and len(reg) == 1
+    assert list(reg) == ["gone"]
+    assert "gone" in reg
+    assert len(reg) == 1
     assert reg.source("gone") == "the plug-in gone = lit_mia_no_such_module:f"
     with pytest.raises(ConfigError, match="gone = lit_mia_no_such_module:f.*ModuleNotFound"):
         reg["gone"]

@@ -6,40 +6,11 @@ import json
 
 import numpy as np
 import pytest
-from mlflow.tracking import MlflowClient
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from lit_mia import cli
 from lit_mia.run import run_experiment
-
-TINY = [
-    "data.n_members=64",
-    "data.n_nonmembers=64",
-    "data.n_validation=32",
-    "data.n_shadow=128",
-    "data.batch_size=32",
-    "net.name=lenet_mnist",
-    "net.width=0.5",
-    "trainer.max_epochs=2",
-    "trainer.enable_progress_bar=false",
-    "trainer.val_adv_steps=2",
-    "trainer.val_every_n_epochs=1",
-    "attack.steps=5",
-]
-
-
-def tiny(tmp_path, *extra: str) -> list[str]:
-    return [*TINY, f"tracking.uri=sqlite:///{tmp_path}/mlruns/mlflow.db", *extra]
-
-
-def client_for(tmp_path) -> MlflowClient:
-    return MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlruns/mlflow.db")
-
-
-def all_runs(client: MlflowClient):
-    exps = client.search_experiments()
-    return client.search_runs([e.experiment_id for e in exps]) if exps else []
-
+from tests.conftest import all_runs, client_for, tiny
 
 EXPECTED = [
     "target/train_acc",
@@ -69,7 +40,8 @@ def test_default_experiment_end_to_end(tmp_path, capsys):
     code = cli.main(["run", "default", *tiny(tmp_path)])
     assert code == 0
     out = capsys.readouterr().out
-    assert "| natural |" in out and "| pgd |" in out
+    assert "| natural |" in out
+    assert "| pgd |" in out
 
     client = client_for(tmp_path)
     runs = all_runs(client)
@@ -77,7 +49,8 @@ def test_default_experiment_end_to_end(tmp_path, capsys):
     assert {r.info.status for r in runs} == {"FINISHED"}
     parent = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
-    assert len(parent) == 1 and len(children) == 2
+    assert len(parent) == 1
+    assert len(children) == 2
     assert all(c.data.tags["mlflow.parentRunId"] == parent[0].info.run_id for c in children)
 
     for run in children:
@@ -91,8 +64,11 @@ def test_default_experiment_end_to_end(tmp_path, capsys):
         )
         fpr, tpr, _ = roc_curve(table["is_member"], table["score"])  # oracle acc = sklearn's
         assert m["attack/ib/acc_best"] == pytest.approx(0.5 * (1 + np.max(tpr - fpr)))
-        assert p["data.n_members"] == "64" and p["seed"] == "0"
-        assert "git_sha" in tags and "version.torch" in tags and tags["seed"] == "0"
+        assert p["data.n_members"] == "64"
+        assert p["seed"] == "0"
+        assert "git_sha" in tags
+        assert "version.torch" in tags
+        assert tags["seed"] == "0"
         # per-epoch metrics, step = epoch
         hist = client.get_metric_history(run.info.run_id, "train/acc")
         assert sorted(h.step for h in hist) == [0, 1]
@@ -107,7 +83,8 @@ def test_default_experiment_end_to_end(tmp_path, capsys):
         assert sum(map(len, sets)) == len(set().union(*sets)) == 64 + 32 + 64 + 128
         csv = client.download_artifacts(run.info.run_id, "scores/ia.csv", str(tmp_path))
         rows = np.genfromtxt(csv, delimiter=",", names=True)
-        assert rows["is_member"].sum() == 64 and len(rows) == 128
+        assert rows["is_member"].sum() == 64
+        assert len(rows) == 128
     pgd_run = next(r for r in children if r.data.tags["lit_mia.target"] == "pgd")
     assert pgd_run.data.params["target.eps"] == "0.1"
     assert pgd_run.data.metrics["target/eval_eps"] == pytest.approx(0.1)
@@ -188,10 +165,12 @@ def test_each_regime_logs_its_metrics_to_mlflow(tmp_path, regime):
         extra += ["target.warmup_epochs=0", "target.ramp_epochs=1"]
     res = run_experiment("single", tiny(tmp_path, *extra))
     (run,) = all_runs(client_for(tmp_path))
-    assert run.info.status == "FINISHED" and run.info.run_id == res[regime].run_id
+    assert run.info.status == "FINISHED"
+    assert run.info.run_id == res[regime].run_id
     m = run.data.metrics
     for key in ("target/test_acc", "target/adv_test_acc", "attack/ia/auc", "train/loss"):
         assert key in m, key
     if regime in ("ibp", "diffai", "dual"):
         assert m["target/ver_test_acc"] <= m["target/adv_test_acc"] + 1e-9
-        assert "train/eps" in m and "val/ver_acc" in m
+        assert "train/eps" in m
+        assert "val/ver_acc" in m

@@ -26,6 +26,7 @@ from lit_mia.shadow_farm import (
     vmap_pgd,
     vmappable,
 )
+from tests.helpers.runif import RunIf
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +146,9 @@ def test_vmap_pgd_equals_pgd(digits) -> None:
         g = torch.Generator().manual_seed((3, 4)[i])
         ref = pgd(net, x[i], y[i], 0.1, 4, 0.03, random_start=True, generator=g)
         torch.testing.assert_close(adv[i], ref)
-    assert (adv - x).abs().max() <= 0.1 + 1e-6 and adv.min() >= 0 and adv.max() <= 1
+    assert (adv - x).abs().max() <= 0.1 + 1e-6
+    assert adv.min() >= 0
+    assert adv.max() <= 1
 
 
 def test_auto_chooses_a_path_and_loop_for_dropout(digits) -> None:
@@ -158,14 +161,15 @@ def test_auto_chooses_a_path_and_loop_for_dropout(digits) -> None:
     uneven = [sets[0], sets[1][:20]]
     assert choose_farm(maker(digits, "mlp", 0.25), digits.x, digits.y, uneven, spec) == "loop"
     farm = train_farm(drop, digits.x, digits.y, sets, [0, 1], spec, farm="auto")
-    assert farm.path == "loop" and len(farm) == 2
+    assert farm.path == "loop"
+    assert len(farm) == 2
     with pytest.raises(ConfigError, match="attack.lira.farm=vmap"):
         train_farm(drop, digits.x, digits.y, sets, [0, 1], spec, farm="vmap")
     with pytest.raises(ConfigError, match="valid: auto, loop, vmap"):
         train_farm(drop, digits.x, digits.y, sets, [0, 1], spec, farm="fast")
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+@RunIf(gpu=True)
 def test_farm_on_gpu_matches_cpu(digits) -> None:
     mk = maker(digits, "mlp", 0.25)
     sets = train_sets(len(digits), 3, 40)

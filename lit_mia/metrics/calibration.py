@@ -4,7 +4,7 @@ The adversary has no target members: it trains a shadow model like the target, p
 threshold(s) that separate the shadow's own members from its non-members best, and applies
 them unchanged to the target's scores. Nothing here ever reads the target's membership labels
 except to *score* the fixed decisions (``calibrated``), so the thresholds are a function of
-shadow data only (tests/test_integrity.py permutes the target members to check it).
+shadow data only (tests/attacks/test_contract.py permutes the target members to check it).
 """
 
 from __future__ import annotations

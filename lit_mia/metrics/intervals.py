@@ -4,8 +4,9 @@ Members and non-members are resampled with replacement separately (stratified), 
 resample keeps the evaluation set's class sizes. The interval is the ((1 - level) / 2,
 (1 + level) / 2) quantile pair of the resampled values, reported as computed: it is *not*
 widened to contain the point estimate (for skewed statistics such as TPR at 0.1% FPR the point
-may lie outside; stretching the interval would change its coverage). tests/test_calibration_ci.py
-checks the coverage of the AUC interval on synthetic scores with a known AUC.
+may lie outside; stretching the interval would change its coverage).
+tests/metrics/test_calibration.py checks the coverage of the AUC interval on synthetic scores
+with a known AUC.
 
 Calibrated decisions (thresholds chosen on a shadow model, metrics/calibration.py) get an
 interval too: the thresholds stay fixed and the target's decisions are resampled, i.e. the

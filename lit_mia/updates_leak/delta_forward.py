@@ -29,7 +29,7 @@ softmax p in float64 (the log-sum-exp difference without cancellation; for a pro
 logits move by 0.5 or more, the plain float64 difference of the two log-sum-exps). Cost:
 float32 convolutions, each layer after the first twice (f(D; W + dW) per model, f(a; dW) for
 all models in one call); measured in bench/bench_updates.py against the float64 naive loop and
-farm.update_deltas in float64 (tests/test_updates_farm.py checks the differences against the
+farm.update_deltas in float64 (tests/models/test_update_farm.py checks the differences against the
 float64 path).
 """
 

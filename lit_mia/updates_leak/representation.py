@@ -19,8 +19,8 @@ and clipped to +-10, so a zero delta (norm floored at 1e-30) stays finite.
 
 The default is chosen by measurement (label accuracy of a logistic regression on the shadow
 features, tested on the target side, k = 1):
-- tests/test_updates_leak.py fixture as it was then (MLP base, 600 shadow / 150 target
-  updates, 40 probes):
+- tests/attacks/update_leakage/test_leakage.py fixture as it was then (MLP base, 600 shadow /
+  150 target updates, 40 probes):
   log_unit 0.99, unit 0.69, standardized 0.53;
 - mnist5k LeNet (issue 11's feasibility run, 2,400 shadow / 500 target updates): standardized
   0.43, unit on float32 deltas 0.85, unit on float64 0.91, log_unit 1.00; the shipped
