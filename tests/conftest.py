@@ -19,6 +19,7 @@ import pytest
 import torch
 
 torch.set_num_threads(1)
+pytest.register_assert_rewrite("tests.helpers")  # AttackTester's contract asserts
 
 # ---------------------------------------------------------------- tiny overrides
 # The smallest mnist5k run that still trains, attacks and logs every metric: 64 + 64 evaluation

@@ -14,6 +14,7 @@ from lit_mia import cli
 from lit_mia.attacks.dp_audit import one_run_eps, one_run_guesses, split_cp_eps
 from lit_mia.run import run_experiment
 from tests.conftest import tiny
+from tests.helpers.attack_tester import AttackTester
 
 
 def test_one_run_all_correct_closed_form() -> None:
@@ -107,3 +108,23 @@ def test_bad_audit_input_exits_2(extra, expected, tmp_path, capsys) -> None:
     assert len(lines) == 1, err
     assert expected in lines[0], err
     assert not (tmp_path / "mlruns" / "mlflow.db").exists()
+
+
+# ---------------------------------------------------------------- the attack contract
+@pytest.fixture(scope="session")
+def no_signal_dp_context():
+    """The no-signal contract fixture trained with DP-SGD at noise multiplier 5: the canary
+    model the audit trains like the target cannot memorise its canaries."""
+    from tests.attacks.conftest import contract_context
+
+    return contract_context(False, "target.dp_noise_multiplier=5.0")
+
+
+class TestDPAuditContract(AttackTester):
+    """The one-run ε̂ (Steinke et al. 2023) above 0, what a guess certifies, on a
+    non-private target that memorises mislabelled canaries; 0 under heavy DP-SGD noise."""
+
+    attack = "dp_audit"
+    statistic = "eps_one_run"
+    trivial = 0.0
+    no_signal = "no_signal_dp_context"

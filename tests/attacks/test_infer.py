@@ -28,6 +28,7 @@ from lit_mia.predictor import Predictor
 from lit_mia.run import run_experiment
 from lit_mia.training import build_data, eval_sets, fit
 from tests.conftest import TINY
+from tests.helpers.attack_tester import AttackTester
 
 # ---------------------------------------------------------------- pure pieces
 
@@ -273,3 +274,16 @@ def test_bad_input_exits_2(argv, expected, tmp_path, capsys):
     for part in expected:
         assert part in lines[0], (part, lines[0])
     assert not (tmp_path / "mlflow.db").exists()  # rejected before any run started
+
+
+# ---------------------------------------------------------------- the attack contract
+class TestModelInferContract(AttackTester):
+    attack = "model_infer"
+
+
+class TestConfidenceInferContract(AttackTester):
+    attack = "confidence_infer"
+
+
+class TestShadowContract(AttackTester):
+    attack = "shadow"

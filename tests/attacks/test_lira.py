@@ -26,6 +26,7 @@ from lit_mia.attacks.lira import (
 from lit_mia.attacks.registry import ATTACKS
 from lit_mia.run import run_experiment
 from tests.conftest import all_runs, client_for, tiny
+from tests.helpers.attack_tester import AttackTester
 
 
 # --------------------------------------------------------------------------- pure math
@@ -242,3 +243,8 @@ def test_bad_input_exits_2(extra, expected, tmp_path, capsys) -> None:
     for part in expected:
         assert part in lines[0], (part, lines[0])
     assert not (tmp_path / "mlruns" / "mlflow.db").exists()  # failed before any run
+
+
+# ---------------------------------------------------------------- the attack contract
+class TestLiRAContract(AttackTester):
+    attack = "lira"

@@ -15,6 +15,7 @@ from lit_mia.attacks.rmia import choose_a, prior_prob, rmia_scores, true_class_p
 from lit_mia.metrics import privacy
 from lit_mia.run import run_experiment
 from tests.conftest import all_runs, client_for, tiny
+from tests.helpers.attack_tester import AttackTester
 
 
 # --------------------------------------------------------------------------- pure math
@@ -194,3 +195,20 @@ def test_bad_input_exits_2(extra, expected, tmp_path, capsys) -> None:
     for part in expected:
         assert part in lines[0], (part, lines[0])
     assert not (tmp_path / "mlruns" / "mlflow.db").exists()  # failed before any run
+
+
+# ---------------------------------------------------------------- the attack contract
+class TestRMIAContract(AttackTester):
+    attack = "rmia"
+
+
+@pytest.mark.slow
+class TestRefBudgetContract(AttackTester):
+    """The online RMIA AUC at the largest budget (a curve: no interval logged) above the gap
+    attack's AUC; without signal within 0.08 of 1/2 (AUC sd ~0.033 at 150 + 150 points).
+    Slow: the curve retrains the reference farm (~12 s)."""
+
+    attack = "ref_budget"
+    statistic = "rmia_online/auc_at_max"
+    baseline_statistic = "auc"
+    noise = 0.08

@@ -19,6 +19,7 @@ from lit_mia.run import run_experiment
 from lit_mia.targets import build_target
 from tests import helpers
 from tests.conftest import all_runs, client_for, tiny
+from tests.helpers.attack_tester import AttackTester
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -196,3 +197,29 @@ def test_updates_results_print_as_metric_table():
     table = comparison_table(res, ["a_li"])
     assert "| attack/a_li/acc | 0.4000 |" in table
     assert "updates/n" not in table
+
+
+# ---------------------------------------------------------------- the attack contract
+class TestIBContract(AttackTester):
+    attack = "ib"
+
+
+class TestIAContract(AttackTester):
+    attack = "ia"
+
+
+class TestIVContract(AttackTester):
+    attack = "iv"
+    leaking = "leaking_verifiable_context"
+    no_signal = "no_signal_verifiable_context"
+
+
+class TestIASweepContract(AttackTester):
+    """The calibrated accuracy at the eps the shadow model chose (no interval is logged for
+    it): above the gap attack's calibrated accuracy; without signal within 0.08 of 1/2 (300
+    evaluation points: 2.8 standard deviations of an accuracy at chance)."""
+
+    attack = "ia_sweep"
+    statistic = "acc_calibrated_chosen_eps"
+    baseline_statistic = "acc_calibrated"
+    noise = 0.08

@@ -25,6 +25,7 @@ from lit_mia.attacks.registry import ATTACKS as ALL_ATTACKS
 from lit_mia.attacks.registry import of_kind
 from lit_mia.errors import ConfigError
 from lit_mia.run import run_experiment
+from tests.helpers.attack_tester import AttackTester
 
 LABEL_ONLY_ATTACKS = of_kind(LABEL_ONLY)
 
@@ -251,3 +252,20 @@ def test_runtime_pool_overlap_is_refused():
     ctx.eval_idx = {"members": np.array([3, 9]), "nonmembers": np.array([10])}
     with pytest.raises(ConfigError, match="overlaps the evaluation set in 1"):
         pool_indices(ctx)
+
+
+# ---------------------------------------------------------------- the attack contract
+class TestBaselineContract(AttackTester):
+    attack = "baseline"
+
+
+class TestTransferContract(AttackTester):
+    attack = "transfer"
+
+
+class TestBoundaryContract(AttackTester):
+    attack = "boundary"
+
+
+class TestAugmentationContract(AttackTester):
+    attack = "augmentation"

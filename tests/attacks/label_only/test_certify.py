@@ -11,6 +11,7 @@ from torch import nn
 from lit_mia.attacks.label_only.certify import certify, check_cert, clopper_pearson_lower
 from lit_mia.attacks.label_only.oracle import LabelOracle
 from lit_mia.errors import ConfigError
+from tests.helpers.attack_tester import AttackTester
 
 
 class Halfspace(nn.Module):
@@ -117,3 +118,8 @@ def test_wrong_or_abstaining_samples_get_radius_zero_and_batches_do_not_matter()
 def test_bad_settings(args, key):
     with pytest.raises(ConfigError, match=key.strip()):
         check_cert(*args)
+
+
+# ---------------------------------------------------------------- the attack contract
+class TestCertRadiusContract(AttackTester):
+    attack = "cert_radius"
