@@ -89,13 +89,31 @@ def runs_of(uri: str):
     return all_runs(MlflowClient(tracking_uri=uri))
 
 
+# fixture -> the pytest-xdist group of the tests that use it: built once, on one worker
+XDIST_GROUPS = {
+    "tiny_study": "tiny_study",
+    "leaking_context": "attack_contexts",
+    "no_signal_context": "attack_contexts",
+    "leaking_verifiable_context": "attack_contexts",
+    "no_signal_verifiable_context": "attack_contexts",
+    "no_signal_dp_context": "attack_contexts",
+    "update_farms": "update_farms",
+    "shuffled_update_farms": "update_farms",
+}
+
+
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`), every test that uses the
-    session-scoped `tiny_study` runs on one worker, so the study is trained once, not once per
-    worker."""
+    """Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`), every test that uses one
+    of the expensive session fixtures above runs on one worker, so the fixture is built once,
+    not once per worker. AttackTester subclasses name their fixtures in class attributes
+    (`leaking`, `no_signal`) and fetch them with `request.getfixturevalue`."""
     for item in items:
-        if "tiny_study" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("tiny_study"))
+        names = list(getattr(item, "fixturenames", ()))
+        cls = getattr(item, "cls", None)
+        names += [getattr(cls, a) for a in ("leaking", "no_signal") if hasattr(cls, a)]
+        group = next((XDIST_GROUPS[n] for n in names if n in XDIST_GROUPS), None)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 # ---------------------------------------------------------------- MLflow SQLite template

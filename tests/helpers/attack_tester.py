@@ -48,8 +48,11 @@ class AttackTester:
     baselines: ClassVar[tuple[str, ...]] = ()  # baseline keys the attack logs itself
     baseline_statistic: ClassVar[str | None] = None  # the gap attack's key (default statistic)
     trivial: ClassVar[float | None] = None  # what a trivial adversary certifies (eps: 0)
-    margin: ClassVar[float] = 0.0  # by how much it must beat the strongest baseline
-    noise: ClassVar[float] = 0.0  # how far above the strongest baseline it may sit by chance
+    # by how much it must beat the strongest baseline, and how far past it it may sit without
+    # signal: absolute for higher-is-better statistics, fractions of the baseline for
+    # lower-is-better ones (errors scale with the data)
+    margin: ClassVar[float] = 0.0
+    noise: ClassVar[float] = 0.0
     nan_ok: ClassVar[tuple[str, ...]] = ()  # keys that may be NaN (undefined on a fixture)
 
     # ------------------------------------------------------------ running
@@ -81,7 +84,9 @@ class AttackTester:
         return max(self.chance, float(gap[self.baseline_statistic or self.statistic]))
 
     def _beats(self, value: float, base: float, by: float) -> bool:
-        return value > base + by if self.higher_is_better else value < base - by
+        """`value` better than `base` by `by`: absolute for a higher-is-better statistic
+        (accuracies, AUCs), a fraction of `base` for a lower-is-better one (MSE, KL)."""
+        return value > base + by if self.higher_is_better else value < base * (1 - by)
 
     # ------------------------------------------------------------ the contract
     def test_beats_its_strongest_trivial_baseline(self, request):
