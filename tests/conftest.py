@@ -19,6 +19,7 @@ import pytest
 import torch
 
 torch.set_num_threads(1)
+pytest_plugins = ["pytester"]  # tests/helpers/test_runif.py runs a conftest hook in-process
 pytest.register_assert_rewrite("tests.helpers")  # AttackTester's contract asserts
 
 # ---------------------------------------------------------------- tiny overrides

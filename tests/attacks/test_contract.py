@@ -27,12 +27,20 @@ def _contracts() -> dict[str, str]:
         for node in ast.walk(ast.parse(path.read_text())):
             if not isinstance(node, ast.ClassDef):
                 continue
-            if "AttackTester" not in {getattr(b, "id", None) for b in node.bases}:
-                continue
+            if not any(getattr(b, "id", "").endswith("Tester") for b in node.bases):
+                continue  # AttackTester or a family's subclass of it (UpdatesTester)
             for stmt in node.body:
-                target = stmt.targets[0] if isinstance(stmt, ast.Assign) else None
-                if getattr(target, "id", None) == "attack":
-                    found[stmt.value.value] = str(path.relative_to(TESTS))
+                if not isinstance(stmt, ast.Assign):
+                    continue
+                target, value = stmt.targets[0], stmt.value  # attack = ... / attack, k = ...
+                pairs = (
+                    zip(target.elts, value.elts)
+                    if isinstance(target, ast.Tuple)
+                    else [(target, value)]
+                )
+                for t, v in pairs:
+                    if getattr(t, "id", None) == "attack":
+                        found[v.value] = str(path.relative_to(TESTS))
     return found
 
 

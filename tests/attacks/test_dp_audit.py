@@ -128,3 +128,7 @@ class TestDPAuditContract(AttackTester):
     statistic = "eps_one_run"
     trivial = 0.0
     no_signal = "no_signal_dp_context"
+
+    @pytest.mark.slow  # a DP-SGD target and a DP-SGD canary model (~15-30 s)
+    def test_sits_at_chance_without_signal(self, request):
+        super().test_sits_at_chance_without_signal(request)
