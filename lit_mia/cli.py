@@ -125,13 +125,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     from lit_mia import config
+    from lit_mia.attacks.registry import ATTACKS
 
     if args.command == "list":
         for group in (*config.GROUPS, "experiment"):
             if group != "attack":
                 print(f"{group}: {', '.join(config.group_names(group))}")
         print("attacks (name, kind, description):")
-        for name, a in sorted(config.ATTACKS.items(), key=lambda kv: (kv[1].kind, kv[0])):
+        for name, a in sorted(ATTACKS.items(), key=lambda kv: (kv[1].kind, kv[0])):
             print(f"  {name:<17} {a.kind:<15} {a.description}")
         print(f"sweeps: {', '.join(sorted(p.stem for p in config.SWEEPS_DIR.glob('*.yaml')))}")
         from lit_mia.plugins import describe

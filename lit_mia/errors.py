@@ -9,6 +9,7 @@ after the run has been ended FAILED.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 
 class ConfigError(ValueError):
@@ -18,6 +19,14 @@ class ConfigError(ValueError):
 def unknown_name(kind: str, name: object, valid: Iterable[str]) -> ConfigError:
     """Error for a name missing from a registry, listing the valid names."""
     return ConfigError(f"unknown {kind} {name!r}; valid: {', '.join(sorted(valid))}")
+
+
+def check_key(cfg: Any, key: str, ok: bool, allowed: str) -> None:
+    """`require` with the value read from config `cfg` at dotted `key` (OmegaConf.select)."""
+    if not ok:
+        from omegaconf import OmegaConf
+
+        require(ok, key, allowed, OmegaConf.select(cfg, key))
 
 
 def require(ok: bool, key: str, allowed: str, value: object) -> None:
