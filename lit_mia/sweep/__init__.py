@@ -24,7 +24,7 @@ _FROM = {
     "SweepSettings": "spec",
     "SweepSpec": "spec",
     "check_objectives": "spec",
-    "_check_objectives": "spec",  # the name tests/test_config.py uses
+    "_check_objectives": "spec",  # the name tests/config/test_loading.py uses
     "load_spec": "spec",
     "run_sweep": "study",
     "summary_table": "study",
