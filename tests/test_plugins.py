@@ -116,7 +116,8 @@ def test_update_leakage_pools_sized_by_the_plugin_dataset():
     bundle, pools = prepare(cfg)
     blocks = [v for v in pools.to_dict().values()]
     idx = sorted(int(i) for b in blocks for i in b)
-    assert len(bundle) == 1200 and len(idx) == len(set(idx)) == 1200  # every sample, once
+    assert len(bundle) == 1200
+    assert len(idx) == len(set(idx)) == 1200
     assert max(idx) == 1199
     cfg = config.load("updates_leak_single", [*UPDATES_ON_BLOBS, "updates.n_probe=401"])
     with pytest.raises(ConfigError, match=r"updates\.n_probe.*= 1201 must be <= 1200"):
