@@ -229,5 +229,13 @@ class TestAMSRContract(UpdatesTester):
         )
 
     @pytest.mark.slow
+    @pytest.mark.xfail(
+        strict=True,
+        reason="measured: with the shadow deltas shuffled A_MSR still reaches MSE 0.0636 "
+        "against 0.0678 for k copies of the mean image, as much as with signal (0.064): on this "
+        "fixture its gain over the mean image does not come from the update, so the mean image "
+        "is not its strongest trivial baseline (a set of k distinct plausible images matched "
+        "optimally beats k copies of one); strict, so a fix that makes it pass is noticed",
+    )
     def test_sits_at_chance_without_signal(self, request):
         super().test_sits_at_chance_without_signal(request)
