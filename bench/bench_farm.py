@@ -1,6 +1,7 @@
 """Shadow-farm speed, measured side by side in one process (`make bench`).
 
-1. The farm (lit_mia/shadow_farm.py, `farm="auto"`: vmap or loop, whichever its own timing picks)
+1. The farm (lit_mia/models/shadow_farm.py, `farm="auto"`: vmap or loop, whichever its timing
+   picks)
    vs a plain loop over models (`farm="loop"`: each model with its own torch.optim optimiser,
    plain PyTorch, no Lightning), and the forced vmap path for context. M = 8 and 32 models of
    the MLP of the LiRA experiment (`mlp` width 0.5) and the Updates-Leak LeNet (`lenet_mnist`

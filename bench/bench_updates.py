@@ -8,7 +8,7 @@ k = 10 (one step on 10 samples), SGD lr 1e-3, momentum 0.9 (the released code):
   (farm.naive_deltas; the issue measured about 113 models/s on this CPU);
 - fast (loop): farm.update_deltas, probe_mode "loop" (the default);
 - fast (vmap): farm.update_deltas, probe_mode "vmap";
-- fast (delta, float64 rows only): probe_mode "delta" (updates_leak/delta_forward.py: the
+- fast (delta, float64 rows only): probe_mode "delta" (models/delta_forward.py: the
   base forward once in float64, each model's activation differences in float32 convs).
 Each for `--dtypes`: float32 posterior differences (the farm before issue 11) and float64
 log-posterior differences (the farm's default since issue 11: the update and the probe forward

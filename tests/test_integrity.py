@@ -16,9 +16,9 @@ import pytest
 
 from lit_mia import config, training
 from lit_mia.attacks.base import LABEL_ONLY, MEMBERSHIP
+from lit_mia.attacks.confidence import choose_eps
 from lit_mia.attacks.context import AttackContext, shadow_split
 from lit_mia.attacks.registry import of_kind
-from lit_mia.attacks.threshold import choose_eps
 
 SKIP = {
     "iv": "needs a verifiable target (test_verifiable.py covers I_V)",

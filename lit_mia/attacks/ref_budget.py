@@ -1,5 +1,5 @@
 """The reference-budget curve (`ref_budget`): RMIA and LiRA, online and offline, with 1, 2, 4,
-... up to N reference models drawn from one farm (attacks/reference_models.py), the comparison
+... up to N reference models drawn from one farm (models/reference_models.py), the comparison
 of Zarifzadeh et al. ICML 2024 (Fig. 1 / Table 2: RMIA with 1-2 references beats LiRA with few).
 
 Every method at budget k uses the farm's first k models (the balanced keep matrix's rows:

@@ -29,7 +29,7 @@ either way; bench/bench_farm.py measures it). Nets with Dropout (p > 0) or Batch
 training forward is not a pure function of (params, x), and models with training sets of
 different sizes always take the loop. The same code runs on GPU: the device is ``x``'s.
 
-Reusable primitives (the Updates-Leak farm, lit_mia/updates_leak/farm.py, uses them too):
+Reusable primitives (the Updates-Leak farm, lit_mia/attacks/update_leakage/farm.py, uses them too):
 
 - ``stack_state(nets) -> (params, buffers)``: [M, ...] stacked copies (params are leaves with
   requires_grad, ready for an optimiser); ``stack_state_dicts(net, sds)`` does the same from
