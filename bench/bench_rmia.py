@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_training import env_info  # noqa: E402
+from bench_training import env_info
 
-from lit_mia.attacks.rmia import prior_prob, rmia_scores  # noqa: E402
+from lit_mia.attacks.rmia import prior_prob, rmia_scores
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_rmia.json"
 RSS_GOAL = 1.10

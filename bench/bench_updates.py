@@ -36,11 +36,11 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_training import env_info, interleaved, median_ratio, report  # noqa: E402
+from bench_training import env_info, interleaved, median_ratio, report
 
-from lit_mia.data.datasets import load_dataset  # noqa: E402
-from lit_mia.models.update_deltas import UpdateRule, naive_deltas, update_deltas  # noqa: E402
-from lit_mia.nets import build_net  # noqa: E402
+from lit_mia.data.datasets import load_dataset
+from lit_mia.models.update_deltas import UpdateRule, naive_deltas, update_deltas
+from lit_mia.nets import build_net
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_updates.json"
 GOAL = 3.0

@@ -112,4 +112,4 @@ class Attack:
         return getattr(fn, "__module__", None) or type(self).__module__
 
 
-__all__ = ["Attack", "AttackResult", "KINDS", "MEMBERSHIP", "LABEL_ONLY", "UPDATE_LEAKAGE"]
+__all__ = ["KINDS", "LABEL_ONLY", "MEMBERSHIP", "UPDATE_LEAKAGE", "Attack", "AttackResult"]

@@ -323,8 +323,8 @@ def check_confidence_infer(cfg: DictConfig) -> None:
 
 
 __all__ = [
-    "check_confidence_infer",
     "InferData",
+    "check_confidence_infer",
     "class_split",
     "class_threshold_decisions",
     "confidence_infer",

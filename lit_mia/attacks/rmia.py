@@ -45,7 +45,7 @@ from lit_mia import metrics
 from lit_mia.attacks.base import AttackResult
 from lit_mia.attacks.context import AttackContext
 from lit_mia.attacks.scoring import attack_metrics
-from lit_mia.attacks.settings import RmiaSettings  # noqa: F401 (re-export)
+from lit_mia.attacks.settings import RmiaSettings
 from lit_mia.errors import ConfigError, require, unknown_name
 from lit_mia.models.reference_models import (
     AUGMENTS,

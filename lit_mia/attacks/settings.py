@@ -180,10 +180,10 @@ class DpAuditSettings:
 
 __all__ = [
     "AttackSettings",
-    "InferSettings",
-    "ShadowAttackSettings",
-    "LiraSettings",
-    "RmiaSettings",
-    "RefBudgetSettings",
     "DpAuditSettings",
+    "InferSettings",
+    "LiraSettings",
+    "RefBudgetSettings",
+    "RmiaSettings",
+    "ShadowAttackSettings",
 ]

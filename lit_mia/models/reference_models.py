@@ -232,6 +232,7 @@ def shadow_states(
                     [seeds[i] for i in chunk],
                     spec,
                     farm=str(lc.farm),
+                    choices=ctx.shared.setdefault("farm_choices", {}),  # one run, one decision
                 )
                 stats["path"] = f"farm/{farm.path}"
                 new = [farm.state_dict(j) for j in range(len(chunk))]

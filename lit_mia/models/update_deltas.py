@@ -35,6 +35,7 @@ base models and the cache are in update_farm.py.
 from __future__ import annotations
 
 import copy
+import itertools
 from dataclasses import dataclass
 
 import torch
@@ -124,7 +125,7 @@ def probe_twin(net: nn.Module) -> nn.Module:
                 setattr(parent, name, MaxPool2x2())
         if isinstance(parent, nn.Sequential):  # act -> pool  ==  pool -> act (monotone act)
             names = list(parent._modules)
-            for a, b in zip(names, names[1:], strict=False):
+            for a, b in itertools.pairwise(names):
                 act, pool = parent._modules[a], parent._modules[b]
                 if isinstance(act, nn.ReLU | nn.LeakyReLU) and isinstance(pool, MaxPool2x2):
                     parent._modules[a], parent._modules[b] = pool, act

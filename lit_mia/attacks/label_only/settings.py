@@ -72,9 +72,9 @@ class CertSettings:
 
 
 __all__ = [
-    "TransferSettings",
-    "BoundarySettings",
-    "ThresholdSettings",
     "AugmentationSettings",
+    "BoundarySettings",
     "CertSettings",
+    "ThresholdSettings",
+    "TransferSettings",
 ]

@@ -50,7 +50,7 @@ def check_representation(name: str) -> None:
 
 def _raw(name: str, side, n_probe: int | None) -> Tensor:
     """The side's deltas (float64) of the first n_probe probes, log or plain posteriors."""
-    n_bases, p, c = side.base_logp.shape
+    _n_bases, p, c = side.base_logp.shape
     n = p if n_probe is None else int(n_probe)
     dl = side.deltas.double().view(-1, p, c)[:, :n]
     if name == "log_unit":
