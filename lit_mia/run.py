@@ -3,7 +3,7 @@
     configs = config.per_target(experiment, overrides)     # one per target of the experiment
     data, split = training.build_data(cfg)                  # before any MLflow run exists
     for each target (one MLflow run each, children of a parent run when there are several):
-        training.fit the target on the members (validation set for early stopping, never
+        training.fit_target the target on the members (validation set for early stopping, never
             non-members), and the shadow models the attacks ask for (every rank under DDP)
         rank 0: target metrics, then every attack of the registry on an AttackContext
             -> AttackResult -> tracking.log_result (+ ROC / PR plots, checkpoint)
@@ -51,7 +51,7 @@ def run_target(
         run.log_dict(split.sizes(), "split/sizes.json")
 
         leakage = leakage_callback(cfg, bundle, split)
-        target = training.fit(
+        target = training.fit_target(
             cfg,
             bundle,
             split.members,

@@ -1,7 +1,7 @@
 """Building and training targets: the data split, the net, the Lightning Trainer, one fit.
 
     bundle, split = build_data(cfg)                       # data/: dataset + membership split
-    module = fit(cfg, bundle, split.members, split.validation)   # targets/: the regime
+    module = fit_target(cfg, bundle, split.members, split.validation)   # targets/: the regime
     sets = eval_sets(bundle, split.members, split.nonmembers, n)  # equal members / non-members
     target_metrics(cfg, Predictor(module, sets))          # CCS'19 benign / PGD-20 accuracy
 
@@ -113,7 +113,7 @@ def check_trainer(cfg: DictConfig) -> None:
         ) from None
 
 
-def fit(
+def fit_target(
     cfg: DictConfig,
     bundle: DatasetBundle,
     train_idx: np.ndarray,
@@ -193,7 +193,7 @@ __all__ = [
     "build_data",
     "check_trainer",
     "eval_sets",
-    "fit",
+    "fit_target",
     "label_of",
     "load_state",
     "make_net",

@@ -73,7 +73,7 @@ def _context(signal: bool) -> AttackContext:
     cfg = config.per_target("single", [*FIXTURE, f"attacks=[{','.join(ATTACK_NAMES)}]"])[0]
     bundle, split = training.build_data(cfg, {})
     train_on = split.members if signal else split.validation
-    target = training.fit(cfg, bundle, train_on, None, seed=int(cfg.seed))
+    target = training.fit_target(cfg, bundle, train_on, None, seed=int(cfg.seed))
     return AttackContext.build(cfg, bundle, split, target)
 
 

@@ -135,7 +135,7 @@ def run_dp_audit(ctx: AttackContext) -> AttackResult:
     bundle, y_can = canary_bundle(ctx.bundle, canaries, str(dc.kind), seed)
     train_idx = np.sort(np.r_[np.asarray(ctx.split.members, np.int64), canaries[included]])
     fcfg = training.with_epochs(cfg, dc.epochs)
-    model = training.fit(fcfg, bundle, train_idx, None, seed=seed + 0xA0D)
+    model = training.fit_target(fcfg, bundle, train_idx, None, seed=seed + 0xA0D)
     with torch.no_grad():
         logits = torch.cat(
             [model(bundle.x[canaries[i : i + 500]]) for i in range(0, m, 500)]

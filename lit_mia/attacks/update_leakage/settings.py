@@ -125,7 +125,7 @@ class UpdatesSettings:
     # Every attack model keeps the weights of the epoch with the lowest loss on held-out
     # shadow updates: those of the last shadow base model (n_shadow_bases >= 2: the held-out
     # updates come from a base model the decoder never saw, as the target's does) or a random
-    # val_fraction of them (one base). Never the target side (context.fit).
+    # val_fraction of them (one base). Never the target side (context.fit_attack_model).
     early_stopping: bool = True
     val_fraction: float = 0.2
     dropout: float = 0.2  # encoder dropout (appendix B: dropout on both layers)
