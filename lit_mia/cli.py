@@ -155,7 +155,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "audit":
         from lit_mia.auditing.checkpoint import audit_checkpoint
-        from lit_mia.report import comparison_table
+        from lit_mia.comparison import comparison_table
 
         result, cfg = audit_checkpoint(args.checkpoint, args.overrides)
         print()
@@ -179,7 +179,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "run":
         config.per_target(args.experiment, args.overrides)  # bad input: exit 2 before torch loads
-        from lit_mia.report import comparison_table  # lazy: `list`, `config` start fast
+        from lit_mia.comparison import comparison_table  # lazy: `list`, `config` start fast
         from lit_mia.run import run_experiment
         from lit_mia.tracking import is_rank_zero, mlflow_experiment
 

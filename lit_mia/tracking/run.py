@@ -7,6 +7,7 @@ every method is a no-op, so callers need no rank checks around logging. Also the
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import tempfile
 from collections.abc import Mapping
@@ -46,10 +47,8 @@ def version_tags() -> dict[str, str]:
 
     tags = {}
     for pkg in ("lit_mia", "torch", "pytorch-lightning", "mlflow", "optuna", "numpy"):
-        try:
+        with contextlib.suppress(PackageNotFoundError):
             tags[f"version.{pkg}"] = version(pkg)
-        except PackageNotFoundError:
-            pass
     return tags
 
 

@@ -68,7 +68,7 @@ def contract_context(signal: bool, *extra: str):
     cfg = config.per_target("single", [*CONTRACT, *extra])[0]
     bundle, split = training.build_data(cfg, {})
     train_on = split.members if signal else split.validation
-    target = training.fit(cfg, bundle, train_on, None, seed=int(cfg.seed))
+    target = training.fit_target(cfg, bundle, train_on, None, seed=int(cfg.seed))
     return AttackContext.build(cfg, bundle, split, target)
 
 

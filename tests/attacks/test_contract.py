@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lit_mia.attacks.confidence import choose_eps
 from lit_mia.attacks.context import AttackContext, shadow_split
-from lit_mia.attacks.threshold import choose_eps
 from tests.attacks.conftest import CONTRACT
 
 TESTS = Path(__file__).resolve().parents[1]
