@@ -116,7 +116,7 @@ def imports_of(path: Path, root: Path) -> frozenset[str]:
             continue
         if node.level:  # relative: level 1 = this package, 2 = its parent, ...
             parts = package.split(".")
-            base = ".".join(parts[: len(parts) - node.level + 1] + [node.module or ""]).rstrip(".")
+            base = ".".join([*parts[: len(parts) - node.level + 1], node.module or ""]).rstrip(".")
         else:
             base = node.module or ""
         for alias in node.names:

@@ -55,7 +55,7 @@ def test_logits_shape_and_normalize_first(name, in_shape):
     net = small(name, in_shape, n_classes=7).eval()
     assert isinstance(net[0], Normalize)
     assert next(iter(net.modules())) is net
-    assert isinstance(list(net.children())[0], Normalize)
+    assert isinstance(next(iter(net.children())), Normalize)
     out = net(torch.rand(3, *in_shape))
     assert out.shape == (3, 7)
     assert torch.isfinite(out).all()

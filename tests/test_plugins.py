@@ -53,9 +53,9 @@ def test_plugin_net_gets_builtin_validation():
     net = build_net("tiny_mlp", b.shape, b.n_classes, b.mean, b.std, width=0.5, depth=2)
     assert type(net[0]).__name__ == "Normalize"  # build_net's norm is the first layer
     assert net(b.x[:3]).shape == (3, 4)
-    with pytest.raises(ConfigError, match="net.width must be > 0"):
+    with pytest.raises(ConfigError, match=r"net.width must be > 0"):
         build_net("tiny_mlp", b.shape, b.n_classes, b.mean, b.std, width=0)
-    with pytest.raises(ConfigError, match="net.dropout"):
+    with pytest.raises(ConfigError, match=r"net.dropout"):
         config.load("single", ["net.name=tiny_mlp", "data.name=blobs", "net.dropout=1"])
 
 
@@ -189,7 +189,7 @@ def test_plugin_names_are_read_without_importing_the_plugin():
     assert "gone" in reg
     assert len(reg) == 1
     assert reg.source("gone") == "the plug-in gone = lit_mia_no_such_module:f"
-    with pytest.raises(ConfigError, match="gone = lit_mia_no_such_module:f.*ModuleNotFound"):
+    with pytest.raises(ConfigError, match=r"gone = lit_mia_no_such_module:f.*ModuleNotFound"):
         reg["gone"]
 
 

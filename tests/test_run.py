@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -78,7 +79,7 @@ def test_default_experiment_end_to_end(tmp_path, capsys):
         arts = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert {"config.yaml", "split", "scores", "plots", "checkpoints"} <= arts
         local = client.download_artifacts(run.info.run_id, "split/indices.json", str(tmp_path))
-        split = json.loads(open(local).read())
+        split = json.loads(Path(local).read_text())
         sets = [set(split[k]) for k in ("members", "validation", "nonmembers", "shadow")]
         assert sum(map(len, sets)) == len(set().union(*sets)) == 64 + 32 + 64 + 128
         csv = client.download_artifacts(run.info.run_id, "scores/ia.csv", str(tmp_path))

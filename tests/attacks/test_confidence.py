@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -158,7 +159,7 @@ def test_compare_by_plot_on_parent(tmp_path):
     sizes = []
     for r in children:  # each target trained on its own split
         local = client.download_artifacts(r.info.run_id, "split/sizes.json", str(tmp_path))
-        sizes.append(json.loads(open(local).read())["members"])
+        sizes.append(json.loads(Path(local).read_text())["members"])
     assert sorted(sizes) == [32, 64]
     arts = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
     assert "plots/compare_by.png" in arts

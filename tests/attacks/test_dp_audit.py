@@ -4,6 +4,7 @@ detecting a non-private target, and bad input."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -25,7 +26,7 @@ def test_one_run_all_correct_closed_form() -> None:
     # chance-level guessing certifies nothing; more correct guesses never lower the bound
     assert one_run_eps(50, 100, 0.05) == 0.0
     e = [one_run_eps(v, 100, 0.05) for v in (60, 70, 80, 90, 100)]
-    assert all(a < b for a, b in zip(e, e[1:], strict=False))
+    assert all(a < b for a, b in itertools.pairwise(e))
     assert e[0] >= 0
     # delta > 0 can only lower the bound (more success allowed per guess)
     assert one_run_eps(90, 100, 0.05, 1e-3) <= one_run_eps(90, 100, 0.05)

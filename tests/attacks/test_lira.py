@@ -5,6 +5,7 @@ end through run_experiment into MLflow (with the shadow-model cache), and its ba
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -164,7 +165,7 @@ def test_lira_end_to_end(tmp_path) -> None:
     assert {"plots/lira_phi_hist.png", "plots/lira_score_hist.png", "plots/roc_loglog.png"} <= arts
     assert len(list((tmp_path / "cache" / "lira_shadow").iterdir())) == 4
     path = client.download_artifacts(run.info.run_id, "lira/summary.json", str(tmp_path))
-    summary = json.loads(open(path).read())
+    summary = json.loads(Path(path).read_text())
     assert summary["training_path"].startswith("farm/")
     assert summary["pool_size"] == 128
 

@@ -5,6 +5,7 @@ one line, exit 2, no MLflow run left RUNNING (here: none started)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -45,7 +46,7 @@ def test_audit_checkpoint(trained, tmp_path, capsys):
     split = client_for(resolve_uri(uri)[0]).download_artifacts(
         run.info.run_id, "split/indices.json", str(tmp_path)
     )
-    s = json.loads(open(split).read())
+    s = json.loads(Path(split).read_text())
     assert sorted(s["members"]) == sorted(members.tolist())
     assert not set(s["nonmembers"]) & set(s["members"])
     assert not set(s["shadow"]) & set(s["members"])

@@ -37,7 +37,7 @@ def test_mnist5k() -> None:
     assert b.x.dtype == torch.float32
     assert b.y.shape == (5000,)
     assert b.y.dtype == torch.int64
-    assert 0.0 <= b.x.min()
+    assert b.x.min() >= 0.0
     assert b.x.max() <= 1.0
     assert b.x.max() == 1.0
     assert b.n_classes == 10
@@ -61,7 +61,7 @@ def test_digits() -> None:
     assert b.x.shape == (1797, 1, 8, 8)
     assert b.x.dtype == torch.float32
     assert b.shape == (1, 8, 8)
-    assert 0.0 <= b.x.min()
+    assert b.x.min() >= 0.0
     assert b.x.max() == 1.0
     assert b.n_classes == 10
     assert set(b.y.tolist()) == set(range(10))
@@ -217,7 +217,7 @@ def test_loader_accepts_distributed_sampler() -> None:
     for rank in (0, 1):
         sampler = DistributedSampler(dl.dataset, num_replicas=2, rank=rank, shuffle=True)
         new = _update_dataloader(dl, sampler)
-        x, y, g = next(iter(new))
+        x, _y, g = next(iter(new))
         assert x.shape == (32, 1, 8, 8)
         assert g.dtype == torch.int64
         seen += _epoch_indices(new)

@@ -129,5 +129,5 @@ def test_tensors_errors(tmp_path, content, words):
 def test_tensors_pt_refuses_pickled_code(tmp_path):
     path = tmp_path / "code.pt"
     torch.save({"x": torch.zeros(2, 1, 2, 2), "y": torch.zeros(2), "f": np.dtype}, path)
-    with pytest.raises(ConfigError, match="weights|cannot read"):
+    with pytest.raises(ConfigError, match=r"weights|cannot read"):
         load_dataset("tensors", root=str(path))

@@ -86,7 +86,7 @@ def missing(
     return out
 
 
-def RunIf(**requirements) -> pytest.MarkDecorator:  # noqa: N802 - reads as a decorator
+def RunIf(**requirements) -> pytest.MarkDecorator:
     """A mark that skips the test where a requirement is missing, or fails it in CI where the
     missing requirement is one CI provides (postgres, chromium)."""
     gone = missing(**requirements)

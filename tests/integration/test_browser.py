@@ -124,7 +124,7 @@ def test_mlflow_ui_runs_table_and_compare_view(tiny_study, browser, tmp_path):
     ]
     assert len(children) == 2
     port = _free_port()
-    log = open(tmp_path / "mlflow_ui.log", "w")
+    log = open(tmp_path / "mlflow_ui.log", "w")  # noqa: SIM115 - closed below
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tiny_study.uri,
            "--default-artifact-root", str(tiny_study.folder / "mlruns" / "artifacts"),
            "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]  # fmt: skip

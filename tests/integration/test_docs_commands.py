@@ -211,7 +211,7 @@ def lit_mia(argv: list[str], where: str, capsys) -> Outcome:
     return res
 
 
-class _Parsed(Exception):  # noqa: N818 - a signal, not an error
+class _Parsed(Exception):
     pass
 
 

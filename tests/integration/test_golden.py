@@ -102,7 +102,7 @@ CASES: dict[str, tuple[str, list[str]]] = {
             "attack.leakage_n=40",
             "attack.eps_list=[0.0,0.05,0.1]",
         ],
-    ),  # fmt: skip
+    ),
     "lira_farm": (
         "lira",
         [
@@ -113,7 +113,7 @@ CASES: dict[str, tuple[str, list[str]]] = {
             "attack.lira.farm=loop",
             "attack.lira.augment=flip",
         ],
-    ),  # fmt: skip
+    ),
     "lira_lightning": (
         "lira",
         [
@@ -124,7 +124,7 @@ CASES: dict[str, tuple[str, list[str]]] = {
             "attack.lira.mode=offline",
             "attack.lira.farm=loop",
         ],
-    ),  # fmt: skip
+    ),
     "table7": (
         "table7",
         [
@@ -140,7 +140,7 @@ CASES: dict[str, tuple[str, list[str]]] = {
             "data.n_members=120",
             "data.n_nonmembers=120",
         ],
-    ),  # fmt: skip
+    ),
     "label_ladder": (
         "label_ladder",
         [
@@ -162,7 +162,7 @@ CASES: dict[str, tuple[str, list[str]]] = {
             "attack.cert.n=20",
             "attack.cert.n_eval=6",
         ],
-    ),  # fmt: skip
+    ),
     "updates_single": (
         "updates_leak_single",
         [
@@ -172,7 +172,7 @@ CASES: dict[str, tuple[str, list[str]]] = {
             "updates.ssr.ae_epochs=1",
             "updates.ssr.n_grid=2",
         ],
-    ),  # fmt: skip
+    ),
     "updates_multi": (
         "updates_leak_multi",
         [
@@ -183,7 +183,7 @@ CASES: dict[str, tuple[str, list[str]]] = {
             "updates.msr.gen_hidden=[16]",
             "updates.msr.n_gen=2",
         ],
-    ),  # fmt: skip
+    ),
 }
 
 pytestmark = pytest.mark.xdist_group("golden")  # one worker, one child process for all cases

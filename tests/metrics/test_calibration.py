@@ -102,8 +102,8 @@ def test_bootstrap_ci_is_not_stretched_to_the_point_estimate():
 
 
 def test_acc_calibrated_gets_an_interval_around_the_fixed_decisions():
-    s, m, lab = _classed(5, n=800)
-    ss, sm, sl = _classed(6, n=800)
+    s, m, _lab = _classed(5, n=800)
+    ss, sm, _sl = _classed(6, n=800)
     out = M.attack_metrics(s, m, shadow_scores=ss, shadow_is_member=sm, bootstrap=200)
     lo, hi = out["acc_calibrated_ci_low"], out["acc_calibrated_ci_high"]
     assert lo < out["acc_calibrated"] < hi

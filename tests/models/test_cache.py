@@ -182,7 +182,7 @@ def test_unrepresentable_field_is_an_error() -> None:
 def test_unwritable_dir_is_a_config_error(tmp_path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")  # a file where a directory is needed: fails even as root
-    with pytest.raises(ConfigError, match="attack.lira.cache_dir"):
+    with pytest.raises(ConfigError, match=r"attack.lira.cache_dir"):
         ModelCache(blocker / "cache", "shadow")
-    with pytest.raises(ConfigError, match="updates.cache_dir"):
+    with pytest.raises(ConfigError, match=r"updates.cache_dir"):
         ModelCache(blocker, "shadow", key_name="updates.cache_dir")

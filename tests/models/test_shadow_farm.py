@@ -163,7 +163,7 @@ def test_auto_chooses_a_path_and_loop_for_dropout(digits) -> None:
     farm = train_farm(drop, digits.x, digits.y, sets, [0, 1], spec, farm="auto")
     assert farm.path == "loop"
     assert len(farm) == 2
-    with pytest.raises(ConfigError, match="attack.lira.farm=vmap"):
+    with pytest.raises(ConfigError, match=r"attack.lira.farm=vmap"):
         train_farm(drop, digits.x, digits.y, sets, [0, 1], spec, farm="vmap")
     with pytest.raises(ConfigError, match="valid: auto, loop, vmap"):
         train_farm(drop, digits.x, digits.y, sets, [0, 1], spec, farm="fast")

@@ -229,7 +229,7 @@ def test_update_sets():
     pure = [np.unique(s % 3).size == 1 for s in skew]
     plain = [np.unique(s % 3).size == 1 for s in sample_update_sets(pool, labels, 200, 6, rng, 0)]
     assert np.mean(pure) > np.mean(plain) + 0.2
-    with pytest.raises(ConfigError, match="updates.k"):
+    with pytest.raises(ConfigError, match=r"updates.k"):
         sample_update_sets(pool, labels, 2, 61, rng, 0.0)
 
 

@@ -14,6 +14,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from pathlib import Path
 
 import optuna
 import pytest
@@ -106,7 +107,7 @@ def test_mlflow_server_round_trip(mlflow_server):
     assert back.data.metrics == {"val/acc": 0.75}
     with tempfile.TemporaryDirectory() as d:
         path = client.download_artifacts(run.run_id, "notes/hello.txt", d)
-        assert open(path).read() == "hello through the server"
+        assert Path(path).read_text() == "hello through the server"
 
 
 def test_unreachable_tracking_server_fails_fast(capsys):
@@ -124,7 +125,7 @@ def test_unreachable_tracking_server_fails_fast(capsys):
         silent.bind(("127.0.0.1", 0))
         silent.listen(1)
         t0 = time.monotonic()
-        with pytest.raises(ConfigError, match="unreachable .*timed out"):
+        with pytest.raises(ConfigError, match=r"unreachable .*timed out"):
             tracking.check_reachable(f"http://127.0.0.1:{silent.getsockname()[1]}", timeout=2)
         assert time.monotonic() - t0 < 30
 

@@ -174,9 +174,9 @@ def test_augmented_train_loader(digits):
     assert torch.equal(x0, digits.x[i0])  # validation/no-augment path untouched
     assert set(AUGMENTATIONS) == {"none", "shift", "flip_shift"}
     assert not same(weights_after(digits), weights_after(digits, augment="shift"))
-    with pytest.raises(ConfigError, match="data.augment"):
+    with pytest.raises(ConfigError, match=r"data.augment"):
         MembershipDataModule(digits, np.arange(8), augment="rotate")
-    with pytest.raises(ConfigError, match="data.augment"):
+    with pytest.raises(ConfigError, match=r"data.augment"):
         config.load("single", ["data.augment=rotate"])
 
 

@@ -156,7 +156,7 @@ def test_trades_and_dist_configs(digits):
     from lit_mia.targets import eval_eps
 
     assert eval_eps(dist) == 0.1  # dist models are evaluated at target.eps
-    with pytest.raises(ConfigError, match="target.beta"):
+    with pytest.raises(ConfigError, match=r"target.beta"):
         config.load("single", ["target=trades", "target.beta=-1"])
-    with pytest.raises(ConfigError, match="target.dist_step_size"):
+    with pytest.raises(ConfigError, match=r"target.dist_step_size"):
         config.load("single", ["target=dist", "target.dist_step_size=-0.5"])

@@ -44,7 +44,7 @@ def test_constant_classifier_radius_is_analytic():
     model = Halfspace(c=1e9)  # class 0 everywhere
     x = torch.rand(3, 1, 2, 2)
     oracle = LabelOracle(model, 3, budget=20 + n)
-    c_a, p_a, r = certify(
+    c_a, _p_a, r = certify(
         oracle,
         x,
         torch.zeros(3, dtype=torch.long),
@@ -87,7 +87,7 @@ def test_wrong_or_abstaining_samples_get_radius_zero_and_batches_do_not_matter()
     x[:, 0, 0, 0] = torch.tensor([0.2, 0.9, 1.0, 1.6])
     y = torch.tensor([0, 0, 0, 1])
     kw = dict(sigma=0.25, n0=50, n=500, alpha=0.01, n_classes=2, seeds=[1, 2, 3, 4])
-    c_a, p_a, r = certify(LabelOracle(Halfspace(1.0), 4), x, y, **kw)
+    _c_a, _p_a, r = certify(LabelOracle(Halfspace(1.0), 4), x, y, **kw)
     assert r[0] > 0
     assert r[3] > 0
     assert r[2] == 0  # on the boundary: p_A <= 1/2, abstain

@@ -336,7 +336,7 @@ BAD = [
             "'digits'",
             "valid: fashion_mnist, mnist, mnist5k",
         ],
-    ),  # fmt: skip
+    ),
     (
         "single-sample-attack-with-k",
         ["run", "updates_leak_single", "updates.k=3"],

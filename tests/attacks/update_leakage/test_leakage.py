@@ -36,7 +36,7 @@ UPDATE_ATTACKS = of_kind(UPDATE_LEAKAGE)
 
 
 def test_fixture_data_is_honest(update_farms):
-    cfg, _, pools, farms, _ = update_farms
+    _cfg, _, pools, farms, _ = update_farms
     for k, farm in farms.items():
         facts = farm_facts(farm, pools)
         assert facts["overlap"] == 0
@@ -103,7 +103,7 @@ def test_representation_invariants():
 
 def test_unknown_representation_lists_valid_ones():
     d = _side(torch.randn(4, 6, dtype=torch.float64))
-    with pytest.raises(ConfigError, match="log_unit, unit, standardized.*'bogus'"):
+    with pytest.raises(ConfigError, match=r"log_unit, unit, standardized.*'bogus'"):
         features("bogus", d, d)
 
 
