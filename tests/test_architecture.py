@@ -51,7 +51,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("attacks", "callbacks"),  # every attack family, update leakage included
     ("config",),  # schema from the registries' settings, loading, validation
     ("tracking",),  # MLflow
-    ("evaluation", "report"),  # the one evaluation loop, comparison tables
+    ("evaluation", "comparison"),  # the one evaluation loop, comparison across targets
     ("run", "run_updates"),  # `lit-mia run`
     ("auditing", "sweep", "report_html", "dry_run"),  # the other front ends
     ("cli", "lit_mia"),  # entry points (`lit_mia` = the package's __init__)
