@@ -1,8 +1,9 @@
 """`lit-mia` command line.
 
     lit-mia run EXPERIMENT [key=value ...]     train, attack and track an experiment
-    lit-mia sweep SWEEP [--workers N] [key=value ...]   Optuna study over an experiment
-                                               (resumable; N worker processes on one study)
+    lit-mia sweep SWEEP [--workers N] [--new-study] [key=value ...]   Optuna study over an
+                                               experiment (resumable; N worker processes on one
+                                               study; refuses a study made with other settings)
     lit-mia config EXPERIMENT [key=value ...]  print the resolved config
     lit-mia list                               config groups and the names in each
     lit-mia report TARGET [-o FILE] [key=value ...]   HTML study report of an experiment, run
@@ -62,6 +63,11 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
         sp.add_argument("overrides", nargs="*", help="key=value overrides, e.g. target.eps=0.2")
         if name == "sweep":
             sp.add_argument("--workers", type=int, help="worker processes (default sweep.workers)")
+            sp.add_argument(
+                "--new-study",
+                action="store_true",
+                help="fixed settings differ from the study's: use the study <name>-<settings hash>",
+            )
     subs["list"] = sub.add_parser("list", help="list config groups and their names")
     sp = subs["report"] = sub.add_parser(
         "report", help="self-contained HTML report of a logged study"
@@ -198,7 +204,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         resolve(args.sweep, args.overrides, args.workers)  # bad input: exit 2 before torch loads
         from lit_mia.sweep import run_sweep
 
-        run_sweep(args.sweep, args.overrides, workers=args.workers)
+        run_sweep(args.sweep, args.overrides, workers=args.workers, new_study=args.new_study)
         return 0
     raise AssertionError(args.command)
 

@@ -31,7 +31,7 @@ from omegaconf import OmegaConf
 from lit_mia import config, tracking
 from lit_mia.errors import ConfigError
 from lit_mia.run import run_experiment
-from lit_mia.sweep import pareto, storage
+from lit_mia.sweep import fixed, pareto, storage
 from lit_mia.sweep.spec import (
     ParamSpec,
     SweepSpec,
@@ -48,12 +48,23 @@ LIVE = (S.COMPLETE, S.RUNNING, S.WAITING)
 class Sweep:
     """A loaded sweep: spec, experiment overrides, base config, storage URL and study."""
 
-    def __init__(self, name: str, overrides: list[str] | None, workers: int | None = None):
+    def __init__(
+        self,
+        name: str,
+        overrides: list[str] | None,
+        workers: int | None = None,
+        new_study: bool = False,
+    ):
         self.name = name
         self.overrides = list(overrides or [])
         spec, self.exp_overrides, base = resolve(name, self.overrides, workers)
         self.spec: SweepSpec = spec
         self.base = base
+        searched = [*spec.params, *spec.tie]
+        self.settings = fixed.fixed_settings(base, spec.experiment, searched)
+        if new_study:  # one study per setting; workers get the name through the overrides
+            spec.sweep.study_name = f"{spec.sweep.study_name}-{fixed.digest(self.settings)}"
+            self.overrides.append(f"sweep.study_name={spec.sweep.study_name}")
         tr = base.tracking
         # nothing is created before both stores answer (storage.check makes a SQLite folder)
         self.tracking_uri = tracking.resolve_uri(tr.uri, tr.artifact_root, create=False)[0]
@@ -79,6 +90,7 @@ class Sweep:
                     f"{wanted}; use another sweep.study_name"
                 )
             self.study.set_metric_names(wanted)
+            fixed.check(self.study, self.study_name, self.settings)
 
     # ---------------------------------------------------------------- MLflow parent
     def parent_run(self) -> tracking.Run:
@@ -308,10 +320,16 @@ def finish(sw: Sweep, parent: tracking.Run) -> str:
     return table
 
 
-def run_sweep(name: str, overrides: list[str] | None = None, workers: int | None = None):
+def run_sweep(
+    name: str,
+    overrides: list[str] | None = None,
+    workers: int | None = None,
+    new_study: bool = False,
+):
     """Create or resume the study and run it to `sweep.n_trials` COMPLETE trials with
-    `workers` local processes (1: in this process). Returns the study."""
-    sw = Sweep(name, overrides, workers)
+    `workers` local processes (1: in this process); `new_study`: the study of this setting
+    (`fixed.py`) instead of `sweep.study_name`. Returns the study."""
+    sw = Sweep(name, overrides, workers, new_study)
     n = sw.spec.sweep.workers
     codes: list[int] = []
     with sw.parent_run() as parent:
