@@ -27,6 +27,13 @@ import sys
 from lit_mia.errors import ConfigError
 
 EXIT_CONFIG = 2
+INTERRUPTED = {  # what Ctrl-C left behind, one line (docs/howto/sweeps-and-interrupts.md)
+    "run": "MLflow runs marked KILLED; a rerun starts afresh (cached LiRA/RMIA references "
+    "are reused, targets retrain)",
+    "audit": "MLflow run marked KILLED; a rerun starts afresh",
+    "sweep": "MLflow runs marked KILLED, running trials FAIL; rerun the same command to "
+    "resume (complete trials are kept, failed ones rerun)",
+}
 
 
 def _sigterm_as_interrupt(signum, frame):  # pragma: no cover - signal path
@@ -125,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"interrupted: {INTERRUPTED.get(args.command, 'nothing was written')}", file=sys.stderr)
         return 130
 
 

@@ -72,3 +72,74 @@ def test_fixed_settings_differ_by_key():
     assert fixed.differing(a, {"x": "1", "y": "3", "z": "0"}) == ["y: 2 -> 3", "z: (unset) -> 0"]
     assert fixed.digest(a) == fixed.digest(dict(reversed(a.items())))
     assert fixed.digest(a) != fixed.digest({"x": "1", "y": "3"})
+
+
+# ---------------------------------------------------------------- Ctrl-C (item 4)
+def _statuses(db) -> list[str]:
+    import sqlite3
+
+    if not db.is_file():
+        return []
+    try:
+        with sqlite3.connect(db, timeout=1) as con:
+            return [r[0] for r in con.execute("select status from runs")]
+    except sqlite3.OperationalError:  # tables not made yet, or locked
+        return []
+
+
+def _ctrl_c(tmp_path, args: list[str], running: int) -> tuple[int, str]:
+    """Start `lit-mia ARGS` in its own process group, press Ctrl-C (SIGINT to the group, as a
+    terminal does) once `running` MLflow runs are RUNNING; (exit code, stderr)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    db = tmp_path / "mlruns" / "mlflow.db"
+    env = os.environ | {"PYTHONPATH": os.getcwd(), "OMP_NUM_THREADS": "1"}
+    p = subprocess.Popen(
+        [sys.executable, "-m", "lit_mia.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 240
+    while _statuses(db).count("RUNNING") < running and p.poll() is None:
+        assert time.monotonic() < deadline, "no run started"
+        time.sleep(0.5)
+    time.sleep(3)  # inside the fit
+    os.killpg(p.pid, signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    return p.returncode, err
+
+
+def test_ctrl_c_of_run_is_one_line_exit_130_runs_killed(tmp_path):
+    from tests.test_run import TINY
+
+    uri = f"tracking.uri=sqlite:///{tmp_path}/mlruns/mlflow.db"
+    code, err = _ctrl_c(
+        tmp_path, ["run", "single", *TINY, "trainer.max_epochs=200", "attacks=[ia]", uri], 1
+    )
+    assert code == 130, err
+    assert "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert lines[-1].startswith("interrupted: MLflow runs marked KILLED; a rerun starts afresh")
+    assert len(lines) == 1, err
+    assert _statuses(tmp_path / "mlruns" / "mlflow.db") == ["KILLED"]
+
+
+def test_ctrl_c_of_two_worker_sweep_is_one_line_exit_130(tmp_path):
+    args = ["sweep", "eps", "--workers", "2", *sweep_args(tmp_path, 4, "trainer.max_epochs=200")]
+    code, err = _ctrl_c(tmp_path, args, 3)  # the parent and one trial per worker
+    assert code == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("interrupted: MLflow runs marked KILLED"), err
+    statuses = _statuses(tmp_path / "mlruns" / "mlflow.db")
+    assert "RUNNING" not in statuses and statuses.count("KILLED") >= 2, statuses
+    # the interrupted trials FAIL and are rerun by the next invocation
+    trials = _studies(tmp_path)["eps"]
+    assert {t.state for t in trials} == {S.FAIL}

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import subprocess
 import sys
@@ -73,6 +74,7 @@ class Sweep:
         storage.check(self.url)
         self.study_name = spec.sweep.study_name
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+        quiet_interrupts()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             st = storage.open_storage(self.url, spec.sweep, self.tracking_uri, self.study_name)
@@ -131,6 +133,28 @@ class Sweep:
         for root, chain in chains.items():
             if all(t.state == S.FAIL for t in chain) and chain[0].params:
                 self.study.enqueue_trial(chain[0].params, user_attrs={"retry_of": root})
+
+
+class _NoInterruptTraceback:
+    """Logging filter: no Optuna "Trial N failed ... KeyboardInterrupt" warning with its
+    traceback (Ctrl-C of a sweep is one line from the CLI, not a traceback per worker), and no
+    "failed with value None" echo after a trial that raised."""
+
+    def filter(self, record) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            return False
+        # the second line Optuna adds to any raised trial; the first one says why
+        return not record.getMessage().endswith("failed with value None.")
+
+
+def quiet_interrupts() -> None:
+    logger = logging.getLogger("optuna")
+    if not any(isinstance(f, _NoInterruptTraceback) for f in logger.filters):
+        logger.addFilter(_NoInterruptTraceback())
+    for handler in logger.handlers:  # optuna logs through its own handler on "optuna"
+        if not any(isinstance(f, _NoInterruptTraceback) for f in handler.filters):
+            handler.addFilter(_NoInterruptTraceback())
 
 
 def worker_seed(seed: int, study_name: str, worker: int, n_trials: int) -> int:
