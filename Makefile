@@ -38,7 +38,7 @@ setup: $(STAMP) ## create .venv and install lit_mia with dev tools (only when mi
 run: $(STAMP) ## run the embedded default experiment offline (EXPERIMENT=default ARGS=...)
 	$(VENV)/bin/lit-mia run $(EXPERIMENT) $(ARGS)
 
-report: $(STAMP) ## HTML study report of the newest EXPERIMENT run (prints its path)
+report: $(STAMP) ## HTML report of the newest FINISHED EXPERIMENT run (says which; prints its path)
 	$(VENV)/bin/lit-mia report $(EXPERIMENT) $(ARGS)
 
 TEST_WORKERS ?= 2

@@ -175,9 +175,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"\nMLflow: experiment {cfg.tracking.experiment!r} in {cfg.tracking.uri} (make ui)")
         return 0
     if args.command == "report":
-        from lit_mia.report_html import build_report
+        from lit_mia.report_html import build_report, locate
 
-        path = build_report(args.target, args.overrides, args.output)
+        where = locate(args.target, args.overrides, args.output)
+        print(where.which())
+        path = build_report(args.target, args.overrides, args.output, where)
         if not path.is_file():  # never print a path that was not written
             raise ConfigError(f"the report was not written to {path}")
         print(f"report: {path}")

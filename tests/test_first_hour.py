@@ -143,3 +143,43 @@ def test_ctrl_c_of_two_worker_sweep_is_one_line_exit_130(tmp_path):
     # the interrupted trials FAIL and are rerun by the next invocation
     trials = _studies(tmp_path)["eps"]
     assert {t.state for t in trials} == {S.FAIL}
+
+
+# ---------------------------------------------------------------- report after Ctrl-C (item 3)
+def test_report_skips_a_killed_run_and_a_killed_run_report_has_a_banner(
+    tmp_path, monkeypatch, capsys
+):
+    import lit_mia.run as run_mod
+    from tests.test_run import TINY
+
+    uri = f"tracking.uri=sqlite:///{tmp_path}/mlruns/mlflow.db"
+    args = ["run", "single", *TINY, "attacks=[ia]", "attack.calibrate=false", uri]
+    assert cli.main(["run", *args[1:], "trainer.max_epochs=1"]) == 0
+
+    def interrupt(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_mod, "evaluate", interrupt)
+    assert cli.main(args) == 130
+    monkeypatch.undo()
+    runs = sorted(runs_of(uri.split("=", 1)[1]), key=lambda r: r.info.start_time)
+    finished, killed = (r.info.run_id for r in runs)
+    assert [r.info.status for r in runs] == ["FINISHED", "KILLED"]
+    capsys.readouterr()
+
+    out_file = tmp_path / "latest.html"
+    assert cli.main(["report", "single", uri, "-o", str(out_file)]) == 0
+    first, last = capsys.readouterr().out.strip().splitlines()
+    assert first.startswith(f"reporting run {finished} (") and "FINISHED" in first
+    assert f"skipped: {killed[:8]} KILLED" in first
+    assert last == f"report: {out_file.resolve()}"
+    html = out_file.read_text()
+    assert finished in html and 'class="banner"' not in html
+
+    # asked for by run id, the killed run is reported, with a banner before the first section
+    assert cli.main(["report", killed, uri, "-o", str(out_file)]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "KILLED" in first and "did not finish" in first
+    html = out_file.read_text()
+    assert html.index('class="banner"') < html.index("<h2")
+    assert "<strong>KILLED:</strong> this run was interrupted" in html
