@@ -88,7 +88,7 @@ CASES = [
     ("overlap", [], {"members": "1 2 3 4", "nonmembers": "4 5 6 3"}, ["overlap in 2 indices"]),
     ("no-members", ["members"], {}, ["needs members=FILE"]),
     ("missing-ckpt", ["ckpt=none.pt"], {}, ["none.pt", "does not exist"]),
-    ("code-ckpt", ["ckpt=code"], {}, ["cannot be loaded weights-only"]),
+    ("code-ckpt", ["ckpt=code"], {}, ["not only tensors", "never unpickles code"]),
     ("image-folder-missing", ["data.name=image_folder", "data.root={tmp}/nope"], {}, ["nope"]),
     ("image-folder-empty", ["data.name=image_folder", "data.root={tmp}"], {}, ["no images"]),
 ]

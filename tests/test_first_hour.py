@@ -183,3 +183,54 @@ def test_report_skips_a_killed_run_and_a_killed_run_report_has_a_banner(
     html = out_file.read_text()
     assert html.index('class="banner"') < html.index("<h2")
     assert "<strong>KILLED:</strong> this run was interrupted" in html
+
+
+# ---------------------------------------------------------------- corrupt checkpoints (item 6)
+def _bad_files(d) -> dict[str, list[str]]:
+    """Bad `.pt` files of every kind -> words their error must hold."""
+    import numpy as np
+    import torch
+
+    torch.save({"w": torch.zeros(64)}, d / "good.pt")
+    raw = (d / "good.pt").read_bytes()
+    (d / "truncated.pt").write_bytes(raw[: len(raw) // 2])
+    (d / "empty.pt").write_bytes(b"")
+    (d / "text.pt").write_text("members: 1 2 3\n")
+    torch.save(torch.nn.Linear(2, 2), d / "module.pt")
+    torch.save({"w": torch.zeros(1), "f": np.dtype}, d / "object.pt")
+    np.savez(d / "arrays.npz", a=np.zeros(3))
+    (d / "arrays.npz").rename(d / "arrays.pt")
+    return {
+        "truncated.pt": ["is truncated or damaged", "copy or save it again"],
+        "empty.pt": ["is empty (0 bytes)"],
+        "text.pt": ["is a text file, not a torch.save file"],
+        "module.pt": ["holds a whole module object", "torch.save(model.state_dict(), PATH)"],
+        "object.pt": ["holds an object of numpy", "not only tensors"],
+        "arrays.pt": ["is a NumPy .npz archive"],
+    }
+
+
+def test_bad_checkpoints_say_what_is_wrong_and_never_suggest_unsafe_loading(tmp_path):
+    from lit_mia.errors import ConfigError
+    from lit_mia.weights_file import load_weights
+
+    for name, words in _bad_files(tmp_path).items():
+        with pytest.raises(ConfigError) as e:
+            load_weights(tmp_path / name)
+        msg = str(e.value)
+        assert msg.startswith(f"checkpoint '{tmp_path / name}' "), msg
+        assert all(w in msg for w in words), msg
+        assert "weights_only=False" not in msg and "add_safe_globals" not in msg, msg
+        assert "\n" not in msg
+    assert load_weights(tmp_path / "good.pt")["w"].shape == (64,)
+
+
+def test_audit_of_a_truncated_checkpoint_exits_2_with_the_reason(tmp_path, capsys):
+    _bad_files(tmp_path)
+    (tmp_path / "members.txt").write_text("1 2 3\n")
+    argv = ["audit", str(tmp_path / "truncated.pt"), "data.name=digits", "net.name=mlp"]
+    argv += [f"members={tmp_path}/members.txt", f"tracking.uri={tmp_path}/mlruns"]
+    assert cli.main(argv) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "is truncated or damaged" in line and "weights_only" not in line
+    assert not (tmp_path / "mlruns").exists()
