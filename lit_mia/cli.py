@@ -132,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
-        print(f"interrupted: {INTERRUPTED.get(args.command, 'nothing was written')}", file=sys.stderr)
+        left = INTERRUPTED.get(args.command, "nothing was written")
+        print(f"interrupted: {left}", file=sys.stderr)
         return 130
 
 

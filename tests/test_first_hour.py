@@ -51,13 +51,15 @@ def test_sweep_refuses_a_study_made_with_other_fixed_settings(tmp_path, capsys):
     assert [t.state for t in studies[new]] == [S.COMPLETE, S.COMPLETE]
     assert len(studies["eps"]) == 2  # the old study is untouched
     recorded = json.loads(
-        optuna.load_study(study_name=new, storage=f"sqlite:///{tmp_path}/mlruns/optuna.db")
-        .user_attrs[fixed.ATTR]
+        optuna.load_study(
+            study_name=new, storage=f"sqlite:///{tmp_path}/mlruns/optuna.db"
+        ).user_attrs[fixed.ATTR]
     )
     assert recorded["trainer.max_epochs"] == "2" and "target.eps" not in recorded
     # each study its own MLflow parent with its own children
     runs = runs_of(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
-    parents = {r.data.tags["lit_mia.study"]: r.info.run_id for r in runs if "lit_mia.study" in r.data.tags}
+    tags = [(r.data.tags.get("lit_mia.study"), r.info.run_id) for r in runs]
+    parents = {study: run_id for study, run_id in tags if study}
     assert set(parents) == {"eps", new}
     kids = [r.data.tags.get("mlflow.parentRunId") for r in runs]
     assert kids.count(parents["eps"]) == 2 and kids.count(parents[new]) == 2

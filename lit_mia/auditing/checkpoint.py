@@ -28,7 +28,6 @@ import torch
 from omegaconf import DictConfig
 
 from lit_mia import config, run, tracking, training
-from lit_mia.weights_file import load_weights
 from lit_mia.attacks.context import AttackContext
 from lit_mia.data.datasets import DatasetBundle, load_dataset
 from lit_mia.data.splits import MembershipSplit
@@ -36,6 +35,7 @@ from lit_mia.errors import ConfigError
 from lit_mia.targets import build_target
 from lit_mia.targets.base import TargetModule
 from lit_mia.tracking import TargetResult
+from lit_mia.weights_file import load_weights
 
 EXPERIMENT = "audit"
 FILE_KEYS = ("members", "nonmembers")

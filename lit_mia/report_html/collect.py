@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 

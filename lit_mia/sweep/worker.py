@@ -16,9 +16,8 @@ def _sigterm(signum, frame):  # pragma: no cover - signal path
 
 
 def main(argv: list[str]) -> int:
-    from lit_mia.errors import ConfigError
-
     from lit_mia.cli import _quiet_lightning
+    from lit_mia.errors import ConfigError
 
     signal.signal(signal.SIGTERM, _sigterm)
     _quiet_lightning()  # as quiet as `lit-mia run`: no Lightning banners or tips
