@@ -106,10 +106,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _quiet_lightning() -> None:
-    """Keep progress bars and warnings; drop Lightning's per-fit banner lines and tips."""
+    """Keep progress bars and warnings; drop Lightning's per-fit banner lines and tips, and
+    MLflow's "View run at" emoji links (the CLI prints where the runs are once)."""
     import logging
+    import os
     import warnings
 
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated")
     warnings.filterwarnings("ignore", message="Creating legend with loc")  # matplotlib
     for name in (
@@ -169,11 +172,13 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "audit":
         from lit_mia.auditing.checkpoint import audit_checkpoint
         from lit_mia.report import comparison_table
+        from lit_mia.tracking import mlflow_experiment
 
         result, cfg = audit_checkpoint(args.checkpoint, args.overrides)
         print()
         print(comparison_table({result.name: result}, list(cfg.attacks)))
-        print(f"\nMLflow: experiment {cfg.tracking.experiment!r} in {cfg.tracking.uri} (make ui)")
+        name = mlflow_experiment(cfg.tracking.experiment)  # as the store and the UI name it
+        print(f"\nMLflow: experiment {name!r} in {cfg.tracking.uri} (make ui)")
         return 0
     if args.command == "report":
         from lit_mia.report_html import build_report, locate

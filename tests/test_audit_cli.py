@@ -59,7 +59,9 @@ def test_audit_checkpoint(trained, tmp_path, capsys):
         "tracking.log_checkpoint=false",
     ]
     assert cli.main(argv) == 0
-    assert "| audit/model |" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "| audit/model |" in out
+    assert "MLflow: experiment 'lit_mia/audit' in" in out  # as the store and the UI name it
     (run,) = runs(uri)
     assert run.info.status == "FINISHED"
     assert run.data.tags["lit_mia.checkpoint"] == str((d / "model.pt").resolve())

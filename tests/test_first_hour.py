@@ -7,6 +7,7 @@ import json
 
 import optuna
 import pytest
+from mlflow.tracking import MlflowClient
 
 from lit_mia import cli
 from lit_mia.sweep import fixed
@@ -50,6 +51,7 @@ def test_sweep_refuses_a_study_made_with_other_fixed_settings(tmp_path, capsys):
     assert new.startswith("eps-") and len(new) == len("eps-") + 8
     assert [t.state for t in studies[new]] == [S.COMPLETE, S.COMPLETE]
     assert len(studies["eps"]) == 2  # the old study is untouched
+    # the sweep's runs sit under its own MLflow experiment, not the base experiment's
     recorded = json.loads(
         optuna.load_study(
             study_name=new, storage=f"sqlite:///{tmp_path}/mlruns/optuna.db"
@@ -63,6 +65,9 @@ def test_sweep_refuses_a_study_made_with_other_fixed_settings(tmp_path, capsys):
     assert set(parents) == {"eps", new}
     kids = [r.data.tags.get("mlflow.parentRunId") for r in runs]
     assert kids.count(parents["eps"]) == 2 and kids.count(parents[new]) == 2
+    # the sweep's runs sit under its own MLflow experiment, not the base experiment's
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlruns/mlflow.db")
+    assert {client.get_experiment(r.info.experiment_id).name for r in runs} == {"lit_mia/sweep/eps"}
     # a rerun of --new-study with the same settings resumes that study, trains nothing
     assert cli.main(["sweep", "eps", *other, "--new-study"]) == 0
     assert len(_studies(tmp_path)[new]) == 2
@@ -89,9 +94,9 @@ def _statuses(db) -> list[str]:
         return []
 
 
-def _ctrl_c(tmp_path, args: list[str], running: int) -> tuple[int, str]:
+def _ctrl_c(tmp_path, args: list[str], running: int) -> tuple[int, str, str]:
     """Start `lit-mia ARGS` in its own process group, press Ctrl-C (SIGINT to the group, as a
-    terminal does) once `running` MLflow runs are RUNNING; (exit code, stderr)."""
+    terminal does) once `running` MLflow runs are RUNNING; (exit code, stderr, stdout)."""
     import os
     import signal
     import subprocess
@@ -114,15 +119,15 @@ def _ctrl_c(tmp_path, args: list[str], running: int) -> tuple[int, str]:
         time.sleep(0.5)
     time.sleep(3)  # inside the fit
     os.killpg(p.pid, signal.SIGINT)
-    _, err = p.communicate(timeout=120)
-    return p.returncode, err
+    out, err = p.communicate(timeout=120)
+    return p.returncode, err, out
 
 
 def test_ctrl_c_of_run_is_one_line_exit_130_runs_killed(tmp_path):
     from tests.test_run import TINY
 
     uri = f"tracking.uri=sqlite:///{tmp_path}/mlruns/mlflow.db"
-    code, err = _ctrl_c(
+    code, err, _ = _ctrl_c(
         tmp_path, ["run", "single", *TINY, "trainer.max_epochs=200", "attacks=[ia]", uri], 1
     )
     assert code == 130, err
@@ -135,13 +140,16 @@ def test_ctrl_c_of_run_is_one_line_exit_130_runs_killed(tmp_path):
 
 def test_ctrl_c_of_two_worker_sweep_is_one_line_exit_130(tmp_path):
     args = ["sweep", "eps", "--workers", "2", *sweep_args(tmp_path, 4, "trainer.max_epochs=200")]
-    code, err = _ctrl_c(tmp_path, args, 3)  # the parent and one trial per worker
+    code, err, out = _ctrl_c(tmp_path, args, 3)  # the parent and one trial per worker
     assert code == 130, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("interrupted: MLflow runs marked KILLED"), err
     statuses = _statuses(tmp_path / "mlruns" / "mlflow.db")
     assert "RUNNING" not in statuses and statuses.count("KILLED") >= 2, statuses
+    # the workers are as quiet as `lit-mia run`: no Lightning banners, tips or MLflow links
+    for noise in ("GPU available", "TPU available", "💡", "View run", "🧪"):
+        assert noise not in out + err, noise
     # the interrupted trials FAIL and are rerun by the next invocation
     trials = _studies(tmp_path)["eps"]
     assert {t.state for t in trials} == {S.FAIL}
@@ -236,3 +244,86 @@ def test_audit_of_a_truncated_checkpoint_exits_2_with_the_reason(tmp_path, capsy
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "is truncated or damaged" in line and "weights_only" not in line
     assert not (tmp_path / "mlruns").exists()
+
+
+# ---------------------------------------------------------------- quiet, consistent output (item 7)
+def test_cache_misses_are_one_line_with_a_count(tmp_path, caplog):
+    import torch
+
+    from lit_mia.cache import ModelCache
+
+    cache = ModelCache(tmp_path, "lira_shadow")
+    cache.save({"seed": 0, "epochs": 1}, {"w": torch.zeros(1)})
+    wanted = [{"seed": i, "epochs": 2} for i in range(8)] + [{"seed": 0, "epochs": 1}]
+    with caplog.at_level("WARNING", logger="lit_mia.cache"):
+        hits = cache.load_many(wanted)
+    assert [h is not None for h in hits] == [False] * 8 + [True]
+    (record,) = caplog.records
+    msg = record.getMessage()
+    assert msg.startswith("cache miss (lira_shadow): retraining 8 of 9 model(s)")
+    assert "fields.epochs" in msg
+
+
+@pytest.mark.parametrize(
+    ("override", "hint"),
+    [
+        ("trainer.max_epoch=3", "(did you mean 'trainer.max_epochs'?)"),
+        ("atack.eps=0.1", "(did you mean 'attack'"),
+        ("target.name=pdg", "(did you mean 'pgd'?); valid: "),
+    ],
+)
+def test_unknown_keys_and_names_get_a_suggestion(capsys, override, hint):
+    assert cli.main(["config", "single", override]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert hint in line, line
+
+
+def test_no_suggestion_without_a_close_key(capsys):
+    assert cli.main(["config", "single", "zzz=1"]) == 2
+    assert "did you mean" not in capsys.readouterr().err
+
+
+def test_make_help_shows_values_not_make_variables():
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    out = subprocess.run(
+        ["make", "-s", "help"], capture_output=True, text=True, env=env, check=True
+    ).stdout
+    assert "$(" not in out
+    assert "on 127.0.0.1:5433, data in .pgdata/" in out
+    assert "http://127.0.0.1:5001" in out and "postgresql://postgres@127.0.0.1:5433/optuna" in out
+
+
+def test_api_audit_with_read_only_arrays_warns_nothing(tmp_path):
+    import warnings
+
+    import numpy as np
+    import torch
+    from torch import nn
+
+    import lit_mia
+
+    rng = np.random.default_rng(0)
+    x = rng.random((320, 8), dtype=np.float32)
+    y = (x[:, 0] > 0.5).astype(np.int64)
+    for a in (x, y):
+        a.setflags(write=False)  # as arrays from np.load(mmap_mode="r") or a frozen dataset
+
+    def train(x, y, seed):
+        torch.manual_seed(seed)
+        return nn.Sequential(nn.Linear(8, 2))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # e.g. torch on read-only arrays
+        result = lit_mia.audit(
+            train(None, None, 0),
+            (x[:80], y[:80]),
+            (x[80:160], y[80:160]),
+            attacks=["ib"],
+            shadow_data=(x[160:], y[160:]),
+            train_fn=train,
+            overrides=["attack.bootstrap=20", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db"],
+        )
+    assert "attack/ib/auc" in result.metrics

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -61,6 +62,10 @@ class Sweep:
         spec, self.exp_overrides, base = resolve(name, self.overrides, workers)
         self.spec: SweepSpec = spec
         self.base = base
+        if not any(o.split("=", 1)[0].strip() == "tracking.experiment" for o in self.exp_overrides):
+            # the sweep's runs under its own MLflow experiment, not the base experiment's
+            self.exp_overrides.append(f"tracking.experiment={sweep_experiment(name)}")
+            OmegaConf.update(base, "tracking.experiment", sweep_experiment(name))
         searched = [*spec.params, *spec.tie]
         self.settings = fixed.fixed_settings(base, spec.experiment, searched)
         if new_study:  # one study per setting; workers get the name through the overrides
@@ -133,6 +138,12 @@ class Sweep:
         for root, chain in chains.items():
             if all(t.state == S.FAIL for t in chain) and chain[0].params:
                 self.study.enqueue_trial(chain[0].params, user_attrs={"retry_of": root})
+
+
+def sweep_experiment(name: str) -> str:
+    """`tracking.experiment` of a sweep's parent and trial runs: `sweep/<sweep name>` (MLflow
+    experiment `lit_mia/sweep/<name>`), unless the overrides set one."""
+    return f"sweep/{Path(name).stem}"
 
 
 class _NoInterruptTraceback:
