@@ -327,3 +327,46 @@ def test_api_audit_with_read_only_arrays_warns_nothing(tmp_path):
             overrides=["attack.bootstrap=20", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db"],
         )
     assert "attack/ib/auc" in result.metrics
+
+
+# ---------------------------------------------------------------- piped progress (item 1)
+def test_piped_fit_says_where_it_is_every_interval(monkeypatch):
+    import io
+
+    import pytorch_lightning as pl
+    import torch
+    from torch import nn
+
+    from lit_mia import progress
+
+    class Tiny(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Linear(4, 2)
+
+        def training_step(self, batch, _):
+            x, y = batch
+            loss = nn.functional.cross_entropy(self.net(x), y)
+            self.log("train/loss", loss, on_epoch=True, on_step=False)
+            return loss
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    def fit(every: float) -> list[str]:
+        monkeypatch.setattr(progress, "PIPED_EVERY_S", every)
+        out = io.StringIO()  # not a terminal, as a pipe
+        data = torch.utils.data.TensorDataset(torch.randn(32, 4), torch.randint(0, 2, (32,)))
+        trainer = pl.Trainer(
+            max_epochs=5, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+            enable_model_summary=False, callbacks=[progress.FitProgress("tiny", out)],
+        )  # fmt: skip
+        trainer.fit(Tiny(), torch.utils.data.DataLoader(data, batch_size=16))
+        return out.getvalue().splitlines()
+
+    lines = fit(0.0)  # every epoch is past the interval: a line per epoch but the last
+    assert [ln.split("  ")[0] for ln in lines[:-1]] == [f"tiny: epoch {e}/5" for e in range(1, 5)]
+    assert all("loss " in ln and ln.endswith(" s)") for ln in lines[:-1])
+    assert lines[-1].startswith("trained tiny: 5 epochs")
+    quiet = fit(3600.0)  # a fit shorter than the interval: only its finished line
+    assert len(quiet) == 1 and quiet[0].startswith("trained tiny: 5 epochs")
