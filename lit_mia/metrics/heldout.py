@@ -40,11 +40,8 @@ expected: the FPR of any rule on this set is resolved to no better than a factor
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numpy.typing import ArrayLike
-
 from scipy.stats import beta as beta_dist
 
 from lit_mia.errors import ConfigError

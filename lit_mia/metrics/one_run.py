@@ -48,7 +48,8 @@ def one_run_p_value(m: int, r: int, v: int, eps: float, delta: float) -> float:
 def one_run_eps(
     correct: int, guesses: int, alpha: float, delta: float = 0.0, m: int | None = None
 ) -> float:
-    """Largest ε with ``one_run_p_value(m, guesses, correct, ε, δ) <= α`` (bisection, 50 halvings); 0.0 when ε = 0 is not rejected. ``m`` (canaries) defaults to ``guesses``."""
+    """Largest ε with ``one_run_p_value(m, guesses, correct, ε, δ) <= α`` (bisection, 50
+    halvings); 0.0 when ε = 0 is not rejected. ``m`` (canaries) defaults to ``guesses``."""
     r, v = int(guesses), int(correct)
     m = r if m is None else int(m)
     if not 0.0 < float(alpha) < 1.0:
