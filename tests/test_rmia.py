@@ -12,7 +12,7 @@ from lit_mia import cli
 from lit_mia.attacks.ref_budget import budgets
 from lit_mia.attacks.registry import ATTACKS
 from lit_mia.attacks.rmia import choose_a, prior_prob, rmia_scores, true_class_prob
-from lit_mia.metrics import heldout, privacy
+from lit_mia.metrics import heldout
 from lit_mia.run import run_experiment
 from tests.test_run import all_runs, client_for, tiny
 
