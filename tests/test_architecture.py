@@ -44,14 +44,14 @@ SWEEP_LAYER = "lit_mia.sweep"
 Graph = dict[str, set[str]]
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "paths", "plugins", "registry", "progress"),  # foundation: no lit_mia imports up
+    ("errors", "paths", "plugins", "registry", "progress", "weights_file"),  # foundation
     ("metrics", "nets", "data", "perturb", "bounds", "plots"),  # pure math, data, architectures
     ("predictor", "targets", "fitting", "training"),  # training regimes (LightningModules)
     ("models",),  # what attacks train: shadow/reference farms, update farm, cache
     ("attacks", "callbacks"),  # every attack family, update leakage included
     ("config",),  # schema from the registries' settings, loading, validation
     ("tracking",),  # MLflow
-    ("evaluation", "report"),  # the one evaluation loop, comparison tables
+    ("evaluation", "comparison"),  # the one evaluation loop, comparison across targets
     ("run", "run_updates"),  # `lit-mia run`
     ("auditing", "sweep", "report_html", "dry_run"),  # the other front ends
     ("cli", "lit_mia"),  # entry points (`lit_mia` = the package's __init__)

@@ -4,13 +4,15 @@ the mismatched types.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from lit_mia.config.schema import GROUPS
-from lit_mia.errors import ConfigError
+from lit_mia.config.files import group_names
+from lit_mia.config.schema import GROUPS, schema_keys
+from lit_mia.errors import ConfigError, did_you_mean
 
 
 def parse_overrides(items: list[str]) -> list[tuple[str, str]]:
@@ -72,7 +74,20 @@ def _explain(e: OmegaConfBaseException, where: str) -> str:
     key = getattr(e, "full_key", None) or ""
     msg = str(e).splitlines()[0]
     if "Key '" in msg and "not in" in msg:
-        return f"unknown key {key!r} in {where}"
+        return f"unknown key {key!r} in {where}{did_you_mean(key, _known_keys(key.count('.')))}"
     if key:
         return f"{key}: {msg} (in {where})"
     return f"{msg} (in {where})"
+
+
+@cache
+def _known_keys(depth: int) -> tuple[str, ...]:
+    """Every schema key and section with `depth` dots, over all regimes (for suggestions)."""
+    keys: set[str] = set()
+    for t in group_names("target"):
+        try:
+            flat = schema_keys(t)
+        except ConfigError:  # a regime whose plug-in does not import: no suggestions from it
+            continue
+        keys.update(".".join(k.split(".")[: depth + 1]) for k in flat if k.count(".") >= depth)
+    return tuple(sorted(keys))

@@ -376,8 +376,7 @@ def _train_vmap(nets, x, y, sets, gens, perms, spec: TrainSpec, max_steps=None):
 MARGIN = 0.95
 """auto takes vmap only if its measured step time is below MARGIN x the loop's."""
 CPU_CONV_MARGIN = 0.75
-"""The stricter margin for convolutional nets on CPU, where vmap is known to lose (issue 4:
-~2x slower) and a short timing on a busy machine can mislead."""
+"""The stricter margin for convolutional nets on CPU (vmap ~2x slower there, issue 4)."""
 
 
 def choose_farm(
@@ -395,9 +394,8 @@ def choose_farm(
     path counts, robust to a busy machine), on the first batches of the real data. `loop`
     unless vmap is below MARGIN x the loop's time (CPU_CONV_MARGIN for convolutional nets on
     CPU), and `loop` outright when vmap cannot reproduce the loop (`vmappable`, equal sizes).
-    `choices`, when given, holds the decisions already measured, keyed by (architecture,
-    M, batch size, regime, device): the caller owns it (one run's reference farm shares one),
-    so no decision carries over between runs of a process unseen."""
+    `choices` (the caller's: one per run) holds the decisions measured so far, keyed by
+    (architecture, M, batch size, regime, device); none carries over between runs unseen."""
     probe = make_net()
     if not vmappable(probe) or len({len(s) for s in train_sets}) != 1:
         return "loop"
@@ -448,8 +446,7 @@ def train_farm(
     choices: dict[tuple, str] | None = None,
 ) -> Farm:
     """Train len(seeds) models; model i on rows `train_sets[i]` of (x [N, ...], y [N]) with
-    init and batch order from `seeds[i]`, on x's device. farm: auto | vmap | loop (auto: timed
-    by `choose_farm`, which reuses the decisions in `choices`).
+    init and batch order from `seeds[i]`, on x's device. farm: auto (choose_farm) | vmap | loop.
 
         make_net() builds one untrained net (called under torch.manual_seed(seed_i)). The vmap path
         needs equal-sized training sets and a `vmappable` net (ConfigError when forced otherwise);

@@ -14,15 +14,10 @@ from lit_mia.sweep import load_spec, run_sweep
 from lit_mia.sweep.pareto import pareto_mask
 from lit_mia.sweep.spec import check_split
 from tests.conftest import runs_of
-from tests.sweep.conftest import tiny_args
+from tests.sweep.conftest import sweep_args
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 S = optuna.trial.TrialState
-
-
-def sweep_args(tmp_path, n: int, *extra: str) -> list[str]:
-    uri = f"tracking.uri=sqlite:///{tmp_path}/mlruns/mlflow.db"
-    return tiny_args(uri, f"sweep.n_trials={n}", *extra)
 
 
 def eps_with_objective(tmp_path, index: int, metric: str, sweep: str = "eps") -> str:
