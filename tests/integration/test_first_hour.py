@@ -130,7 +130,7 @@ def _ctrl_c(tmp_path, args: list[str], running: int) -> tuple[int, str, str]:
 
 
 def test_ctrl_c_of_run_is_one_line_exit_130_runs_killed(tmp_path):
-    from tests.test_run import TINY
+    from tests.conftest import TINY
 
     uri = f"tracking.uri=sqlite:///{tmp_path}/mlruns/mlflow.db"
     code, err, _ = _ctrl_c(
@@ -169,7 +169,7 @@ def test_report_skips_a_killed_run_and_a_killed_run_report_has_a_banner(
     tmp_path, monkeypatch, capsys
 ):
     import lit_mia.run as run_mod
-    from tests.test_run import TINY
+    from tests.conftest import TINY
 
     uri = f"tracking.uri=sqlite:///{tmp_path}/mlruns/mlflow.db"
     args = ["run", "single", *TINY, "attacks=[ia]", "attack.calibrate=false", uri]
