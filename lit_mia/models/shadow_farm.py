@@ -15,11 +15,10 @@ the target's regime and optimiser settings in one process, on one of two interch
 
 Both paths see the same randomness, so for the same seeds they give the same parameters up to
 float rounding (tests/models/test_shadow_farm.py): model i is initialised by
-``torch.manual_seed(seed_i); make_net()`` and owns a CPU generator
-``Generator().manual_seed(seed_i)`` from which, in this order, one permutation of its
-training set per epoch is drawn up front (minibatches are
-consecutive ``batch_size`` slices, the last one partial, as a shuffled DataLoader with
-drop_last=False), then the PGD random starts batch by batch (U[-eps, eps], as ``pgd`` draws them).
+``torch.manual_seed(seed_i); make_net()`` and owns a CPU generator ``Generator().manual_seed(
+seed_i)`` from which, in this order, one permutation of its training set per epoch is drawn up
+front (minibatches are consecutive ``batch_size`` slices, the last one partial, as a shuffled
+DataLoader with drop_last=False), then the PGD random starts batch by batch (U[-eps, eps]).
 
 ``farm="auto"`` chooses by measurement: it times a few training steps of both paths on the real
 data (after a warm-up step, in interleaved rounds) and keeps the faster (loop unless vmap is at
