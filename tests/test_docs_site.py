@@ -5,8 +5,9 @@
   reference page that lost what it documents (docs/_scripts/gen_reference.py raises). The
   built site has an API page for every module of lit_mia/, every key of the config schema on
   the settings page and every registered attack and regime on their pages.
-- Paths that README.md and docs/**/*.md name (`lit_mia/...py`, `tests/...py`, `conf/...yaml`,
-  `bench/...py`, `examples/...`) exist, so a module move shows up here.
+- Paths that README.md and docs/**/*.md name (`lit_mia/...py`, `conf/...yaml`, `bench/...py`,
+  `examples/...`) exist, so a module move shows up here; test files are named without their
+  folder (`test_golden.py`) and must exist somewhere under tests/.
 - Code, tests, benches, configs and examples cite pages of docs/ that exist, never the design
   notes outside the repository (DESIGN.md / REFERENCE.md).
 - README.md stays an overview (at most 250 lines); CHANGELOG.md keeps the Keep a Changelog
@@ -108,6 +109,7 @@ PATH = re.compile(
 
 
 def test_paths_named_in_the_docs_exist():
+    test_files = {p.name for p in (ROOT / "tests").rglob("test_*.py")}
     missing = []
     for page in doc_pages():
         for n, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
@@ -117,6 +119,9 @@ def test_paths_named_in_the_docs_exist():
                     continue  # a pattern (lit_mia/attacks/<name>.py), not a path
                 if not (ROOT / path).exists():
                     missing.append(f"{page.relative_to(ROOT)}:{n}: {path}")
+            for name in re.findall(r"\b(test_\w+\.py)\b", line):
+                if name not in test_files:
+                    missing.append(f"{page.relative_to(ROOT)}:{n}: {name} (under tests/)")
     assert not missing, "\n".join(missing)
 
 
