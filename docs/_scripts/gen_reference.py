@@ -365,6 +365,9 @@ def gen_experiments() -> None:
 
 
 # ----------------------------------------------------------------------------------- package map
+SENTENCE_END = re.compile(r"(?<!Fig)(?<!e\.g)(?<!\bal)\.\s+(?=[A-Z`])")  # not "Fig. 3"
+
+
 def unit_of(module: str) -> str:
     """`lit_mia.attacks.lira` -> `attacks`: the top-level module or package of the package."""
     parts = module.split(".")
@@ -404,7 +407,7 @@ def gen_architecture() -> None:
         is_unit_doc = len(parts) == 2
         if is_unit_doc:
             sentence = first_paragraph(ast.get_docstring(ast.parse(path.read_text("utf-8"))))
-            holds[unit] = sentence.split(". ")[0].rstrip(".")
+            holds[unit] = SENTENCE_END.split(sentence)[0].rstrip(".")
         deps = {unit_of(m) for m in imported_modules(path, module) if m != "lit_mia"}
         imports.setdefault(unit, set()).update(deps - {unit})
     page = "explanation/architecture.md"
