@@ -34,8 +34,8 @@ from bench_training import env_info, interleaved, median_ratio, report  # noqa: 
 from lit_mia import config  # noqa: E402
 from lit_mia.attacks.lira import farm_spec  # noqa: E402
 from lit_mia.data.datasets import load_dataset  # noqa: E402
+from lit_mia.models.shadow_farm import TrainSpec, train_farm  # noqa: E402
 from lit_mia.nets import build_net  # noqa: E402
-from lit_mia.shadow_farm import TrainSpec, train_farm  # noqa: E402
 from lit_mia.training import make_net  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_farm.json"

@@ -39,8 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_training import env_info, interleaved, median_ratio, report  # noqa: E402
 
 from lit_mia.data.datasets import load_dataset  # noqa: E402
+from lit_mia.models.update_deltas import UpdateRule, naive_deltas, update_deltas  # noqa: E402
 from lit_mia.nets import build_net  # noqa: E402
-from lit_mia.updates_leak.farm import UpdateRule, naive_deltas, update_deltas  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_updates.json"
 GOAL = 3.0

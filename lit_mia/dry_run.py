@@ -3,7 +3,7 @@ before it trains, then the plan in a few lines. Nothing is trained, written or l
 folder is created.
 
 What is checked is what the real command checks before its first MLflow run, through the same
-functions (`run.prepare`, `updates_leak.pipeline.prepare`, `auditing.checkpoint.prepare`,
+functions (`run.prepare`, `run_updates.prepare`, `auditing.checkpoint.prepare`,
 `report_html.locate`, `sweep.spec.resolve`): the config (names, keys, ranges), the data set
 (its files under `data.root`), the split sizes and shadow pools, the net and regime built for
 the data, the Lightning trainer on this machine (an unavailable accelerator fails here as it
@@ -66,7 +66,7 @@ def experiment_lines(cfgs: list[DictConfig]) -> list[str]:
 
     base = cfgs[0]
     if run.is_updates_leak(base):
-        from lit_mia.updates_leak.pipeline import prepare
+        from lit_mia.run_updates import prepare
 
         bundle, pools = prepare(base)
         sizes = ", ".join(f"{k} {len(v)}" for k, v in pools.to_dict().items() if len(v))

@@ -10,7 +10,7 @@
     report.log_parent: comparison table and plots on the parent run
 
 Update-leakage experiments (every listed attack of kind update_leakage) go to
-updates_leak/pipeline.py. Fits run on every rank under DDP (each rank executes this file);
+run_updates.py. Fits run on every rank under DDP (each rank executes this file);
 evaluation and tracking run once, on rank 0 (`tracking.Run` is inert elsewhere).
 """
 
@@ -18,18 +18,17 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from lit_mia import config, plots, progress, report, tracking, training
+from lit_mia import config, evaluation, plots, report, tracking, training
 from lit_mia.attacks.base import UPDATE_LEAKAGE
 from lit_mia.attacks.context import AttackContext, check_shadow_pool
 from lit_mia.attacks.registry import ATTACKS
-from lit_mia.attacks.slices import with_slices
 from lit_mia.callbacks import LeakageCallback
 from lit_mia.data.datasets import DatasetBundle
 from lit_mia.data.splits import MembershipSplit
 from lit_mia.perturb.pgd import pgd_args
+from lit_mia.run_updates import run_updates_leak
 from lit_mia.targets import build_target
 from lit_mia.tracking import TargetResult
-from lit_mia.updates_leak.pipeline import run_updates_leak
 
 
 def run_target(
@@ -95,34 +94,23 @@ def n_shadows(cfg: DictConfig) -> int:
 
 
 def evaluate(ctx: AttackContext, run: tracking.Run) -> dict[str, float]:
-    """Target metrics and every attack's result on one trained target; logs them all."""
-    cfg = ctx.cfg
-    out = training.target_metrics(cfg, ctx.pred)
-    curves = {}
-    for name in cfg.attacks:
-        with progress.task(f"attack {name} on {report.label_of(cfg)}") as shown:
-            res = ATTACKS[name].run(ctx)
-            res = with_slices(ctx, name, res, ATTACKS[name].kind)  # attack/<name>/slice/...
-            shown.done(progress.attack_summary(res.metrics))
-        tracking.log_result(run, name, res, title=report.label_of(cfg), bins=cfg.attack.kl_bins)
-        out.update({f"attack/{name}/{k}": v for k, v in res.metrics.items()})
-        if res.scores is not None:
-            curves[name] = (res.scores, res.is_member)
-    if ctx.shadows_trained:  # beside target/train_acc, target/test_acc: same set sizes
-        sh = ctx.shadow_models(1)[0]
-        out["shadow/train_acc"] = sh.predictor.accuracy("members")
-        out["shadow/test_acc"] = sh.predictor.accuracy("nonmembers")
-        out["shadow/n_train"] = float(len(sh.in_idx))
-    if curves:
-        title = f"{cfg.name}/{report.label_of(cfg)}"
-        for path, fig in report.roc_figures(curves, title).items():
-            run.log_figure(fig, path)
-    run.log_metrics({k: v for k, v in out.items() if not k.startswith("attack/")})
-    return out
+    """Target metrics and every attack's result on one trained target; logs them all
+    (evaluation.evaluate, with the target's benign, PGD and verified accuracies)."""
+    cfg, label = ctx.cfg, report.label_of(ctx.cfg)
+    ev = evaluation.evaluate(
+        ctx,
+        run,
+        list(cfg.attacks),
+        title=label,
+        base=training.target_metrics(cfg, ctx.pred),
+        bins=cfg.attack.kl_bins,
+        roc_title=f"{cfg.name}/{label}",
+    )
+    return ev.metrics
 
 
 def is_updates_leak(cfg: DictConfig) -> bool:
-    """Every listed attack is an update-leakage attack (updates_leak/pipeline.py runs it)."""
+    """Every listed attack is an update-leakage attack (run_updates.py runs it)."""
     return all(ATTACKS[a].kind == UPDATE_LEAKAGE for a in cfg.attacks)
 
 

@@ -54,7 +54,11 @@ from torch import Tensor
 from lit_mia import metrics, plots
 from lit_mia.attacks.base import AttackResult
 from lit_mia.attacks.context import AttackContext
-from lit_mia.attacks.reference_models import (  # re-exported (tests, bench)
+from lit_mia.attacks.scoring import attack_metrics
+from lit_mia.attacks.settings import LiraSettings  # noqa: F401 (re-export)
+from lit_mia.errors import ConfigError, unknown_name
+from lit_mia.models.cache import ModelCache
+from lit_mia.models.reference_models import (  # re-exported (tests, bench)
     AUGMENTS,
     CACHE_KIND,
     FARM_KNOBS,
@@ -68,11 +72,7 @@ from lit_mia.attacks.reference_models import (  # re-exported (tests, bench)
     reference_farm,
     target_view_logits,
 )
-from lit_mia.attacks.scoring import attack_metrics
-from lit_mia.attacks.settings import LiraSettings  # noqa: F401 (re-export)
-from lit_mia.cache import ModelCache
-from lit_mia.errors import ConfigError, unknown_name
-from lit_mia.shadow_farm import FARMS
+from lit_mia.models.shadow_farm import FARMS
 from lit_mia.training import label_of, subset
 
 MODES = ("online", "offline")

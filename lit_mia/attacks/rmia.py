@@ -44,16 +44,16 @@ from omegaconf import DictConfig
 from lit_mia import metrics
 from lit_mia.attacks.base import AttackResult
 from lit_mia.attacks.context import AttackContext
-from lit_mia.attacks.reference_models import (
+from lit_mia.attacks.scoring import attack_metrics
+from lit_mia.attacks.settings import RmiaSettings  # noqa: F401 (re-export)
+from lit_mia.errors import ConfigError, require, unknown_name
+from lit_mia.models.reference_models import (
     AUGMENTS,
     MODELS_PER_CHUNK,
     farm_logits,
     reference_farm,
     target_view_logits,
 )
-from lit_mia.attacks.scoring import attack_metrics
-from lit_mia.attacks.settings import RmiaSettings  # noqa: F401 (re-export)
-from lit_mia.errors import ConfigError, require, unknown_name
 from lit_mia.training import subset
 
 MODES = ("online", "offline")

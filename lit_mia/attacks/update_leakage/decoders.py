@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lit_mia.updates_leak.encoder import Encoder
+from lit_mia.attacks.update_leakage.encoder import Encoder
 
 
 class _EncoderHead(pl.LightningModule):

@@ -15,7 +15,8 @@ Every key also holds `code_version()`: the lit_mia package version and a sha256 
 of every module that trains a cached model (`TRAINING_SOURCES`: training loop, nets, regimes,
 data, perturbations, bounds, farms). Editing any of them retrains instead of serving a model
 from older code; editing unrelated code (plots, reports, attacks' scoring) keeps the cache.
-When `load` misses while the kind holds other entries, it logs (logger ``lit_mia.cache``) which
+When `load` misses while the kind holds other entries, it logs (logger
+``lit_mia.models.cache``) which
 fields differ from the nearest stored entry (`explain_miss`), so a user can tell why a model
 was retrained.
 
@@ -73,7 +74,7 @@ TRAINING_SOURCES = (
 )
 """Modules (files, or packages = every .py below) whose code determines a cached model."""
 
-log = logging.getLogger("lit_mia.cache")
+log = logging.getLogger("lit_mia.models.cache")
 
 
 @functools.cache

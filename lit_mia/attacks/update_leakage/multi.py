@@ -22,12 +22,12 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 from lit_mia.attacks.base import AttackResult
+from lit_mia.attacks.update_leakage import match_metrics as ev
+from lit_mia.attacks.update_leakage import plots
+from lit_mia.attacks.update_leakage.cbm_gan import CBMGAN
+from lit_mia.attacks.update_leakage.context import UpdatesContext, finish, fit
+from lit_mia.attacks.update_leakage.decoders import LabelDistribution
 from lit_mia.fitting import predict
-from lit_mia.updates_leak import evaluation as ev
-from lit_mia.updates_leak import plots
-from lit_mia.updates_leak.cbm_gan import CBMGAN
-from lit_mia.updates_leak.context import UpdatesContext, finish, fit
-from lit_mia.updates_leak.decoders import LabelDistribution
 
 
 def lde_predict(ctx: UpdatesContext, farm, name: str = "a_lde") -> tuple[np.ndarray, np.ndarray]:

@@ -26,17 +26,17 @@ from sklearn.linear_model import LogisticRegression
 from torch import Tensor
 
 from lit_mia.attacks.base import AttackResult
-from lit_mia.fitting import predict
-from lit_mia.updates_leak import evaluation as ev
-from lit_mia.updates_leak import plots
-from lit_mia.updates_leak.autoencoder import (
+from lit_mia.attacks.update_leakage import match_metrics as ev
+from lit_mia.attacks.update_leakage import plots
+from lit_mia.attacks.update_leakage.autoencoder import (
     Autoencoder,
     MlpReconstruction,
     SampleReconstruction,
 )
-from lit_mia.updates_leak.context import UpdatesContext, finish, fit
-from lit_mia.updates_leak.decoders import LabelInference
-from lit_mia.updates_leak.representation import unit_and_lognorm
+from lit_mia.attacks.update_leakage.context import UpdatesContext, finish, fit
+from lit_mia.attacks.update_leakage.decoders import LabelInference
+from lit_mia.attacks.update_leakage.representation import unit_and_lognorm
+from lit_mia.fitting import predict
 
 
 def li_predict(ctx: UpdatesContext, x_sh: Tensor, y_sh: Tensor, x_tg: Tensor, base_of,

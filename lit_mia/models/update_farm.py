@@ -16,7 +16,7 @@ and each model's activation differences in float32, delta_forward.py; `loop` / `
 base models' log-posteriors [n_bases, n_probe, C] and which base each update started from:
 every representation of representation.py derives from these.
 
-`build_farm` is cached with lit_mia.cache.ModelCache, keyed by every field that determines it
+`build_farm` is cached with lit_mia.models.cache.ModelCache, keyed by every field that determines it
 (data set, index pools, net, base regime, trainer, farm settings, set size k, seed).
 """
 
@@ -31,8 +31,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from lit_mia.updates_leak.farm import UpdateRule, accuracy, update_deltas
-from lit_mia.updates_leak.pools import UpdatePools, sample_update_sets, set_usage
+from lit_mia.metrics import keys as metric_keys
+from lit_mia.models.update_deltas import UpdateRule, accuracy, update_deltas
+from lit_mia.models.update_pools import UpdatePools, sample_update_sets, set_usage
 
 FARM_FORMAT = 2
 """Version of the farm's generated data; bump it when the generation changes."""
@@ -110,7 +111,7 @@ def subset(side: FarmSide, idx) -> FarmSide:
 def farm_fields(cfg, bundle_name: str, n_total: int, pools: UpdatePools, k: int) -> dict:
     """Everything that determines the generated data (the cache key)."""
     u = cfg.updates
-    keys = (
+    names = (
         "m_shadow", "m_target", "n_probe", "base_size", "base_epochs", "base_batch_size",
         "shadow_pool", "target_pool", "label_dirichlet", "update_optimizer", "update_lr",
         "update_momentum", "update_batch_size", "probe_mode", "n_shadow_bases", "farm_dtype",
@@ -124,7 +125,7 @@ def farm_fields(cfg, bundle_name: str, n_total: int, pools: UpdatePools, k: int)
         "net": cfg.net,
         "target": cfg.target,
         "trainer": {x: t[x] for x in ("accelerator", "precision", "deterministic", "devices")},
-        "updates": {x: u[x] for x in keys},
+        "updates": {x: u[x] for x in names},
         "k": int(k),
         "seed": int(cfg.seed),
         "torch": torch.__version__.split("+")[0],
@@ -212,5 +213,31 @@ def farm_facts(farm: FarmData, pools: UpdatePools) -> dict[str, float]:
     return out
 
 
-__all__ = ["BaseModels", "FarmData", "FarmSide", "build_farm", "farm_facts", "farm_fields"]
-__all__ += ["subset"]
+def build_farms(cfg, bundle, pools: UpdatePools, bases: BaseModels, ks, cache=None):
+    """One farm per update-set size in `ks` (build_farm) and their facts as metrics
+    `updates/k<k>/...`: wall time, cache hit, base accuracies, farm_facts, target delta norm
+    percentiles and the share of zero deltas, models per second when generated."""
+    farms, out = {}, {}
+    for k in ks:
+        t0 = time.perf_counter()
+        farm = farms[k] = build_farm(cfg, bundle, pools, bases, k, cache)
+        facts = {
+            "farm_wall_s": time.perf_counter() - t0,
+            "cache_hit": float(farm.cache_hit),
+            "shadow_base_acc": farm.shadow.base_acc,
+            "target_base_acc": farm.target.base_acc,
+            **farm_facts(farm, pools),
+        }
+        norms = farm.target.deltas.norm(dim=1).numpy()
+        for q in (10, 50, 90):
+            facts[f"target_delta_norm_p{q}"] = float(np.percentile(norms, q))
+        facts["target_zero_deltas"] = float((norms == 0).mean())
+        if not farm.cache_hit:
+            m = len(farm.shadow.deltas) + len(farm.target.deltas)
+            facts["farm_models_per_s"] = m / max(farm.seconds, 1e-9)
+        out |= {metric_keys.updates_farm(k, key): v for key, v in facts.items()}
+    return farms, out
+
+
+__all__ = ["BaseModels", "FarmData", "FarmSide", "build_farm", "build_farms", "farm_facts"]
+__all__ += ["farm_fields", "subset"]

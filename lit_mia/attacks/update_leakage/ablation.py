@@ -21,16 +21,16 @@ import json
 import numpy as np
 from omegaconf import OmegaConf
 
-from lit_mia.updates_leak import plots
-from lit_mia.updates_leak.representation import features
-from lit_mia.updates_leak.sides import build_farm, subset
-from lit_mia.updates_leak.single import (
+from lit_mia.attacks.update_leakage import plots
+from lit_mia.attacks.update_leakage.representation import features
+from lit_mia.attacks.update_leakage.single import (
     li_predict,
     mse,
     ssr_baselines,
     ssr_reconstruct,
     train_autoencoder,
 )
+from lit_mia.models.update_farm import build_farm, subset
 
 
 def _point(ctx, ae, sh, tg, n_probe, attacks) -> dict[str, float]:

@@ -30,8 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lit_mia.updates_leak.encoder import Encoder
-from lit_mia.updates_leak.evaluation import best_match_loss
+from lit_mia.attacks.update_leakage.encoder import Encoder
+from lit_mia.attacks.update_leakage.match_metrics import best_match_loss
 
 
 def _mlp(n_in: int, hidden: Sequence[int], n_out: int) -> nn.Sequential:

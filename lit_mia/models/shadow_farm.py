@@ -33,8 +33,8 @@ Reusable primitives (the Updates-Leak farm, lit_mia/updates_leak/farm.py, uses t
 
 - ``stack_state(nets) -> (params, buffers)``: [M, ...] stacked copies (params are leaves with
   requires_grad, ready for an optimiser); ``stack_state_dicts(net, sds)`` does the same from
-  state dicts (e.g. loaded from lit_mia.cache); ``unstack_state(params, buffers, i)`` is model
-  i's state dict.
+  state dicts (e.g. loaded from lit_mia.models.cache); ``unstack_state(params, buffers, i)``
+  is model i's state dict.
 - ``functional_net(net)``: a stateless copy (parameters on the meta device) to pass to
   ``functional_call``.
 - ``ensemble_logits(net, params, buffers, x)``: logits [M, B, K] of all models, x shared

@@ -27,24 +27,27 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
-from lit_mia.attacks.context import AttackContext
-from lit_mia.cache import ModelCache, canonical
+if TYPE_CHECKING:  # the attack side passes its context; models/ imports no attack code
+    from lit_mia.attacks.context import AttackContext
+
 from lit_mia.errors import unknown_name
-from lit_mia.perturb.transforms import translate
-from lit_mia.shadow_farm import (
+from lit_mia.models.cache import ModelCache, canonical
+from lit_mia.models.shadow_farm import (
     FARM_VERSION,
     TrainSpec,
     ensemble_predict,
     stack_state_dicts,
     train_farm,
 )
-from lit_mia.shadow_farm import REGIMES as FARM_REGIMES
+from lit_mia.models.shadow_farm import REGIMES as FARM_REGIMES
+from lit_mia.perturb.transforms import translate
 from lit_mia.targets import TARGETS
 from lit_mia.training import subset
 

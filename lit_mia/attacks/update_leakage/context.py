@@ -14,10 +14,11 @@ import torch
 from torch import Tensor
 
 from lit_mia.attacks.base import AttackResult
+from lit_mia.attacks.update_leakage.representation import features
 from lit_mia.fitting import fit_module
-from lit_mia.updates_leak.pools import UpdatePools
-from lit_mia.updates_leak.representation import features
-from lit_mia.updates_leak.sides import FarmData
+from lit_mia.metrics import keys
+from lit_mia.models.update_farm import FarmData
+from lit_mia.models.update_pools import UpdatePools
 
 
 def attack_k(u, name: str) -> int:
@@ -37,6 +38,10 @@ class UpdatesContext:
     deterministic: bool | str = True
     logger: Callable[[str], Any] = lambda name: None
     selection: dict[str, float] = field(default_factory=dict)  # fit's epoch choices
+
+    def selection_metrics(self) -> dict[str, float]:
+        """The epoch choices of `fit` as metrics `updates/<name>/best_epoch`, ..."""
+        return {keys.updates(key): v for key, v in self.selection.items()}
 
     @property
     def n_classes(self) -> int:

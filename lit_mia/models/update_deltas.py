@@ -43,9 +43,9 @@ from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 
 from lit_mia.errors import ConfigError
+from lit_mia.models.delta_forward import check_delta_net, delta_log_posteriors, delta_logits
+from lit_mia.models.shadow_farm import ensemble_logits
 from lit_mia.progress import steps
-from lit_mia.shadow_farm import ensemble_logits
-from lit_mia.updates_leak.delta_forward import check_delta_net, delta_log_posteriors, delta_logits
 
 OPTIMIZERS = ("sgd", "adam")
 PROBE_MODES = ("loop", "vmap", "delta")

@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lit_mia.updates_leak.encoder import Encoder
+from lit_mia.attacks.update_leakage.encoder import Encoder
 
 MU_AE = 10  # Table 2 MNIST: f2
 
