@@ -1,4 +1,5 @@
-"""Architecture guards for the `lit_mia` package (renovation issue 10, DESIGN.md sections 1-2).
+"""Architecture guards for the `lit_mia` package (renovation issue 10;
+docs/explanation/architecture.md).
 
 The rules checked here:
 

@@ -410,24 +410,53 @@ def gen_architecture() -> None:
             holds[unit] = SENTENCE_END.split(sentence)[0].rstrip(".")
         deps = {unit_of(m) for m in imported_modules(path, module) if m != "lit_mia"}
         imports.setdefault(unit, set()).update(deps - {unit})
+    layers = architecture_layers()
+    layer_of = {u: i for i, (units, _) in enumerate(layers) for u in units}
     page = "explanation/architecture.md"
     lines = [
         "",
-        "Generated on every build from the source: each module or package directly under",
-        "`lit_mia/`, the first sentence of its docstring, and the units its code imports (read",
-        "with `ast`, as the architecture test reads them). Each name links to its API page.",
+        "Generated on every build from the source. The layers are those `test_architecture.py`",
+        "enforces, lowest first: an import may point within a layer or down, never up.",
         "",
-        "| unit | holds | imports |",
+        "| layer | units | what the layer is |",
         "|---|---|---|",
     ]
-    for unit in sorted(holds):
+    for i, (units, comment) in enumerate(layers):
+        lines.append(f"| {i} | {', '.join(f'`{u}`' for u in units)} | {comment} |")
+    lines += [
+        "",
+        "Each module or package directly under `lit_mia/`, the first sentence of its docstring,",
+        "its layer and the units its code imports (read with `ast`, as the architecture test",
+        "reads them). Each name links to its API page.",
+        "",
+        "| unit | layer | holds | imports |",
+        "|---|---|---|---|",
+    ]
+    for unit in sorted(holds, key=lambda u: (layer_of.get(u, len(layers)), u)):
         name = f"lit_mia.{unit}"
         deps = ", ".join(f"`{d}`" for d in sorted(imports.get(unit, ()))) or "-"
-        lines.append(
-            f"| {link_from(page, name, unit)} | {holds[unit].replace('|', '/')} | {deps} |"
-        )
+        text = holds[unit].replace("|", "/")
+        layer = layer_of.get(unit, "-")
+        lines.append(f"| {link_from(page, name, unit)} | {layer} | {text} | {deps} |")
     with mkdocs_gen_files.open(page, "a") as f:
         f.write("\n".join(lines) + "\n")
+
+
+def architecture_layers() -> list[tuple[tuple[str, ...], str]]:
+    """`LAYERS` of test_architecture.py (lowest first), each with its trailing comment."""
+    (path,) = (ROOT / "tests").rglob("test_architecture.py")
+    source = path.read_text(encoding="utf-8")
+    for node in ast.parse(source).body:
+        target = getattr(node, "target", None) or (getattr(node, "targets", None) or [None])[0]
+        if isinstance(target, ast.Name) and target.id == "LAYERS":
+            lines = source.splitlines()
+            out = []
+            for elt in node.value.elts:
+                line = lines[elt.lineno - 1]
+                comment = line.split("#", 1)[1].strip() if "#" in line else ""
+                out.append((ast.literal_eval(elt), comment.replace("|", "/")))
+            return out
+    raise RuntimeError(f"no LAYERS in {path}")
 
 
 # ----------------------------------------------------------------------------------- changelog
