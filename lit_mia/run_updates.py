@@ -27,16 +27,22 @@ from lit_mia.data.datasets import DatasetBundle, load_dataset
 from lit_mia.metrics import keys
 from lit_mia.models.base_models import base_fields, base_fitter
 from lit_mia.models.cache import ModelCache
+from lit_mia.models.update_deltas import check_net
 from lit_mia.models.update_farm import BaseModels, build_farms
 from lit_mia.models.update_pools import UpdatePools, make_pools
+from lit_mia.training import make_net
 
 
 def prepare(cfg: DictConfig) -> tuple[DatasetBundle, UpdatePools]:
     """The data set and the disjoint pools, checked before any MLflow run exists (the
-    membership split sizes, data.n_members ..., play no part here)."""
+    membership split sizes, data.n_members ..., play no part here): pools that cannot fit
+    the data set (its size from the data registry, plug-ins included) and a net with BatchNorm
+    are ConfigErrors here."""
     d = cfg.data
     bundle = load_dataset(d.name, root=d.root, download=d.download)
-    return bundle, make_pools(len(bundle), cfg.updates, int(cfg.seed))
+    pools = make_pools(len(bundle), cfg.updates, int(cfg.seed))  # the registry's size
+    check_net(make_net(cfg, bundle), name=str(cfg.net.name))
+    return bundle, pools
 
 
 def run_updates_leak(

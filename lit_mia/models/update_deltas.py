@@ -45,10 +45,9 @@ from torch.func import functional_call, grad, vmap
 from lit_mia.errors import ConfigError
 from lit_mia.models.delta_forward import check_delta_net, delta_log_posteriors, delta_logits
 from lit_mia.models.shadow_farm import ensemble_logits
+from lit_mia.models.update_choices import PROBE_MODES, UPDATE_OPTIMIZERS
 from lit_mia.progress import steps
 
-OPTIMIZERS = ("sgd", "adam")
-PROBE_MODES = ("loop", "vmap", "delta")
 # models per delta_forward call: their [models, probes, ...] intermediates stay under glibc's
 # 32 MB mmap threshold, so memory is reused instead of page-faulted in (LeNet, 100 probes:
 # 469 models/s at 16, 453 at 32, 316 at 64, bench of this session)
@@ -75,11 +74,15 @@ class UpdateRule:
         )
 
 
-def check_net(net: nn.Module, key: str = "net.name") -> None:
+def check_net(net: nn.Module, key: str = "net.name", name: str | None = None) -> None:
+    """The one BatchNorm refusal of update leakage: the updated models of the farm are vmapped
+    and would share batch statistics. `name`: the net's registry name, for the message."""
     if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules()):
+        got = f", got {name!r}" if name is not None else ""
         raise ConfigError(
-            f"{key}: the updated-model farm needs a net without BatchNorm (vmapped models would "
-            "share batch statistics); use lenet_mnist, lenet_cifar, mlp, fmnist_cnn or yale_cnn"
+            f"{key} must be a net without BatchNorm for the updated-model farm (vmapped models "
+            f"would share batch statistics): e.g. lenet_mnist, lenet_cifar, mlp, fmnist_cnn or "
+            f"yale_cnn{got}"
         )
 
 
@@ -170,9 +173,9 @@ def update_deltas(
         raise ConfigError(
             f"updates.probe_mode must be one of {', '.join(PROBE_MODES)}, got {probe_mode!r}"
         )
-    if rule.optimizer not in OPTIMIZERS:
+    if rule.optimizer not in UPDATE_OPTIMIZERS:
         raise ConfigError(
-            f"updates.update_optimizer must be one of {', '.join(OPTIMIZERS)}, got "
+            f"updates.update_optimizer must be one of {', '.join(UPDATE_OPTIMIZERS)}, got "
             f"{rule.optimizer!r}"
         )
     check_net(net)

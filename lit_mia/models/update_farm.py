@@ -32,13 +32,14 @@ import torch
 from torch import Tensor, nn
 
 from lit_mia.metrics import keys as metric_keys
+from lit_mia.models.update_choices import FARM_DTYPES
 from lit_mia.models.update_deltas import UpdateRule, accuracy, update_deltas
 from lit_mia.models.update_pools import UpdatePools, sample_update_sets, set_usage
 
 FARM_FORMAT = 2
 """Version of the farm's generated data; bump it when the generation changes."""
 
-DTYPES = {"float64": torch.float64, "float32": torch.float32}
+DTYPES = {name: getattr(torch, name) for name in FARM_DTYPES}
 
 
 @dataclass

@@ -85,9 +85,9 @@ def make_pools(n_total: int, u, seed: int) -> UpdatePools:
     need = sum(sizes.values())
     if need > n_total:
         raise ConfigError(
-            f"updates: the probe set would overlap the update pools: 2 * updates.base_size + "
-            f"updates.shadow_pool + updates.target_pool + updates.n_probe = {need} > "
-            f"{n_total} samples in the data set"
+            f"updates.n_probe: the probe set would overlap the update pools: 2 * "
+            f"updates.base_size + updates.shadow_pool + updates.target_pool + updates.n_probe "
+            f"= {need} must be <= {n_total} samples of the data set"
         )
     perm = np.random.default_rng(seed).permutation(n_total)
     out, start = {}, 0

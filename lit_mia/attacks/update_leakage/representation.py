@@ -34,9 +34,9 @@ import math
 import torch
 from torch import Tensor
 
+from lit_mia.attacks.update_leakage.settings import REPRESENTATIONS
 from lit_mia.errors import ConfigError
 
-REPRESENTATIONS = ("log_unit", "unit", "standardized")
 NORM_FLOOR = 1e-30
 CLIP = 10.0
 

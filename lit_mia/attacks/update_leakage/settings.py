@@ -13,6 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+REPRESENTATIONS = ("log_unit", "unit", "standardized")
+"""updates.representation: what the decoders see of a delta (representation.py)."""
+SSR_DECODERS = ("mlp", "autoencoder")
+"""updates.ssr.decoder: A_SSR's decoder (single.py, autoencoder.py)."""
+
 
 @dataclass
 class LiSettings:

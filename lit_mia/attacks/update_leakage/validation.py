@@ -3,31 +3,20 @@ lit_mia/attacks/registry.py, before anything trains); lightweight on purpose: no
 no data loading.
 
 `AE_FOR_DATASET`: data sets with a known autoencoder for A_SSR (appendix D, Table 2; the MNIST
-column is built, for every 1x28x28 set). `DATASET_SIZES`: pool sizes of the registered data
-sets (lit_mia.data.datasets), so a layout that cannot fit is refused before anything loads.
+column is built, for every 1x28x28 set). What needs the data or the net is checked once both
+exist, before any MLflow run (run_updates.prepare): the pools against the data set's size from
+the data registry (models/update_pools.make_pools, plug-in data sets included) and the net
+against BatchNorm (models/update_deltas.check_net, plug-in nets included).
 """
 
 from __future__ import annotations
 
+from lit_mia.attacks.update_leakage.settings import REPRESENTATIONS, SSR_DECODERS
 from lit_mia.errors import ConfigError
+from lit_mia.models.update_choices import FARM_DTYPES, PROBE_MODES, UPDATE_OPTIMIZERS
 
 AE_FOR_DATASET = {"mnist5k": "mnist", "mnist": "mnist", "fashion_mnist": "mnist"}
-
-DATASET_SIZES = {
-    "mnist5k": 5000,
-    "digits": 1797,
-    "mnist": 70000,
-    "fashion_mnist": 70000,
-    "cifar10": 60000,
-    "cifar100": 60000,
-    "svhn": 99289,
-}
-
-NETS_WITH_BATCHNORM = ("wide_resnet",)
 SINGLE_SAMPLE = ("a_li", "a_ssr")
-OPTIMIZERS = ("sgd", "adam")
-REPRESENTATIONS = ("log_unit", "unit", "standardized")  # representation.REPRESENTATIONS
-SSR_DECODERS = ("mlp", "autoencoder")  # updates.ssr.decoder (autoencoder.py)
 
 
 def _need(ok: bool, msg: str) -> None:
@@ -60,8 +49,8 @@ def check_updates(cfg, attack: str) -> None:
         f"{u.representation!r}",
     )
     _need(
-        u.farm_dtype in ("float64", "float32"),
-        f"updates.farm_dtype must be one of float64, float32, got {u.farm_dtype!r}",
+        u.farm_dtype in FARM_DTYPES,
+        f"updates.farm_dtype must be one of {', '.join(FARM_DTYPES)}, got {u.farm_dtype!r}",
     )
     key = "updates.lde.k" if attack == "a_lde" and u.lde.k is not None else "updates.k"
     k = u.lde.k if key == "updates.lde.k" else u.k
@@ -72,22 +61,14 @@ def check_updates(cfg, attack: str) -> None:
         f"{key} must be <= the update pool size min(updates.shadow_pool, "
         f"updates.target_pool) = {pool}, got {k}",
     )
-    n_total = DATASET_SIZES.get(str(cfg.data.name))
-    need = 2 * int(u.base_size) + int(u.shadow_pool) + int(u.target_pool) + int(u.n_probe)
     _need(
-        n_total is None or need <= n_total,
-        f"updates.n_probe: the probe set would overlap the update pools: 2 * updates.base_size "
-        f"+ updates.shadow_pool + updates.target_pool + updates.n_probe = {need} must be <= "
-        f"{n_total} samples of {cfg.data.name}",
-    )
-    _need(
-        u.update_optimizer in OPTIMIZERS,
-        f"updates.update_optimizer must be one of {', '.join(OPTIMIZERS)}, got "
+        u.update_optimizer in UPDATE_OPTIMIZERS,
+        f"updates.update_optimizer must be one of {', '.join(UPDATE_OPTIMIZERS)}, got "
         f"{u.update_optimizer!r}",
     )
     _need(
-        u.probe_mode in ("loop", "vmap", "delta"),
-        f"updates.probe_mode must be one of loop, vmap, delta, got {u.probe_mode!r}",
+        u.probe_mode in PROBE_MODES,
+        f"updates.probe_mode must be one of {', '.join(PROBE_MODES)}, got {u.probe_mode!r}",
     )
     _need(u.update_lr >= 0, f"updates.update_lr must be >= 0, got {u.update_lr}")
     _need(
@@ -99,11 +80,6 @@ def check_updates(cfg, attack: str) -> None:
     _need(
         len(u.hidden) >= 1 and all(h >= 1 for h in u.hidden),
         f"updates.hidden must be a non-empty list of widths >= 1, got {list(u.hidden)}",
-    )
-    _need(
-        str(cfg.net.name) not in NETS_WITH_BATCHNORM,
-        f"net.name must be a net without BatchNorm for the updated-model farm (not "
-        f"{', '.join(NETS_WITH_BATCHNORM)}), got {cfg.net.name!r}",
     )
     if u.ablation.enabled:
         a = u.ablation
@@ -166,4 +142,4 @@ def check_updates(cfg, attack: str) -> None:
         _need(s.z_dim >= 1, f"updates.msr.z_dim must be >= 1, got {s.z_dim}")
 
 
-__all__ = ["AE_FOR_DATASET", "DATASET_SIZES", "check_updates"]
+__all__ = ["AE_FOR_DATASET", "check_updates"]
