@@ -21,7 +21,9 @@ DB_URL := postgresql://postgres@127.0.0.1:$(DB_PORT)
 .PHONY: help setup run report test test-all bench sweep ui lint format docs docs-build clean db db-stop server dashboard
 
 help: ## show this help
-	@awk 'BEGIN {FS = ":.*## "; printf "lit_mia make targets:\n"} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "; printf "lit_mia make targets:\n"} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST) \
+	  | sed -e 's|$$(DB_PORT)|$(DB_PORT)|g' -e 's|$$(DB_DIR)|$(DB_DIR)|g' -e 's|$$(DB_URL)|$(DB_URL)|g' \
+	    -e 's|$$(SERVER_PORT)|$(SERVER_PORT)|g' -e 's|$$(PORT)|$(PORT)|g'
 	@echo "variables: EXPERIMENT=$(EXPERIMENT) SWEEP=$(SWEEP) ARGS='key=value ...' PORT=$(PORT)"
 	@echo "  sweeps: WORKERS=$(WORKERS) DB_DIR=$(DB_DIR) DB_PORT=$(DB_PORT) SERVER_PORT=$(SERVER_PORT) STORAGE="
 
@@ -38,7 +40,7 @@ setup: $(STAMP) ## create .venv and install lit_mia with dev tools (only when mi
 run: $(STAMP) ## run the embedded default experiment offline (EXPERIMENT=default ARGS=...)
 	$(VENV)/bin/lit-mia run $(EXPERIMENT) $(ARGS)
 
-report: $(STAMP) ## HTML study report of the newest EXPERIMENT run (prints its path)
+report: $(STAMP) ## HTML report of the newest FINISHED EXPERIMENT run (says which; prints its path)
 	$(VENV)/bin/lit-mia report $(EXPERIMENT) $(ARGS)
 
 TEST_WORKERS ?= 2
@@ -76,6 +78,7 @@ dashboard: $(STAMP) ## optuna-dashboard on http://127.0.0.1:$(PORT) (STORAGE=sql
 
 ui: $(STAMP) ## MLflow UI on http://127.0.0.1:$(PORT) over mlruns/
 	@mkdir -p mlruns/artifacts
+	@echo "open http://127.0.0.1:$(PORT)/#/experiments?workflowType=machine_learning (MLflow 3: the Model training view)"
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db \
 		--default-artifact-root mlruns/artifacts --host 127.0.0.1 --port $(PORT)
 

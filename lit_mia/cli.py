@@ -1,8 +1,9 @@
 """`lit-mia` command line.
 
     lit-mia run EXPERIMENT [key=value ...]     train, attack and track an experiment
-    lit-mia sweep SWEEP [--workers N] [key=value ...]   Optuna study over an experiment
-                                               (resumable; N worker processes on one study)
+    lit-mia sweep SWEEP [--workers N] [--new-study] [key=value ...]   Optuna study over an
+                                               experiment (resumable; N worker processes on one
+                                               study; refuses a study made with other settings)
     lit-mia config EXPERIMENT [key=value ...]  print the resolved config
     lit-mia list                               config groups and the names in each
     lit-mia report TARGET [-o FILE] [key=value ...]   HTML study report of an experiment, run
@@ -26,6 +27,13 @@ import sys
 from lit_mia.errors import ConfigError
 
 EXIT_CONFIG = 2
+INTERRUPTED = {  # what Ctrl-C left behind, one line (docs/howto/sweeps-and-interrupts.md)
+    "run": "MLflow runs marked KILLED; a rerun starts afresh (cached LiRA/RMIA references "
+    "are reused, targets retrain)",
+    "audit": "MLflow run marked KILLED; a rerun starts afresh",
+    "sweep": "MLflow runs marked KILLED, running trials FAIL; rerun the same command to "
+    "resume (complete trials are kept, failed ones rerun)",
+}
 
 
 def _sigterm_as_interrupt(signum, frame):  # pragma: no cover - signal path
@@ -62,6 +70,11 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
         sp.add_argument("overrides", nargs="*", help="key=value overrides, e.g. target.eps=0.2")
         if name == "sweep":
             sp.add_argument("--workers", type=int, help="worker processes (default sweep.workers)")
+            sp.add_argument(
+                "--new-study",
+                action="store_true",
+                help="fixed settings differ from the study's: use the study <name>-<settings hash>",
+            )
     subs["list"] = sub.add_parser("list", help="list config groups and their names")
     sp = subs["report"] = sub.add_parser(
         "report", help="self-contained HTML report of a logged study"
@@ -93,10 +106,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _quiet_lightning() -> None:
-    """Keep progress bars and warnings; drop Lightning's per-fit banner lines and tips."""
+    """Keep progress bars and warnings; drop Lightning's per-fit banner lines and tips, and
+    MLflow's "View run at" emoji links (the CLI prints where the runs are once)."""
     import logging
+    import os
     import warnings
 
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated")
     warnings.filterwarnings("ignore", message="Creating legend with loc")  # matplotlib
     for name in (
@@ -119,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        left = INTERRUPTED.get(args.command, "nothing was written")
+        print(f"interrupted: {left}", file=sys.stderr)
         return 130
 
 
@@ -155,16 +172,20 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "audit":
         from lit_mia.auditing.checkpoint import audit_checkpoint
         from lit_mia.report import comparison_table
+        from lit_mia.tracking import mlflow_experiment
 
         result, cfg = audit_checkpoint(args.checkpoint, args.overrides)
         print()
         print(comparison_table({result.name: result}, list(cfg.attacks)))
-        print(f"\nMLflow: experiment {cfg.tracking.experiment!r} in {cfg.tracking.uri} (make ui)")
+        name = mlflow_experiment(cfg.tracking.experiment)  # as the store and the UI name it
+        print(f"\nMLflow: experiment {name!r} in {cfg.tracking.uri} (make ui)")
         return 0
     if args.command == "report":
-        from lit_mia.report_html import build_report
+        from lit_mia.report_html import build_report, locate
 
-        path = build_report(args.target, args.overrides, args.output)
+        where = locate(args.target, args.overrides, args.output)
+        print(where.which())
+        path = build_report(args.target, args.overrides, args.output, where)
         if not path.is_file():  # never print a path that was not written
             raise ConfigError(f"the report was not written to {path}")
         print(f"report: {path}")
@@ -198,7 +219,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         resolve(args.sweep, args.overrides, args.workers)  # bad input: exit 2 before torch loads
         from lit_mia.sweep import run_sweep
 
-        run_sweep(args.sweep, args.overrides, workers=args.workers)
+        run_sweep(args.sweep, args.overrides, workers=args.workers, new_study=args.new_study)
         return 0
     raise AssertionError(args.command)
 

@@ -35,7 +35,7 @@ from omegaconf.errors import OmegaConfBaseException
 from lit_mia.attacks.base import UPDATE_LEAKAGE
 from lit_mia.attacks.registry import ATTACKS, settings_sections
 from lit_mia.attacks.settings import AttackSettings
-from lit_mia.errors import ConfigError, require, unknown_name
+from lit_mia.errors import ConfigError, did_you_mean, require, unknown_name
 from lit_mia.registry import AUGMENTATIONS, DATASETS, NETS
 from lit_mia.targets import TARGETS, parse_target_entry, settings_class, target_names
 from lit_mia.trainer_checks import STRATEGIES, check_trainer_keys  # noqa: F401 (STRATEGIES: tests)
@@ -268,10 +268,23 @@ def _explain(e: OmegaConfBaseException, where: str) -> str:
     key = getattr(e, "full_key", None) or ""
     msg = str(e).splitlines()[0]
     if "Key '" in msg and "not in" in msg:
-        return f"unknown key {key!r} in {where}"
+        return f"unknown key {key!r} in {where}{did_you_mean(key, _known_keys(key.count('.')))}"
     if key:
         return f"{key}: {msg} (in {where})"
     return f"{msg} (in {where})"
+
+
+@cache
+def _known_keys(depth: int) -> tuple[str, ...]:
+    """Every schema key and section with `depth` dots, over all regimes (for suggestions)."""
+    keys: set[str] = set()
+    for t in group_names("target"):
+        try:
+            flat = schema_keys(t)
+        except ConfigError:  # a regime whose plug-in does not import: no suggestions from it
+            continue
+        keys.update(".".join(k.split(".")[: depth + 1]) for k in flat if k.count(".") >= depth)
+    return tuple(sorted(keys))
 
 
 # ---------------------------------------------------------------- loading

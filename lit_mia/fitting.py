@@ -89,7 +89,9 @@ class KeepBest(pl.Callback):
 
 @contextmanager
 def quiet() -> Iterator[None]:
-    """Silence Lightning's per-Trainer banners ("GPU available ...") and loader warnings."""
+    """Silence Lightning's per-Trainer banners ("GPU available ...") and loader warnings; an
+    interrupted fit raises KeyboardInterrupt (Lightning turns it into SystemExit(1), which
+    would end the MLflow run KILLED but the command with exit code 1)."""
     loggers = [logging.getLogger(n) for n in ("pytorch_lightning", "lightning.pytorch")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
@@ -101,6 +103,8 @@ def quiet() -> Iterator[None]:
             warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
             warnings.filterwarnings("ignore", ".*LeafSpec.*is deprecated.*")
             yield
+    except SystemExit as e:  # Lightning answers Ctrl-C / SIGTERM in fit() with exit(1)
+        raise KeyboardInterrupt(f"interrupted during training ({e})") from None
     finally:
         for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)

@@ -5,7 +5,8 @@
   attacks (HopSkipJump iterations, shadow and update farms) get the same kind of line. When
   the work finishes the line is replaced by its one-line summary.
 - stdout is not a terminal (CI, pipes, `tee`): no progress bars at all; one line per finished
-  model (`FitProgress`), per finished attack (`task`) and per finished farm (`steps`).
+  model (`FitProgress`), per finished attack (`task`) and per finished farm (`steps`), and for a
+  model still training an epoch line at least every `PIPED_EVERY_S` (30 s).
 
 Only rank 0 writes (the other DDP ranks run the same loops silently). Lightning's own tqdm bar
 is always off (training.make_trainer); `trainer.enable_progress_bar=false` silences the
@@ -25,6 +26,10 @@ from pytorch_lightning.utilities import rank_zero_only
 
 REDRAW_S = 0.25
 """Minimum seconds between two redraws of a terminal status line."""
+
+PIPED_EVERY_S = 30.0
+"""Outside a terminal, a model still training says where it is at least this often (one line
+at the end of the first epoch past the interval), so a piped `make run` is never silent."""
 
 
 def interactive(stream: TextIO | None = None) -> bool:
@@ -98,11 +103,24 @@ class FitProgress(pl.Callback):
         self.name = name
         self.stream = stream
         self.status: Status | None = None
-        self.t0 = 0.0
+        self.t0 = self.said = 0.0
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.status = Status(self.stream)
-        self.t0 = time.perf_counter()
+        self.t0 = self.said = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Piped output: `<name>: epoch 12/40  loss ...  (31 s)` once PIPED_EVERY_S passed."""
+        now = time.perf_counter()
+        if self.status is None or self.status.live or rank_zero_only.rank != 0:
+            return
+        if now - self.said < PIPED_EVERY_S or trainer.current_epoch + 1 >= trainer.max_epochs:
+            return
+        self.said = now
+        summary = fit_summary(trainer.callback_metrics)
+        line = f"{self.name}: epoch {trainer.current_epoch + 1}/{trainer.max_epochs}  {summary}"
+        self.status.stream.write(f"{line.rstrip()}  ({now - self.t0:.0f} s)\n")
+        self.status.stream.flush()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         if self.status is None or not self.status.live:

@@ -121,6 +121,9 @@ def experiment_id(client, name: str, artifact_uri: str) -> str:
     if exp is not None:
         if exp.lifecycle_stage == "deleted":
             client.restore_experiment(exp.experiment_id)
+        for key, value in EXPERIMENT_TAGS.items():  # a store made by an older lit_mia
+            if exp.tags.get(key) != value:
+                client.set_experiment_tag(exp.experiment_id, key, value)
         return exp.experiment_id
     try:
         where = f"{artifact_uri}/{name}" if artifact_uri else None  # None: the server's

@@ -7,7 +7,6 @@ a missing browser fails them.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -149,18 +148,28 @@ def test_mlflow_ui_runs_table_and_compare_view(tiny_study, browser, tmp_path):
                 time.sleep(0.5)
         errors: list[str] = []
         page = watched_page(browser, errors, (1400, 900))
-        # the runs table: the experiment opens on it (mlflow.experimentKind), parent listed
-        page.goto(f"{base}/#/experiments/{exp.experiment_id}/runs")
+        # the runs table: the link `make ui` prints opens MLflow 3 on "Model training" (not
+        # the GenAI traces view) and the experiment (mlflow.experimentKind) on its runs
+        assert exp.tags.get("mlflow.experimentKind") == "custom_model_development"
+        page.goto(f"{base}/#/experiments/{exp.experiment_id}?workflowType=machine_learning")
         parent_name = next(
             r.info.run_name
             for r in client.search_runs([exp.experiment_id])
             if "mlflow.parentRunId" not in r.data.tags
         )
-        page.get_by_text(parent_name, exact=True).first.wait_for(timeout=120_000)
-        assert page.get_by_text("lit_mia/default").first.is_visible()
-        # the compare view of the two child runs
-        ids = json.dumps([r.info.run_id for r in children])
-        page.goto(f"{base}/#/compare-runs?runs={ids}&experiments={json.dumps([exp.experiment_id])}")
+        page.get_by_role("link", name=parent_name, exact=True).first.wait_for(timeout=120_000)
+        assert "/runs" in page.url and page.get_by_text("lit_mia/default").first.is_visible()
+        # as the README says: expand the parent, tick the two child runs, press Compare
+        name_cell = '[role=gridcell][col-id="attributes.`Run Name`"]'
+        page.locator(name_cell, has_text=parent_name).first.locator("button").first.click()
+        for r in children:
+            link = page.get_by_role("link", name=r.info.run_name, exact=True).first
+            link.wait_for(timeout=60_000)
+            row = link.evaluate("e => e.closest('[role=row]').getAttribute('row-index')")
+            page.locator(f'[role=row][row-index="{row}"] input.ag-checkbox-input').first.check()
+        page.get_by_role("button", name="Compare").first.click()
+        page.wait_for_url("**/compare-runs?**", timeout=60_000)
+        assert all(r.info.run_id in page.url for r in children)
         for r in children:
             page.get_by_text(r.info.run_name, exact=True).first.wait_for(timeout=120_000)
         name = page.get_by_text("attack/ib/auc", exact=True).first

@@ -126,6 +126,6 @@ def test_report_output_folders(tiny_study, tmp_path, capsys):
     assert not (tmp_path / "a").exists()  # a dry run creates nothing
     code, out, err = run(capsys, "report", "default", *tr, "-o", str(out_file))
     assert code == 0, err
-    assert out.strip() == f"report: {out_file.resolve()}" and out_file.is_file()
+    assert out.strip().splitlines()[-1] == f"report: {out_file.resolve()}" and out_file.is_file()
     code, out, err = run(capsys, "report", "default", *tr, "-o", str(tmp_path), "--dry-run")
     assert code == 2 and "it is a folder" in err and out == ""

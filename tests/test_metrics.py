@@ -276,6 +276,12 @@ KEYS = {
     "eps_lb_gdp",
     "ppv_at_prior_0.01",
     "ppv_at_prior_0.1",
+    "eps_lb_member_side",  # metrics/heldout.py (tests/test_bound_coverage.py)
+    *(f"{k}{e}" for k in ("acc_heldout", "advantage_heldout") for e in ("", "_ci_low", "_ci_high")),
+    *(f"ppv_at_prior_{p}_ci_{e}" for p in (0.01, 0.1) for e in ("low", "high")),
+    *(f"tpr_at_fpr_{f}_ci_{e}" for f in (0.01, 0.001) for e in ("low", "high")),
+    "tpr_at_fpr_0.01_not_estimable",  # 400 non-members: 4 < 10 expected false positives
+    "tpr_at_fpr_0.001_not_estimable",
 }
 CAL_KEYS = {
     "threshold_calibrated",
@@ -304,9 +310,13 @@ def test_attack_metrics_keys_and_types():
     out = M.attack_metrics(s[200:], m[200:])  # 800 samples, 600 non-members: still below
     assert out["tpr_at_fpr_0.001_below_resolution"] == 1.0
     big, bm = _gaussian_set(n=1000)
-    assert "tpr_at_fpr_0.001_below_resolution" not in M.attack_metrics(big, bm)
+    # 1,000 non-members: FPR < 0.1% strictly admits only zero false positives (level <= 1/n)
+    assert M.attack_metrics(big, bm)["tpr_at_fpr_0.001_below_resolution"] == 1.0
+    assert "tpr_at_fpr_0.01_below_resolution" not in M.attack_metrics(big, bm)
     out = M.attack_metrics(big, bm, losses=np.exp(-big), shadow_scores=big, shadow_is_member=bm)
-    assert set(out) == KEYS | CAL_KEYS | {"kl_loss"}
+    # 1,000 non-members: 10 expected false positives at 1% (estimable), 1 at 0.1%
+    want = (KEYS - {"tpr_at_fpr_0.01_not_estimable"}) | CAL_KEYS | {"kl_loss"}
+    assert set(out) == want | {"tpr_at_fpr_0.001_below_resolution"}
     assert out["acc_calibrated_shadow"] == out["acc_best"]  # shadow = target
     s, m, losses = big, bm, np.exp(-big)
     assert all(type(v) is float and math.isfinite(v) for v in out.values())

@@ -7,11 +7,11 @@ import math
 
 import numpy as np
 import pytest
-from scipy.stats import binomtest, norm
+from scipy.stats import binomtest
 
 from lit_mia import metrics
 from lit_mia.errors import ConfigError
-from lit_mia.metrics import privacy
+from lit_mia.metrics import heldout, privacy
 
 
 def test_clopper_pearson_matches_closed_forms_and_scipy():
@@ -27,49 +27,16 @@ def test_clopper_pearson_matches_closed_forms_and_scipy():
         assert privacy.clopper_pearson_lower(k, n, alpha) == pytest.approx(ci.low, rel=1e-9)
 
 
-def test_eps_lb_perfect_separation_closed_form():
-    """Members all above non-members: the best threshold has FP = FN = 0, so
-    FPR+ = FNR+ = u = 1 - alpha^(1/n) and eps_lb = log((1 - delta - u) / u)."""
-    for n, alpha, delta in ((50, 0.05, 1e-5), (1000, 0.01, 1e-3)):
-        s = np.r_[np.arange(n) + 10.0 * n, np.arange(n)]
-        m = np.r_[np.ones(n), np.zeros(n)]
-        u = 1 - alpha ** (1 / n)
-        want = math.log((1 - delta - u) / u)
-        assert privacy.eps_lb(s, m, alpha, delta) == pytest.approx(want, rel=1e-12)
-        want_mu = 2 * norm.isf(u)
-        assert privacy.mu_lb(s, m, alpha) == pytest.approx(want_mu, rel=1e-9)
-
-
-def test_eps_lb_one_known_threshold():
-    """A two-level score: members 1 except fn of them, non-members 0 except fp of them. The
-    only informative threshold is 1, with known counts."""
-    n_pos, n_neg, fn, fp = 400, 600, 40, 12
-    s = np.r_[np.ones(n_pos - fn), np.zeros(fn), np.ones(fp), np.zeros(n_neg - fp)]
-    m = np.r_[np.ones(n_pos), np.zeros(n_neg)]
-    alpha, delta = 0.05, 1e-5
-    fpr_u = privacy.clopper_pearson_upper(fp, n_neg, alpha)
-    fnr_u = privacy.clopper_pearson_upper(fn, n_pos, alpha)
-    want = max(math.log((1 - delta - fnr_u) / fpr_u), math.log((1 - delta - fpr_u) / fnr_u))
-    assert privacy.eps_lb(s, m, alpha, delta) == pytest.approx(want)
-    # the bound is below the point estimate and approaches it as counts grow 100x
-    point = math.log((1 - delta - fn / n_pos) / (fp / n_neg))
-    assert want < point
-    big = privacy.eps_lb(np.repeat(s, 100), np.repeat(m, 100), alpha, delta)
-    assert want < big < point and point - big < 0.1 * (point - want) + 0.1
-    # the sound fixed-rule version (alpha/2 per side) is below the max-over-thresholds one
-    assert privacy.eps_lb_at(s >= 1, m, alpha, delta) < want
-
-
 def test_chance_scores_give_zero_bounds():
     rng = np.random.default_rng(0)
     s = rng.normal(size=4000)
     m = rng.random(4000) < 0.5
     # with no signal no threshold certifies anything beyond what CP slack allows (~0)
-    assert privacy.eps_lb(s, m) < 0.15
-    assert privacy.mu_lb(s, m) < 0.1
+    assert heldout.eps_lb(s, m) < 0.15
+    assert heldout.mu_lb(s, m) < 0.1
     tied = np.zeros(100)
     mm = np.r_[np.ones(50), np.zeros(50)]
-    assert privacy.eps_lb(tied, mm) == 0.0 and privacy.mu_lb(tied, mm) == 0.0
+    assert heldout.eps_lb(tied, mm) == 0.0 and heldout.mu_lb(tied, mm) == 0.0
 
 
 def test_mu_lb_recovers_gaussian_shift_from_below():
@@ -79,7 +46,7 @@ def test_mu_lb_recovers_gaussian_shift_from_below():
     mu, n = 1.0, 20000
     s = np.r_[rng.normal(mu, 1, n), rng.normal(0, 1, n)]
     m = np.r_[np.ones(n), np.zeros(n)]
-    got = privacy.mu_lb(s, m, 0.05)
+    got = heldout.mu_lb(s, m, 0.05)
     assert mu - 0.15 < got < mu + 0.02  # CP at 95% and max over thresholds: just below mu
     # and the eps from it never exceeds the true eps of mu-GDP by more than sampling slack
     assert privacy.eps_from_mu(got, 1e-5) < privacy.eps_from_mu(mu + 0.02, 1e-5)
@@ -119,7 +86,7 @@ def test_ppv_formula_and_prior_effect():
 def test_bad_alpha_delta_one_line(alpha, delta, key):
     s, m = np.r_[1.0, 0.0], np.r_[1, 0]
     with pytest.raises(ConfigError, match=f"attack.{key} must be in \\(0, 1\\)") as e:
-        privacy.eps_lb(s, m, alpha, delta)
+        heldout.eps_lb(s, m, alpha, delta)
     assert "\n" not in str(e.value)
 
 
@@ -129,12 +96,14 @@ def test_attack_metrics_reports_bounds_and_ppv():
     s = np.r_[rng.normal(1.5, 1, n), rng.normal(0, 1, n)]
     m = np.r_[np.ones(n), np.zeros(n)]
     out = metrics.attack_metrics(s, m, alpha=0.05, delta=1e-5)
-    assert out["eps_lb"] == pytest.approx(privacy.eps_lb(s, m, 0.05, 1e-5))
-    assert out["mu_lb"] == pytest.approx(privacy.mu_lb(s, m, 0.05))
+    assert out["eps_lb"] == pytest.approx(heldout.eps_lb(s, m, 0.05, 1e-5))
+    assert out["mu_lb"] == pytest.approx(heldout.mu_lb(s, m, 0.05))
     assert out["eps_lb_gdp"] == pytest.approx(privacy.eps_from_mu(out["mu_lb"], 1e-5))
-    thr, _ = metrics.best_threshold(s, m)
-    tm = metrics.threshold_metrics(s, m, thr)
-    assert out["ppv_at_prior_0.01"] == pytest.approx(float(privacy.ppv(tm["tpr"], tm["fpr"], 0.01)))
+    assert (
+        out["ppv_at_prior_0.01_ci_low"]
+        <= out["ppv_at_prior_0.01"]
+        <= out["ppv_at_prior_0.01_ci_high"]
+    )
     # balanced accuracy well above chance, yet at a 1% prior most "members" are wrong
     assert out["acc_best"] > 0.7 and out["ppv_at_prior_0.01"] < 0.1 < out["ppv_at_prior_0.1"]
     ss = np.r_[rng.normal(1.5, 1, n), rng.normal(0, 1, n)]

@@ -58,7 +58,9 @@ def test_report_of_the_tiny_study(tiny_study, tmp_path, capsys):
     out_file = tmp_path / "r" / "study.html"
     code, out, err = report(capsys, "default", *tiny_study.tracking, "-o", str(out_file))
     assert code == 0, err
-    assert out.strip() == f"report: {out_file.resolve()}"
+    which, written = out.strip().splitlines()
+    assert which.startswith("reporting run ") and "FINISHED" in which
+    assert written == f"report: {out_file.resolve()}"
     html = out_file.read_text()
     # self-contained: no URL to fetch at view time, images inline, network forbidden by CSP
     assert not re.search(r"""(src|href)\s*=\s*["'](https?:|//)""", html)
@@ -99,7 +101,7 @@ def test_report_by_run_id_is_one_target(tiny_study, tmp_path, capsys):
     )
     code, out, err = report(capsys, child.info.run_id, *tiny_study.tracking)
     assert code == 0, err
-    out_file = Path(out.strip().removeprefix("report: "))  # default: beside the SQLite store
+    out_file = Path(out.strip().splitlines()[-1].removeprefix("report: "))  # beside the store
     name = f"{child.info.run_name.replace('/', '_')}-{child.info.run_id[:8]}.html"
     assert out_file == tiny_study.folder / "mlruns" / "reports" / name
     html = out_file.read_text()

@@ -21,11 +21,11 @@ Jagielski, "Privacy Auditing with One (1) Training Run", NeurIPS 2023):
      at confidence 1 - α.
    - `eps_one_run`: Steinke et al. 2023: the attacker guesses "IN" for the k+ top-scored and
      "OUT" for the k- bottom-scored canaries (k± = `guess_fraction`·m/2 each, fixed in
-     advance) and abstains on the rest; under ε-DP the number of correct guesses W out of
-     r = k+ + k- is dominated by Binomial(r, e^ε/(1 + e^ε)) (their main theorem for ε-DP), so
-     ε̂ = the largest ε with P[Binomial(r, p_ε) >= W] <= α. For δ > 0 the per-guess success
-     bound (e^ε + δ)/(1 + e^ε) (the (ε, δ) balanced-accuracy bound) replaces p_ε: an
-     approximation of their approximate-DP theorem, conservative only to first order in δ.
+     advance) and abstains on the rest; ε̂ = the largest ε whose p-value, P[Binomial(r, p_ε)
+     >= W] plus the paper's 2mδ term for δ > 0 (their Theorem 5.2 / Algorithm 2), is <= α
+     (lit_mia/metrics/one_run.py). Its only randomness is the canaries' independent inclusion.
+   - `eps_cp` treats the canaries' (FPR, FNR) counts as binomial: that rests on the same
+     independent inclusion of canaries, not on independent training runs (there is one).
 
 Metrics: `eps_cp`, `eps_one_run`, `dp_epsilon` (the accountant's ε of the audited model; absent
 for a non-private target), `canaries`, `canaries_in`, `one_run_guesses`, `one_run_correct`,
@@ -41,7 +41,6 @@ import math
 import numpy as np
 import torch
 from omegaconf import DictConfig
-from scipy.stats import binom
 
 from lit_mia import training
 from lit_mia.attacks.base import AttackResult
@@ -50,37 +49,13 @@ from lit_mia.attacks.scoring import attack_metrics
 from lit_mia.attacks.settings import DpAuditSettings  # noqa: F401 (re-export)
 from lit_mia.data.datasets import DatasetBundle
 from lit_mia.errors import ConfigError, require, unknown_name
+from lit_mia.metrics.one_run import one_run_eps
 from lit_mia.metrics.privacy import eps_lb_at
 
 CANARY_KINDS = ("mislabel", "natural")
 
 
 # --------------------------------------------------------------------------- estimators
-def one_run_eps(correct: int, guesses: int, alpha: float, delta: float = 0.0) -> float:
-    """Steinke et al. 2023 ε̂: largest ε with P[Binomial(r, p_ε) >= v] <= α, p_ε =
-    (e^ε + δ)/(1 + e^ε) (module docstring); 0.0 when even ε = 0 explains v."""
-    r, v = int(guesses), int(correct)
-    if r < 1 or not 0 <= v <= r:
-        raise ConfigError(f"one-run audit needs 0 <= correct <= guesses >= 1, got {v}/{r}")
-
-    def tail(eps: float) -> float:
-        p = min(1.0, (math.exp(eps) + delta) / (1.0 + math.exp(eps)))
-        return float(binom.sf(v - 1, r, p))  # P[W >= v]
-
-    if tail(0.0) > alpha:
-        return 0.0
-    lo, hi = 0.0, 1.0
-    while tail(hi) <= alpha and hi < 100:
-        lo, hi = hi, 2 * hi
-    for _ in range(80):
-        mid = 0.5 * (lo + hi)
-        if tail(mid) <= alpha:
-            lo = mid
-        else:
-            hi = mid
-    return lo
-
-
 def one_run_guesses(scores: np.ndarray, included: np.ndarray, fraction: float):
     """(correct, guesses): IN for the top k, OUT for the bottom k, k = round(fraction·m/2)."""
     m = scores.size
@@ -148,7 +123,7 @@ def run_dp_audit(ctx: AttackContext) -> AttackResult:
     correct, guesses = one_run_guesses(scores, included, float(dc.guess_fraction))
     out.update(
         eps_cp=split_cp_eps(scores, included, alpha, delta, seed),
-        eps_one_run=one_run_eps(correct, guesses, alpha, delta),
+        eps_one_run=one_run_eps(correct, guesses, alpha, delta, m),
         one_run_correct=float(correct),
         one_run_guesses=float(guesses),
         canaries=float(m),

@@ -209,7 +209,7 @@ def run_lira(ctx: AttackContext) -> AttackResult:
     scores = lira_scores(phi_sh, k_ev, phi_t, str(lc.mode), bool(lc.fix_variance))
     is_member = ctx.is_member()
     m = attack_metrics(a, int(cfg.seed), scores, is_member, losses=losses)
-    m["tpr_at_fpr_0.0001"] = metrics.tpr_at_fpr(scores, is_member, 1e-4)
+    m.update(metrics.tpr_at_fpr_keys(scores, is_member, 1e-4))  # flags TPR at zero FP
     m.update(
         n_shadow=float(n),
         n_queries=float(phi_t.shape[1]),

@@ -216,7 +216,7 @@ def run_rmia(ctx: AttackContext) -> AttackResult:
     scores = scores_for(inp, n, str(rc.mode), a, float(rc.gamma))
     is_member = ctx.is_member()
     m = attack_metrics(a_cfg, int(cfg.seed), scores, is_member, losses=inp.losses)
-    m["tpr_at_fpr_0.0001"] = metrics.tpr_at_fpr(scores, is_member, 1e-4)
+    m.update(metrics.tpr_at_fpr_keys(scores, is_member, 1e-4))  # flags TPR at zero FP
     m.update(
         n_references=float(n),
         population=float(inp.p_z.shape[0]),

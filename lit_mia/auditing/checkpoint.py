@@ -35,6 +35,7 @@ from lit_mia.errors import ConfigError
 from lit_mia.targets import build_target
 from lit_mia.targets.base import TargetModule
 from lit_mia.tracking import TargetResult
+from lit_mia.weights_file import load_weights
 
 EXPERIMENT = "audit"
 FILE_KEYS = ("members", "nonmembers")
@@ -72,14 +73,7 @@ def read_indices(path: str, what: str, n_total: int, dataset: str) -> np.ndarray
 
 def load_checkpoint(path: str) -> dict[str, torch.Tensor]:
     """The net's state dict from `path` (weights only; see the module docstring)."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"checkpoint {path!r} does not exist")
-    try:
-        state = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:  # unpickling refuses code objects, corrupt files, ...
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise ConfigError(f"checkpoint {path!r} cannot be loaded weights-only: {first}") from None
+    state = load_weights(path, "checkpoint")  # says what is wrong with a bad file
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]  # a Lightning checkpoint
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

@@ -38,7 +38,7 @@ def as_arrays(data: Any, what: str) -> tuple[Tensor, Tensor]:
             raise ConfigError(f"{what} is an empty dataset")
         items = [data[i] for i in range(len(data))]  # type: ignore[arg-type]
         try:
-            xs = torch.stack([torch.as_tensor(np.asarray(it[0])) for it in items])
+            xs = torch.stack([torch.as_tensor(np.array(it[0])) for it in items])
             ys = torch.as_tensor([int(it[1]) for it in items])
         except (TypeError, ValueError, IndexError, RuntimeError) as e:
             raise ConfigError(
@@ -47,7 +47,7 @@ def as_arrays(data: Any, what: str) -> tuple[Tensor, Tensor]:
         data = (xs, ys)
     if not isinstance(data, tuple | list) or len(data) != 2:
         raise ConfigError(f"{what} must be (x, y) tensors or a torch Dataset of (x, y) items")
-    x, y = (torch.as_tensor(np.asarray(v)) if not isinstance(v, Tensor) else v for v in data)
+    x, y = (torch.as_tensor(np.array(v)) if not isinstance(v, Tensor) else v for v in data)
     if x.ndim < 2 or y.ndim != 1 or len(x) != len(y) or len(x) == 0:
         raise ConfigError(
             f"{what}: x must be [N, ...] and y [N] with N >= 1, got x {tuple(x.shape)}, "
@@ -191,7 +191,7 @@ class UserTrainer:
                 f"train_fn=(x, y, seed) -> model or module_factory=() -> LightningModule "
                 f"to lit_mia.audit"
             )
-        t = torch.as_tensor(np.asarray(idx), dtype=torch.long)
+        t = torch.tensor(np.asarray(idx), dtype=torch.long)  # a copy: idx may be read-only
         x, y = bundle.x[t].reshape(len(t), *sample_shape), bundle.y[t]
         pl.seed_everything(int(seed), workers=True, verbose=False)
         if train_fn is not None:

@@ -76,11 +76,9 @@ def _load_file(path: Path, root: str) -> dict:
         except (OSError, ValueError) as e:
             raise ConfigError(f"data.root {root!r}: cannot read .npz: {e}") from None
     if path.suffix == ".pt":
-        try:
-            data = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # unpickling errors of many kinds
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise ConfigError(f"data.root {root!r}: cannot read .pt: {first}") from None
+        from lit_mia.weights_file import load_weights
+
+        data = load_weights(path, f"data.root {root!r}: tensors file")
         if not isinstance(data, dict):
             raise ConfigError(f"data.root {root!r}: .pt must hold a dict with x and y")
         return data

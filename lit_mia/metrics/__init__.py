@@ -39,6 +39,16 @@ from lit_mia.metrics.calibration import (
     per_sample_thresholds,
 )
 from lit_mia.metrics.divergence import KL_SMOOTHING, loss_kl
+from lit_mia.metrics.heldout import (
+    eps_lb,
+    heldout_bounds,
+    heldout_decision,
+    mu_lb,
+    not_estimable,
+    split_halves,
+    tpr_at_fpr_keys,
+    tpr_interval,
+)
 from lit_mia.metrics.intervals import BOOTSTRAP_METRICS, bootstrap_ci, point_metrics
 from lit_mia.metrics.privacy import (
     PRIORS,
@@ -46,10 +56,8 @@ from lit_mia.metrics.privacy import (
     clopper_pearson_upper,
     eps_from_mu,
     eps_from_rates,
-    eps_lb,
     eps_lb_at,
     mu_from_rates,
-    mu_lb,
     ppv,
 )
 from lit_mia.metrics.roc import (
@@ -87,6 +95,12 @@ __all__ = [
     "eps_from_mu",
     "eps_from_rates",
     "eps_lb",
+    "heldout_bounds",
+    "heldout_decision",
+    "not_estimable",
+    "split_halves",
+    "tpr_at_fpr_keys",
+    "tpr_interval",
     "eps_lb_at",
     "loss_kl",
     "mu_from_rates",

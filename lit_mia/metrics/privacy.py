@@ -23,12 +23,10 @@ That ε (``eps_lb_gdp``) assumes the mechanism's trade-off curve *is* Gaussian (
 asymptotically, Dong et al. §5): one point of the curve then fixes all of it, so it can exceed
 ``eps_lb``. For an arbitrary mechanism only ``eps_lb`` is a lower bound.
 
-``eps_lb`` / ``mu_lb`` take the maximum over every threshold of the ROC. The per-threshold
-Clopper–Pearson bound holds at 1 - α for a threshold fixed in advance; maximising over
-thresholds on the same scores makes the number an *empirical* lower bound (the convention of
-TensorFlow Privacy's and ML Privacy Meter's reports). A statistically sound audit chooses the
-threshold on separate data and evaluates it once (``eps_lb_at``: the DP-SGD audit,
-lit_mia/attacks/dp_audit.py, does that).
+``eps_lb`` / ``mu_lb`` (metrics/heldout.py) apply these bounds soundly: the threshold is chosen on
+a held-out half and counted once on the other. Taking the maximum over every threshold of the
+same scores (the "empirical" bound of TensorFlow Privacy's and ML Privacy Meter's reports) is
+not a 1 - α bound: without any signal it is > 0 in 15-29% of evaluations.
 
 PPV at a prior π (members are a fraction π of the population the attacker faces):
 PPV = π·TPR / (π·TPR + (1 - π)·FPR). Balanced accuracy assumes π = ½; at π = 1% an attack with
@@ -42,10 +40,11 @@ import math
 
 import numpy as np
 from numpy.typing import ArrayLike
+from scipy.special import log_ndtr, ndtr
 from scipy.stats import beta, norm
 
 from lit_mia.errors import ConfigError
-from lit_mia.metrics.roc import _roc_counts, check_scores
+from lit_mia.metrics.roc import check_scores
 
 PRIORS = (0.01, 0.1)
 """Member fractions of the ``ppv_at_prior_<π>`` keys of attack_metrics."""
@@ -104,36 +103,6 @@ def mu_from_rates(fpr: ArrayLike, fnr: ArrayLike) -> np.ndarray:
     return np.nan_to_num(np.maximum(mu, 0.0), nan=0.0)
 
 
-def _bounded_rates(s: np.ndarray, m: np.ndarray, alpha: float):
-    """Per ROC threshold: (FPR⁺, FNR⁺), the one-sided Clopper–Pearson upper bounds."""
-    _, tp, fp = _roc_counts(s, m)
-    n_pos, n_neg = int(tp[-1]), int(fp[-1])
-    fpr_up = clopper_pearson_upper(fp, n_neg, alpha)
-    fnr_up = clopper_pearson_upper(n_pos - tp, n_pos, alpha)
-    return fpr_up, fnr_up
-
-
-def eps_lb(
-    scores: ArrayLike, is_member: ArrayLike, alpha: float = 0.05, delta: float = 1e-5
-) -> float:
-    """Empirical ε lower bound of the attack (module docstring): the largest ε that some
-    threshold's Clopper–Pearson-bounded (FPR⁺, FNR⁺) certifies at δ; 0.0 when none does."""
-    check_alpha_delta(alpha, delta)
-    s, m = check_scores(scores, is_member)
-    fpr_up, fnr_up = _bounded_rates(s, m, alpha)
-    return float(np.max(eps_from_rates(fpr_up, fnr_up, delta)))
-
-
-def mu_lb(scores: ArrayLike, is_member: ArrayLike, alpha: float = 0.05) -> float:
-    """Empirical Gaussian-DP μ lower bound (Nasr et al. 2023): max over thresholds of
-    Φ⁻¹(1 - FPR⁺) - Φ⁻¹(FNR⁺); 0.0 when no threshold beats chance."""
-    if not 0.0 < float(alpha) < 1.0:
-        raise ConfigError(f"attack.alpha must be in (0, 1), got {alpha!r}")
-    s, m = check_scores(scores, is_member)
-    fpr_up, fnr_up = _bounded_rates(s, m, alpha)
-    return float(np.max(mu_from_rates(fpr_up, fnr_up)))
-
-
 def eps_lb_at(
     predicted: ArrayLike, is_member: ArrayLike, alpha: float = 0.05, delta: float = 1e-5
 ) -> float:
@@ -155,7 +124,7 @@ def gdp_delta(eps: float, mu: float) -> float:
     if mu <= 0:
         return 0.0
     # e^ε Φ(b) computed in log space so large ε does not overflow
-    return float(norm.cdf(-eps / mu + mu / 2) - math.exp(eps + norm.logcdf(-eps / mu - mu / 2)))
+    return float(ndtr(-eps / mu + mu / 2) - math.exp(eps + log_ndtr(-eps / mu - mu / 2)))
 
 
 def eps_from_mu(mu: float, delta: float) -> float:
@@ -193,35 +162,6 @@ def ppv(tpr: ArrayLike, fpr: ArrayLike, prior: float) -> np.ndarray:
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
 
 
-def privacy_metrics(
-    s: np.ndarray,
-    m: np.ndarray,
-    at_best: dict[str, float],
-    alpha: float,
-    delta: float,
-    calibrated: dict[str, float] | None = None,
-) -> dict[str, float]:
-    """The attack_metrics keys of this module: ``eps_lb``, ``mu_lb``, ``eps_lb_gdp``
-    (= eps_from_mu(mu_lb, δ)), ``ppv_at_prior_<π>`` for π in PRIORS at the oracle threshold's
-    (TPR, FPR) ``at_best``, and ``ppv_at_prior_<π>_calibrated`` for the shadow-calibrated
-    decisions' rates when given."""
-    check_alpha_delta(alpha, delta)
-    fpr_up, fnr_up = _bounded_rates(s, m, alpha)
-    mu = float(np.max(mu_from_rates(fpr_up, fnr_up)))
-    out = {
-        "eps_lb": float(np.max(eps_from_rates(fpr_up, fnr_up, delta))),
-        "mu_lb": mu,
-        "eps_lb_gdp": eps_from_mu(mu, delta),
-    }
-    for p in PRIORS:
-        out[f"ppv_at_prior_{p}"] = float(ppv(at_best["tpr"], at_best["fpr"], p))
-        if calibrated is not None:
-            out[f"ppv_at_prior_{p}_calibrated"] = float(
-                ppv(calibrated["tpr"], calibrated["fpr"], p)
-            )
-    return out
-
-
 __all__ = [
     "PRIORS",
     "check_alpha_delta",
@@ -229,11 +169,8 @@ __all__ = [
     "clopper_pearson_upper",
     "eps_from_mu",
     "eps_from_rates",
-    "eps_lb",
     "eps_lb_at",
     "gdp_delta",
     "mu_from_rates",
-    "mu_lb",
     "ppv",
-    "privacy_metrics",
 ]

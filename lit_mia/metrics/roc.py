@@ -181,17 +181,25 @@ def decision_metrics(predicted: ArrayLike, is_member: ArrayLike) -> dict[str, fl
 
 
 def tpr_at_fpr(scores: ArrayLike, is_member: ArrayLike, max_fpr: float) -> float:
-    """Largest TPR among ROC points with ``FPR <= max_fpr`` (Carlini et al. S&P 2022).
+    """Largest TPR among ROC points with ``FPR < max_fpr``, strictly (Carlini et al. S&P 2022;
+    the LiRA reference code's ``tpr[np.where(fpr < level)[0][-1]]``).
 
-    Uses every distinct-score threshold (no interpolation), i.e. the max of ``tpr[fpr <= max_fpr]``
-    from ``sklearn.metrics.roc_curve(..., drop_intermediate=False)``. With N non-members an FPR
-    below 1/N can only be met by thresholds with no false positive at all.
+    Uses every distinct-score threshold (no interpolation), i.e. the max of ``tpr[fpr < max_fpr]``
+    from ``sklearn.metrics.roc_curve(..., drop_intermediate=False)``. ``<=`` would admit one
+    false positive at 0.1% with 1,000 non-members (a rule whose true FPR averages ~0.002). With
+    N non-members an FPR at or below 1/N can only be met by thresholds with no false positive;
+    ``max_fpr = 0`` is read as "no false positive". For an interval see metrics/heldout.py.
     """
     if not 0.0 <= float(max_fpr) <= 1.0:
         raise ConfigError(f"max_fpr must be in [0, 1], got {max_fpr}")
     s, m = check_scores(scores, is_member)
     _, tp, fp = _roc_counts(s, m)
-    ok = fp / fp[-1] <= max_fpr
+    return _tpr_below(tp, fp, max_fpr)
+
+
+def _tpr_below(tp: np.ndarray, fp: np.ndarray, max_fpr: float) -> float:
+    """``tpr_at_fpr`` from ROC counts (entry 0, no false positive, always qualifies)."""
+    ok = (fp / fp[-1] < max_fpr) | (fp == 0)
     return float(np.max(tp[ok]) / tp[-1])
 
 

@@ -4,12 +4,14 @@ that leakage differs strongly between classes).
 
 A slice is a boolean mask over the evaluation samples; the attack's scores are *not*
 recomputed, the metrics of the samples inside the slice are (AUC, balanced accuracy at the
-oracle threshold, TPR at 1% FPR, with percentile-bootstrap CIs, metrics/intervals.py). A slice
+oracle threshold, TPR at 1% FPR; a percentile-bootstrap CI for the AUC only,
+metrics/intervals.py: a bootstrap of the oracle accuracy, a maximum over thresholds, would be
+biased upwards). A slice
 with fewer than ``min_size`` members or non-members is reported as too small (``too_small`` =
 1 and its counts), never as numbers: an AUC on a handful of samples is noise.
 
 Keys (prefix ``attack/<name>/`` when logged): ``slice/<slice>/{auc, acc_best, tpr_at_fpr_0.01,
-n_members, n_nonmembers}``, ``..._ci_low`` / ``_ci_high`` with bootstrap, or
+n_members, n_nonmembers}``, ``auc_ci_low`` / ``auc_ci_high`` with bootstrap, or
 ``slice/<slice>/too_small``. Slice names: ``class_<c>``, ``correct``, ``incorrect``.
 """
 
@@ -19,7 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from lit_mia.errors import ConfigError, unknown_name
-from lit_mia.metrics.intervals import bootstrap_ci
+from lit_mia.metrics.intervals import BOOTSTRAP_METRICS, bootstrap_ci
 from lit_mia.metrics.roc import best_threshold, check_scores, roc_auc, tpr_at_fpr
 
 SLICE_KINDS = ("class", "correctness")
@@ -105,7 +107,7 @@ def slice_metrics(
         out[f"{key}/tpr_at_fpr_0.01"] = tpr_at_fpr(ss, sm, 0.01)
         if bootstrap:
             ci = bootstrap_ci(ss, sm, bootstrap, level=ci_level, seed=seed)
-            for k in SLICE_METRICS:
+            for k in BOOTSTRAP_METRICS:
                 out[f"{key}/{k}_ci_low"] = ci[f"{k}_ci_low"]
                 out[f"{key}/{k}_ci_high"] = ci[f"{k}_ci_high"]
     return out

@@ -12,8 +12,8 @@ from numpy.typing import ArrayLike
 from lit_mia.errors import ConfigError
 from lit_mia.metrics.calibration import calibrated
 from lit_mia.metrics.divergence import loss_kl
+from lit_mia.metrics.heldout import sound_metrics
 from lit_mia.metrics.intervals import bootstrap_ci
-from lit_mia.metrics.privacy import privacy_metrics
 from lit_mia.metrics.roc import (
     FPR_LEVELS,
     as_scores,
@@ -22,7 +22,6 @@ from lit_mia.metrics.roc import (
     check_scores,
     roc_auc,
     threshold_metrics,
-    tpr_at_fpr,
 )
 
 
@@ -75,16 +74,20 @@ def attack_metrics(
       is then the global shadow threshold that classes without both shadow members and
       non-members fall back to. ``acc_calibrated_shadow``: the same rule's accuracy on the
       shadow's own data (what an adversary sees; metrics/calibration.py).
-    - ``tpr_at_fpr_<level>_below_resolution`` = 1.0 where ``level`` < 1 / n_nonmembers: no
-      threshold can show so small an FPR on this set, the TPR is the one at FPR 0.
-    - ``eps_lb``, ``mu_lb``, ``eps_lb_gdp``: empirical (ε, δ) and Gaussian-DP lower bounds from
-      the ROC with Clopper-Pearson rates at confidence 1 - ``alpha``, δ = ``delta``;
-      ``ppv_at_prior_0.01`` / ``_0.1``: precision of the oracle threshold's decision when
-      members are 1% / 10% of the population (and ``..._calibrated`` for the calibrated
-      decision); metrics/privacy.py.
-    - with ``bootstrap`` > 0: ``<m>_ci_low`` / ``<m>_ci_high`` for m in BOOTSTRAP_METRICS
-      (percentile bootstrap, ``bootstrap_ci``), and for ``acc_calibrated`` with the shadow's
-      thresholds held fixed.
+    - ``tpr_at_fpr_<level>`` is the TPR at empirical FPR strictly below ``level``;
+      ``tpr_at_fpr_<level>_below_resolution`` = 1.0 where ``level`` <= 1 / n_nonmembers (only
+      rules with no false positive qualify); ``tpr_at_fpr_<level>_not_estimable`` = 1.0 where
+      n_nonmembers × level < 10; ``tpr_at_fpr_<level>_ci_low`` / ``_ci_high`` /
+      ``_rule_fpr``: Clopper-Pearson interval at a threshold fixed on held-out non-members.
+    - held-out (metrics/heldout.py; sound at their stated confidence): ``eps_lb``, ``mu_lb``,
+      ``eps_lb_gdp`` (confidence 1 - ``alpha``, δ = ``delta``), ``eps_lb_member_side``;
+      ``acc_heldout``, ``advantage_heldout``, ``ppv_at_prior_0.01`` / ``_0.1`` (precision when
+      members are 1% / 10% of the population) of a threshold chosen on the other half, each
+      with ``_ci_low`` / ``_ci_high`` at ``ci_level``; ``ppv_at_prior_<π>_calibrated`` for the
+      calibrated decision.
+    - with ``bootstrap`` > 0: ``auc_ci_low`` / ``auc_ci_high`` (percentile bootstrap,
+      ``bootstrap_ci``), and ``acc_calibrated_ci_*`` with the shadow's thresholds held fixed.
+      ``acc_best`` / ``advantage_best`` (oracle, maximised on these scores) get no interval.
 
     A +inf ("predict none") threshold is reported as the largest score involved + 1.0 (see
     ``_loggable``), since MLflow rejects inf; that value still predicts nobody a member.
@@ -101,11 +104,6 @@ def attack_metrics(
         "recall": at_best["recall"],
         "auprc": auprc(s, m),
     }
-    n_neg = int((~m).sum())
-    for level in FPR_LEVELS:
-        out[f"tpr_at_fpr_{level}"] = tpr_at_fpr(s, m, level)
-        if level < 1.0 / n_neg:  # no threshold can show an FPR this small on n_neg samples
-            out[f"tpr_at_fpr_{level}_below_resolution"] = 1.0
     if losses is not None:
         loss = as_scores(losses, "losses", s.size)
         out["kl_loss"] = loss_kl(loss[m], loss[~m], bins=kl_bins)
@@ -129,7 +127,7 @@ def attack_metrics(
     cal_rates = None
     if decisions is not None:
         cal_rates = {"tpr": float(decisions[m].mean()), "fpr": float(decisions[~m].mean())}
-    out.update(privacy_metrics(s, m, at_best, alpha, delta, cal_rates))
+    out.update(sound_metrics(s, m, FPR_LEVELS, alpha, delta, ci_level, seed, cal_rates))
     if bootstrap:
         out.update(bootstrap_ci(s, m, bootstrap, level=ci_level, seed=seed, decisions=decisions))
     return {k: float(v) for k, v in out.items()}

@@ -201,22 +201,18 @@ class ModelCache:
         """Directory of the entry for `fields` (it may not exist)."""
         return self.dir / self.key(fields)
 
-    def load(self, fields: Mapping) -> dict[str, Tensor] | None:
+    def load(self, fields: Mapping, explain: bool = True) -> dict[str, Tensor] | None:
         """The stored tensors for `fields` (on CPU), or None on a miss: no entry, a stored
-        fields.json that is not exactly `canonical_json(fields)`, or an unreadable file."""
+        fields.json that is not exactly `canonical_json(fields)`, or an unreadable file. A miss
+        logs why (`explain_miss`) unless `explain` is false."""
         entry = self.path(fields)
         try:
             stored = (entry / FIELDS).read_text()
         except OSError:
             stored = None
         if stored != canonical_json(fields):
-            diff = self.explain_miss(fields)
-            if diff:
-                log.warning(
-                    "cache miss (%s): retraining; the nearest cached entry differs in %s",
-                    self.kind,
-                    ", ".join(diff),
-                )
+            if explain:
+                self._log_miss(fields, 1, 1)
             return None
         try:
             data = torch.load(entry / WEIGHTS, map_location="cpu", weights_only=True)
@@ -225,6 +221,27 @@ class ModelCache:
         if not isinstance(data, dict) or not all(isinstance(v, Tensor) for v in data.values()):
             return None
         return data
+
+    def load_many(self, many: list[Mapping]) -> list[dict[str, Tensor] | None]:
+        """`load` of each entry of `many`, with one log line for all the misses (how many of
+        how many, and why the first one missed) instead of one line per model."""
+        out = [self.load(f, explain=False) for f in many]
+        missed = [f for f, hit in zip(many, out, strict=True) if hit is None]
+        if missed:
+            self._log_miss(missed[0], len(missed), len(many))
+        return out
+
+    def _log_miss(self, fields: Mapping, n_missed: int, n: int) -> None:
+        diff = self.explain_miss(fields)
+        if diff:  # nothing cached of this kind yet: a first run, nothing to explain
+            log.warning(
+                "cache miss (%s): retraining %d of %d model(s); the nearest cached entry "
+                "differs in %s",
+                self.kind,
+                n_missed,
+                n,
+                ", ".join(diff),
+            )
 
     def explain_miss(self, fields: Mapping, limit: int = 6) -> list[str]:
         """Dotted names of the fields (``code.source_sha256``, ``fields.seed``, ...) in which

@@ -214,7 +214,8 @@ def shadow_states(
         shadow_fields(cfg, digest, sets[i], seeds[i], i, epochs, path, spec) for i in range(n)
     ]
     known = list(known or [])[:n]
-    states: list = known + [cache.load(f) if cache else None for f in fields[len(known) :]]
+    rest = fields[len(known) :]
+    states: list = known + (cache.load_many(rest) if cache else [None] * len(rest))
     todo = [i for i in range(n) if states[i] is None]
     stats = {"cached": n - len(known) - len(todo), "trained": len(todo), "seconds": 0.0,
              "path": path}  # fmt: skip

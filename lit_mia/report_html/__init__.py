@@ -8,8 +8,11 @@
     -> written to OUTPUT (default: reports/<run name>-<run id>.html beside the SQLite store,
        mlruns/reports/ for the default store) and logged on the top run as report/<file>
 
-Bad input (unknown experiment / run id / sweep, a run still RUNNING, an unwritable path) is a
-one-line ConfigError (exit 2 from the CLI).
+An experiment name means its newest FINISHED top-level run (newer KILLED / FAILED ones are
+named and passed over; with none finished, the newest run); a run id or sweep means that run.
+A report of a run that did not finish opens with a banner saying so. Bad input (unknown
+experiment / run id / sweep, a run still RUNNING, an unwritable path) is a one-line
+ConfigError (exit 2 from the CLI).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -25,7 +28,7 @@ from omegaconf import OmegaConf
 from lit_mia import config, tracking
 from lit_mia.errors import ConfigError
 from lit_mia.paths import creatable
-from lit_mia.report_html.collect import Study, collect, resolve
+from lit_mia.report_html.collect import RUN_ID, Study, collect, resolve, skipped_newer, which
 from lit_mia.report_html.render import page
 
 
@@ -103,6 +106,11 @@ class Located:
     store: tracking.Store
     top: tracking.StoredRun
     path: Path
+    skipped: list[tracking.StoredRun] = field(default_factory=list)  # newer, unfinished
+
+    def which(self) -> str:
+        """`reporting run <id> (<name>, <status>, started ...)` and the runs passed over."""
+        return which(self.top, self.skipped)
 
 
 def locate(target: str, overrides: list[str], output: str | None = None) -> Located:
@@ -118,12 +126,17 @@ def locate(target: str, overrides: list[str], output: str | None = None) -> Loca
     creatable(path, "cannot write the report to")
     if path.is_dir():
         raise ConfigError(f"cannot write the report to {path}: it is a folder, give a file name")
-    return Located(store, top, path)
+    by_name = not RUN_ID.fullmatch(target) and "lit_mia.study" not in top.tags
+    return Located(store, top, path, skipped_newer(store, top) if by_name else [])
 
 
-def build_report(target: str, overrides: list[str], output: str | None = None) -> Path:
-    """Write the report of `target` and log it on the top run; returns the written path."""
-    where = locate(target, overrides, output)
+def build_report(
+    target: str, overrides: list[str], output: str | None = None, where: Located | None = None
+) -> Path:
+    """Write the report of `target` (located by `locate` unless `where` is given) and log it
+    on the top run; returns the written path. An experiment name reports its newest FINISHED
+    run; a KILLED or FAILED run's report opens with a banner saying so."""
+    where = where or locate(target, overrides, output)
     store, top, path = where.store, where.top, where.path
     study = collect(store, top)
     text = page(study, manifest(study))

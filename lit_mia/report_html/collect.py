@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,13 +102,39 @@ def _resolve(store: Store, target: str, configured: str | None) -> StoredRun:
             top = [r for r in store.runs([exps[name]]) if r.parent_id is None]
             if not top:
                 raise ConfigError(f"experiment {name!r} has no runs in {store.uri}")
-            return top[0]
+            return newest_finished(top)
     names = sorted(n for n in exps if n != "Default")
     sweeps = sorted({r.tags["lit_mia.sweep"] for r in store.runs() if "lit_mia.sweep" in r.tags})
     raise ConfigError(
         f"unknown experiment, run id or sweep {target!r} in {store.uri}; experiments: "
         f"{', '.join(names) or 'none'}; sweeps: {', '.join(sweeps) or 'none'}"
     )
+
+
+def newest_finished(runs: list[StoredRun]) -> StoredRun:
+    """The newest FINISHED run of `runs` (newest first); the newest run when none finished
+    (its report then carries a KILLED / FAILED banner)."""
+    return next((r for r in runs if r.status == "FINISHED"), runs[0])
+
+
+def skipped_newer(store: Store, run: StoredRun) -> list[StoredRun]:
+    """Top-level runs of `run`'s experiment started after it (the ones a report by experiment
+    name passed over because they did not finish)."""
+    top = [r for r in store.runs([run.experiment_id]) if r.parent_id is None]
+    return [r for r in top if r.start_time > run.start_time]
+
+
+def which(run: StoredRun, skipped: list[StoredRun]) -> str:
+    """One line saying which run is reported, and which newer ones were not."""
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(run.start_time / 1000))
+    line = f"reporting run {run.run_id} ({run.name}, {run.status}, started {when})"
+    if run.status != "FINISHED":
+        line += "; it did not finish: the report says so on its first screen"
+    if skipped:
+        shown = ", ".join(f"{r.run_id[:8]} {r.status}" for r in skipped[:5])
+        more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+        line += f"; newer runs not finished, skipped: {shown}{more} (pass a run id to report one)"
+    return line
 
 
 # ---------------------------------------------------------------- reading runs

@@ -19,6 +19,8 @@ from lit_mia.report_html.reading import Number
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
 CSS = """
+.banner{background:#fdecea;border:2px solid #c0392b;color:#7b1d12;padding:.7em 1em;
+margin:1em 0;border-radius:4px}
 body{font:15px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1100px;padding:0 1.2em 3em;
 color:#1d1d1f}
 h1{font-size:1.6em;margin:.8em 0 .2em}h2{border-bottom:2px solid #ddd;margin-top:2em}
@@ -285,6 +287,27 @@ def manifest_section(study: Study, manifest: dict[str, str], config_yaml: str) -
     )
 
 
+UNFINISHED = {
+    "KILLED": "was interrupted (Ctrl-C or a signal) before it finished",
+    "FAILED": "stopped with an error before it finished",
+}
+
+
+def unfinished_banner(study: Study) -> str:
+    """First-screen warning for a top run that did not end FINISHED ("" when it did)."""
+    status = study.top.status
+    if status == "FINISHED":
+        return ""
+    why = UNFINISHED.get(status, "did not finish")
+    error = study.top.tags.get("error", "")
+    return (
+        f'<div class="banner" role="alert"><strong>{esc(status)}:</strong> this run {why}; '
+        "its results are incomplete and are not those of a finished experiment. "
+        + (f"Error: <code>{esc(error[:300])}</code>. " if error else "")
+        + "Rerun the experiment (see the manifest at the end) for a complete report.</div>"
+    )
+
+
 def page(study: Study, manifest: dict[str, str]) -> str:
     title = f"lit_mia report: {study.top.name}"
     intro = (
@@ -296,6 +319,7 @@ def page(study: Study, manifest: dict[str, str]) -> str:
     )
     parts = [
         intro,
+        unfinished_banner(study),
         summary(study),
         roc_section(study),
         sweep_section(study),

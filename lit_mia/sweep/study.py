@@ -17,11 +17,13 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import subprocess
 import sys
 import time
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,7 +33,7 @@ from omegaconf import OmegaConf
 from lit_mia import config, tracking
 from lit_mia.errors import ConfigError
 from lit_mia.run import run_experiment
-from lit_mia.sweep import pareto, storage
+from lit_mia.sweep import fixed, pareto, storage
 from lit_mia.sweep.spec import (
     ParamSpec,
     SweepSpec,
@@ -48,12 +50,27 @@ LIVE = (S.COMPLETE, S.RUNNING, S.WAITING)
 class Sweep:
     """A loaded sweep: spec, experiment overrides, base config, storage URL and study."""
 
-    def __init__(self, name: str, overrides: list[str] | None, workers: int | None = None):
+    def __init__(
+        self,
+        name: str,
+        overrides: list[str] | None,
+        workers: int | None = None,
+        new_study: bool = False,
+    ):
         self.name = name
         self.overrides = list(overrides or [])
         spec, self.exp_overrides, base = resolve(name, self.overrides, workers)
         self.spec: SweepSpec = spec
         self.base = base
+        if not any(o.split("=", 1)[0].strip() == "tracking.experiment" for o in self.exp_overrides):
+            # the sweep's runs under its own MLflow experiment, not the base experiment's
+            self.exp_overrides.append(f"tracking.experiment={sweep_experiment(name)}")
+            OmegaConf.update(base, "tracking.experiment", sweep_experiment(name))
+        searched = [*spec.params, *spec.tie]
+        self.settings = fixed.fixed_settings(base, spec.experiment, searched)
+        if new_study:  # one study per setting; workers get the name through the overrides
+            spec.sweep.study_name = f"{spec.sweep.study_name}-{fixed.digest(self.settings)}"
+            self.overrides.append(f"sweep.study_name={spec.sweep.study_name}")
         tr = base.tracking
         # nothing is created before both stores answer (storage.check makes a SQLite folder)
         self.tracking_uri = tracking.resolve_uri(tr.uri, tr.artifact_root, create=False)[0]
@@ -62,6 +79,7 @@ class Sweep:
         storage.check(self.url)
         self.study_name = spec.sweep.study_name
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+        quiet_interrupts()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             st = storage.open_storage(self.url, spec.sweep, self.tracking_uri, self.study_name)
@@ -79,6 +97,7 @@ class Sweep:
                     f"{wanted}; use another sweep.study_name"
                 )
             self.study.set_metric_names(wanted)
+            fixed.check(self.study, self.study_name, self.settings)
 
     # ---------------------------------------------------------------- MLflow parent
     def parent_run(self) -> tracking.Run:
@@ -119,6 +138,34 @@ class Sweep:
         for root, chain in chains.items():
             if all(t.state == S.FAIL for t in chain) and chain[0].params:
                 self.study.enqueue_trial(chain[0].params, user_attrs={"retry_of": root})
+
+
+def sweep_experiment(name: str) -> str:
+    """`tracking.experiment` of a sweep's parent and trial runs: `sweep/<sweep name>` (MLflow
+    experiment `lit_mia/sweep/<name>`), unless the overrides set one."""
+    return f"sweep/{Path(name).stem}"
+
+
+class _NoInterruptTraceback:
+    """Logging filter: no Optuna "Trial N failed ... KeyboardInterrupt" warning with its
+    traceback (Ctrl-C of a sweep is one line from the CLI, not a traceback per worker), and no
+    "failed with value None" echo after a trial that raised."""
+
+    def filter(self, record) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            return False
+        # the second line Optuna adds to any raised trial; the first one says why
+        return not record.getMessage().endswith("failed with value None.")
+
+
+def quiet_interrupts() -> None:
+    logger = logging.getLogger("optuna")
+    if not any(isinstance(f, _NoInterruptTraceback) for f in logger.filters):
+        logger.addFilter(_NoInterruptTraceback())
+    for handler in logger.handlers:  # optuna logs through its own handler on "optuna"
+        if not any(isinstance(f, _NoInterruptTraceback) for f in handler.filters):
+            handler.addFilter(_NoInterruptTraceback())
 
 
 def worker_seed(seed: int, study_name: str, worker: int, n_trials: int) -> int:
@@ -308,10 +355,16 @@ def finish(sw: Sweep, parent: tracking.Run) -> str:
     return table
 
 
-def run_sweep(name: str, overrides: list[str] | None = None, workers: int | None = None):
+def run_sweep(
+    name: str,
+    overrides: list[str] | None = None,
+    workers: int | None = None,
+    new_study: bool = False,
+):
     """Create or resume the study and run it to `sweep.n_trials` COMPLETE trials with
-    `workers` local processes (1: in this process). Returns the study."""
-    sw = Sweep(name, overrides, workers)
+    `workers` local processes (1: in this process); `new_study`: the study of this setting
+    (`fixed.py`) instead of `sweep.study_name`. Returns the study."""
+    sw = Sweep(name, overrides, workers, new_study)
     n = sw.spec.sweep.workers
     codes: list[int] = []
     with sw.parent_run() as parent:

@@ -16,9 +16,11 @@ def _sigterm(signum, frame):  # pragma: no cover - signal path
 
 
 def main(argv: list[str]) -> int:
+    from lit_mia.cli import _quiet_lightning
     from lit_mia.errors import ConfigError
 
     signal.signal(signal.SIGTERM, _sigterm)
+    _quiet_lightning()  # as quiet as `lit-mia run`: no Lightning banners or tips
     name, parent, index, *overrides = argv
     try:
         import torch
@@ -30,8 +32,7 @@ def main(argv: list[str]) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"worker {index}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt:  # the launcher says it once for all workers
         return 130
     return 0
 
