@@ -46,12 +46,12 @@ def tracking_line(cfg: DictConfig) -> str:
 
 
 def _target_line(cfg: DictConfig, bundle, split, n_shadow: int) -> str:
-    from lit_mia import report
+    from lit_mia import comparison
 
     t, n, d, tr = cfg.target, cfg.net, cfg.data, cfg.trainer
     regime = f"{t.name}" + (f" eps {t.eps}" if t.get("eps") else "")
     return (
-        f"  {report.label_of(cfg)}: {regime}, net {n.name} (width {n.width}), "
+        f"  {comparison.label_of(cfg)}: {regime}, net {n.name} (width {n.width}), "
         f"{tr.max_epochs} epochs on {tr.accelerator} x{tr.devices} ({tr.strategy}); "
         f"data {d.name} ({len(bundle)} samples): members {len(split.members)}, "
         f"non-members {len(split.nonmembers)}, validation {len(split.validation)}, "

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lit_mia import progress, report, tracking
+from lit_mia import comparison, progress, tracking
 from lit_mia.attacks.base import AttackResult
 from lit_mia.attacks.registry import ATTACKS
 from lit_mia.attacks.slices import with_slices
@@ -88,7 +88,7 @@ def evaluate(
             curves[name] = (res.scores, res.is_member)
     out.update(shadow_metrics(ctx))
     if curves:
-        for path, fig in report.roc_figures(curves, roc_title or title).items():
+        for path, fig in comparison.roc_figures(curves, roc_title or title).items():
             run.log_figure(fig, path)
     run.log_metrics(keys.not_attack(out))
     return ev

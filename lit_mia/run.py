@@ -3,11 +3,11 @@
     configs = config.per_target(experiment, overrides)     # one per target of the experiment
     data, split = training.build_data(cfg)                  # before any MLflow run exists
     for each target (one MLflow run each, children of a parent run when there are several):
-        training.fit the target on the members (validation set for early stopping, never
+        training.fit_target the target on the members (validation set for early stopping, never
             non-members), and the shadow models the attacks ask for (every rank under DDP)
         rank 0: target metrics, then every attack of the registry on an AttackContext
             -> AttackResult -> tracking.log_result (+ ROC / PR plots, checkpoint)
-    report.log_parent: comparison table and plots on the parent run
+    comparison.log_parent: comparison table and plots on the parent run
 
 Update-leakage experiments (every listed attack of kind update_leakage) go to
 run_updates.py. Fits run on every rank under DDP (each rank executes this file);
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from lit_mia import config, evaluation, plots, report, tracking, training
+from lit_mia import comparison, config, evaluation, plots, tracking, training
 from lit_mia.attacks.base import UPDATE_LEAKAGE
 from lit_mia.attacks.context import AttackContext, check_shadow_pool
 from lit_mia.attacks.registry import ATTACKS
@@ -39,7 +39,7 @@ def run_target(
     run_name: str | None = None,
 ) -> TargetResult:
     """Train, attack and track one target (one MLflow run)."""
-    tname = report.label_of(cfg)
+    tname = comparison.label_of(cfg)
     tags = {
         "lit_mia.experiment": str(cfg.name),
         "lit_mia.target": str(cfg.target.name),
@@ -51,7 +51,7 @@ def run_target(
         run.log_dict(split.sizes(), "split/sizes.json")
 
         leakage = leakage_callback(cfg, bundle, split)
-        target = training.fit(
+        target = training.fit_target(
             cfg,
             bundle,
             split.members,
@@ -96,7 +96,7 @@ def n_shadows(cfg: DictConfig) -> int:
 def evaluate(ctx: AttackContext, run: tracking.Run) -> dict[str, float]:
     """Target metrics and every attack's result on one trained target; logs them all
     (evaluation.evaluate, with the target's benign, PGD and verified accuracies)."""
-    cfg, label = ctx.cfg, report.label_of(ctx.cfg)
+    cfg, label = ctx.cfg, comparison.label_of(ctx.cfg)
     ev = evaluation.evaluate(
         ctx,
         run,
@@ -141,7 +141,7 @@ def run_experiment(
     results: dict[str, TargetResult] = {}
     if len(cfgs) == 1:
         cfg, (bundle, split) = cfgs[0], data[0]
-        results[report.label_of(cfg)] = run_target(cfg, bundle, split, parent_run_id, run_name)
+        results[comparison.label_of(cfg)] = run_target(cfg, bundle, split, parent_run_id, run_name)
         return results
 
     base = cfgs[0]
@@ -159,9 +159,9 @@ def run_experiment(
         )
         parent.log_text(config.to_yaml(base), "config.yaml")
         for cfg, (bundle, split) in zip(cfgs, data, strict=True):
-            results[report.label_of(cfg)] = run_target(cfg, bundle, split, parent.run_id)
+            results[comparison.label_of(cfg)] = run_target(cfg, bundle, split, parent.run_id)
         if tracking.is_rank_zero():
-            report.log_parent(parent, cfgs, results)
+            comparison.log_parent(parent, cfgs, results)
     return results
 
 

@@ -146,7 +146,14 @@ def test_source_hash_follows_training_code_only(tmp_path, monkeypatch) -> None:
         assert version() == v0
         f = pkg / "targets" / "adversarial.py"
         f.write_text(f.read_text() + "\n# edit\n")
-        assert version() != v0
+        v1 = version()
+        assert v1 != v0
+        f = pkg / "models" / "update_farm.py"  # the update farm, moved out of updates_leak/
+        f.write_text(f.read_text() + "\n# edit\n")
+        assert version() != v1
+        shutil.rmtree(pkg / "perturb")  # a listed source that is gone fails, never drops out
+        with pytest.raises(FileNotFoundError, match="perturb"):
+            version()
     finally:
         cache_mod.code_version.cache_clear()
 

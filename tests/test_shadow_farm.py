@@ -1,6 +1,6 @@
-"""The shadow farm (lit_mia/shadow_farm.py): the vmap and loop paths train the same models for the
-same seeds (natural and PGD, Adam and SGD, MLP and a tiny LeNet), and the stacked primitives
-agree with plain per-model calls."""
+"""The shadow farm (lit_mia/models/shadow_farm.py): the vmap and loop paths train the same
+models for the same seeds (natural and PGD, Adam and SGD, MLP and a tiny LeNet), and the
+stacked primitives agree with plain per-model calls."""
 
 from __future__ import annotations
 

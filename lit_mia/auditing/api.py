@@ -137,9 +137,9 @@ def _check_training(cfg: DictConfig, can_train: bool, train_fn, split) -> None:
         raise ConfigError("train_fn must accept a keyword argument seed: train_fn(x, y, seed)")
     lira_epochs = OmegaConf.select(cfg, "attack.lira.epochs")
     same = lira_epochs is None or int(lira_epochs) == int(cfg.trainer.max_epochs)
-    if "lira" in cfg.attacks and not same and train_fn is not None:
-        if not inputs.accepts(train_fn, "epochs"):
-            raise ConfigError("attack.lira.epochs is set: train_fn must accept epochs=")
+    lira_own_epochs = "lira" in cfg.attacks and not same and train_fn is not None
+    if lira_own_epochs and not inputs.accepts(train_fn, "epochs"):
+        raise ConfigError("attack.lira.epochs is set: train_fn must accept epochs=")
 
 
 def _n_classes(model: nn.Module, x: torch.Tensor) -> int:

@@ -57,7 +57,7 @@ def as_arrays(data: Any, what: str) -> tuple[Tensor, Tensor]:
         raise ConfigError(f"{what}: y must hold integer class labels, got {y.dtype}")
     x = x.detach().cpu().float()
     lo, hi = float(x.min()), float(x.max())
-    if not (np.isfinite([lo, hi]).all() and 0.0 <= lo and hi <= 1.0):
+    if not (np.isfinite([lo, hi]).all() and lo >= 0.0 and hi <= 1.0):
         raise ConfigError(
             f"{what}: x must lie in [0, 1] (pixel space; put any normalisation inside the "
             f"model, as its first layer), got [{lo:g}, {hi:g}]"

@@ -1,7 +1,14 @@
-"""Models that attacks train: LiRA's and RMIA's shadow farm and reference models
-(shadow_farm.py, reference_models.py), the on-disk model cache (cache.py), and the base models,
-index pools and updated-model farm of update leakage (base_models.py, update_pools.py,
-update_farm.py, update_deltas.py, delta_forward.py).
+"""What attacks train: every model an attack needs besides the target.
 
-A regular package, so that setuptools' `packages.find` ships it and the API reference finds it.
+    shadow_farm.py       many small models trained at once (torch.func vmap) or in a loop
+    reference_models.py  LiRA / RMIA reference models: keep matrix, pool, cached states, logits
+    cache.py             the content-keyed model cache (every field that determines a model)
+    base_models.py       update leakage's base models (the target regime, updates.base_*)
+    update_pools.py      disjoint index pools, update sets without replacement
+    update_choices.py    the farm's optimisers, probe modes, dtypes (no torch)
+    update_deltas.py     updated models of one base model and their probe deltas
+    delta_forward.py     the probe forward in first order (probe_mode "delta")
+    update_farm.py       both sides' farms (shadow bases, one target base), cached, with facts
+
+Nothing here imports an attack: attacks pass their context in (duck-typed).
 """

@@ -1,5 +1,5 @@
 """The base models of update leakage (Salem et al. USENIX Security'20, §3): trained with
-lit_mia.training.fit under the experiment's target regime, net and trainer, for
+lit_mia.training.fit_target under the experiment's target regime, net and trainer, for
 updates.base_epochs epochs in batches of updates.base_batch_size; `base_fields` is what keys
 them in the model cache besides their seed and training indices."""
 
@@ -9,12 +9,12 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from lit_mia.training import fit, make_net
+from lit_mia.training import fit_target, make_net
 
 
 def base_fitter(cfg: DictConfig, bundle):
-    """fit(train_idx, seed, train=True) -> base net: lit_mia.training.fit with the experiment's
-    target regime, net and trainer, for updates.base_epochs epochs in batches of
+    """fit(train_idx, seed, train=True) -> base net: lit_mia.training.fit_target with the
+    experiment's target regime, net and trainer, for updates.base_epochs epochs in batches of
     updates.base_batch_size (the bare net: prediction-time temperature scaling is not applied
     to the posteriors); train=False: the untrained net (to load cached weights into)."""
     bcfg = _base_cfg(cfg)
@@ -22,7 +22,7 @@ def base_fitter(cfg: DictConfig, bundle):
     def fit_base(idx: np.ndarray, seed: int, train: bool = True) -> torch.nn.Module:
         if not train:
             return make_net(bcfg, bundle)
-        return fit(bcfg, bundle, np.asarray(idx), None, seed=seed).net
+        return fit_target(bcfg, bundle, np.asarray(idx), None, seed=seed).net
 
     return fit_base
 

@@ -31,6 +31,7 @@ crashed or concurrent writer never leaves a half-written entry that `load` would
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.metadata
@@ -55,24 +56,20 @@ FORMAT_VERSION = 1
 WEIGHTS = "tensors.pt"
 FIELDS = "fields.json"
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # lit_mia/
 TRAINING_SOURCES = (
     "training.py",
     "fitting.py",
     "callbacks.py",
     "nets.py",
     "bounds.py",
-    "shadow_farm.py",
-    "cache.py",
     "targets",
     "data",
     "perturb",
-    "updates_leak/farm.py",
-    "updates_leak/delta_forward.py",
-    "updates_leak/pools.py",
-    "updates_leak/sides.py",
+    "models",  # the farms, base models, pools, update deltas and this cache
 )
-"""Modules (files, or packages = every .py below) whose code determines a cached model."""
+"""Modules (files, or packages = every .py below) of lit_mia/ whose code determines a cached
+model; each must exist (a moved module fails here instead of leaving the key)."""
 
 log = logging.getLogger("lit_mia.models.cache")
 
@@ -90,7 +87,9 @@ def code_version() -> dict[str, str]:
     files: list[Path] = []
     for src in TRAINING_SOURCES:
         p = PACKAGE_DIR / src
-        files.extend(sorted(p.rglob("*.py")) if p.is_dir() else [p] if p.is_file() else [])
+        if not p.exists():
+            raise FileNotFoundError(f"TRAINING_SOURCES names {src}, which is not in {PACKAGE_DIR}")
+        files.extend(sorted(p.rglob("*.py")) if p.is_dir() else [p])
     h = hashlib.sha256()
     for f in sorted(files):
         h.update(f.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
@@ -161,10 +160,8 @@ def _atomic_write(path: Path, write) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
 
 

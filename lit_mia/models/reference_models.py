@@ -3,8 +3,8 @@
 One farm per target run: model i trains like the target on the pool points where row i of the
 balanced keep matrix is True (complementary pairs, every pool point IN for half of the models;
 Carlini et al. S&P 2022 §IV), with seed `shadow_seed(seed, i)`, through the vmap/loop farm
-(lit_mia/shadow_farm.py) when it reproduces the target's regime, else the Lightning fit. Models
-are cached on disk (`attack.lira.cache_dir`, lit_mia/cache.py) and, within a run, kept in
+(models/shadow_farm.py) when it reproduces the target's regime, else the Lightning fit. Models
+are cached on disk (`attack.lira.cache_dir`, models/cache.py) and, within a run, kept in
 `ctx.shared` (`reference_farm`): LiRA, RMIA and the reference-budget curve ask for the first n
 models and the farm trains only those not yet held (rows of the keep matrix do not depend on n,
 so the first n models of a 64-model farm are the 16-model farm's).
@@ -233,6 +233,7 @@ def shadow_states(
                     [seeds[i] for i in chunk],
                     spec,
                     farm=str(lc.farm),
+                    choices=ctx.shared.setdefault("farm_choices", {}),  # one run, one decision
                 )
                 stats["path"] = f"farm/{farm.path}"
                 new = [farm.state_dict(j) for j in range(len(chunk))]

@@ -29,7 +29,7 @@ either way; bench/bench_farm.py measures it). Nets with Dropout (p > 0) or Batch
 training forward is not a pure function of (params, x), and models with training sets of
 different sizes always take the loop. The same code runs on GPU: the device is ``x``'s.
 
-Reusable primitives (the Updates-Leak farm, lit_mia/updates_leak/farm.py, uses them too):
+Reusable primitives (the Updates-Leak farm, lit_mia/attacks/update_leakage/farm.py, uses them too):
 
 - ``stack_state(nets) -> (params, buffers)``: [M, ...] stacked copies (params are leaves with
   requires_grad, ready for an optimiser); ``stack_state_dicts(net, sds)`` does the same from
@@ -375,11 +375,7 @@ def _train_vmap(nets, x, y, sets, gens, perms, spec: TrainSpec, max_steps=None):
 MARGIN = 0.95
 """auto takes vmap only if its measured step time is below MARGIN x the loop's."""
 CPU_CONV_MARGIN = 0.75
-"""The stricter margin for convolutional nets on CPU, where vmap is known to lose (issue 4:
-~2x slower) and a short timing on a busy machine can mislead."""
-
-_CHOICES: dict[tuple, str] = {}
-"""`farm="auto"` decisions already measured in this process."""
+"""The stricter margin for convolutional nets on CPU (vmap ~2x slower there, issue 4)."""
 
 
 def choose_farm(
@@ -390,21 +386,23 @@ def choose_farm(
     spec: TrainSpec,
     steps: int = 2,
     rounds: int = 2,
+    choices: dict[tuple, str] | None = None,
 ) -> str:
     """`vmap` or `loop` for these models, by timing `steps` training steps of all M models on
     each path, interleaved over `rounds` rounds after one warm-up step each (the minimum per
     path counts, robust to a busy machine), on the first batches of the real data. `loop`
     unless vmap is below MARGIN x the loop's time (CPU_CONV_MARGIN for convolutional nets on
     CPU), and `loop` outright when vmap cannot reproduce the loop (`vmappable`, equal sizes).
-    Decisions are cached per (architecture, M, batch size, regime, device)."""
+    `choices` (the caller's: one per run) holds the decisions measured so far, keyed by
+    (architecture, M, batch size, regime, device); none carries over between runs unseen."""
     probe = make_net()
     if not vmappable(probe) or len({len(s) for s in train_sets}) != 1:
         return "loop"
     m = len(train_sets)
     key = (repr(probe), tuple(x.shape[1:]), m, spec.batch_size, spec.adversarial, spec.steps,
            str(x.device))  # fmt: skip
-    if key in _CHOICES:
-        return _CHOICES[key]
+    if choices is not None and key in choices:
+        return choices[key]
     seeds = list(range(m))
     paths = {"loop": _train_loop, "vmap": _train_vmap}
     times: dict[str, float] = {p: float("inf") for p in paths}
@@ -426,7 +424,8 @@ def choose_farm(
     conv = any(isinstance(m, nn.modules.conv._ConvNd) for m in probe.modules())
     margin = CPU_CONV_MARGIN if (conv and x.device.type == "cpu") else MARGIN
     choice = "vmap" if times["vmap"] < margin * times["loop"] else "loop"
-    _CHOICES[key] = choice
+    if choices is not None:
+        choices[key] = choice
     return choice
 
 
@@ -443,19 +442,20 @@ def train_farm(
     seeds: Sequence[int],
     spec: TrainSpec,
     farm: str = "auto",
+    choices: dict[tuple, str] | None = None,
 ) -> Farm:
     """Train len(seeds) models; model i on rows `train_sets[i]` of (x [N, ...], y [N]) with
-    init and batch order from `seeds[i]`, on x's device. farm: auto | vmap | loop.
+    init and batch order from `seeds[i]`, on x's device. farm: auto (choose_farm) | vmap | loop.
 
-    make_net() builds one untrained net (called under torch.manual_seed(seed_i)). The vmap path
-    needs equal-sized training sets and a `vmappable` net (ConfigError when forced otherwise);
-    the caller's global torch RNG state is left as it was. Loop path: progress i/N models."""
+        make_net() builds one untrained net (called under torch.manual_seed(seed_i)). The vmap path
+        needs equal-sized training sets and a `vmappable` net (ConfigError when forced otherwise);
+        the caller's global torch RNG state is left as it was. Loop path: progress i/N models."""
     if farm not in FARMS:
         raise unknown_name("farm (attack.lira.farm)", farm, FARMS)
     if len(train_sets) != len(seeds) or not seeds:
         raise ValueError(f"need one seed per training set, got {len(seeds)} / {len(train_sets)}")
     if farm == "auto":
-        farm = choose_farm(make_net, x, y, train_sets, spec)
+        farm = choose_farm(make_net, x, y, train_sets, spec, choices=choices)
     nets = _init_nets(make_net, seeds, x.device)
     if farm == "vmap":
         if not vmappable(nets[0]):

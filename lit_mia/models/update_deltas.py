@@ -14,7 +14,7 @@ Fast path (`update_deltas`), `chunk` models at a time, with torch.func:
 - probes: the 2x2 max-pools computed as the maximum of four strided views (`probe_twin`; the
   CPU max_pool2d kernel dominated the LeNet probe forward), then either one functional_call
   per updated model on the whole probe batch (`probe_mode` "loop", the default: measured
-  fastest here, bench/bench_updates.py) or `ensemble_logits` of lit_mia/shadow_farm.py, i.e.
+  fastest here, bench/bench_updates.py) or `ensemble_logits` of lit_mia/models/shadow_farm.py, i.e.
   vmap(functional_call) over the stacked parameters ("vmap": for conv nets vmap turns each
   layer into one grouped convolution, which the CPU kernels run slower than B plain ones),
   or ("delta") the base forward once in float64 and each model's activation differences in
@@ -27,14 +27,15 @@ statistics would couple the vmapped models).
 Precision (`dtype`, `log`): one SGD step of lr 1e-3 on a sample the base model already puts
 p_y > 0.99 on moves the parameters by ~1e-9, below float32's resolution of parameters ~0.1:
 on mnist5k's LeNet ~1% of float32 deltas were exactly zero and the 10th-percentile delta norm
-was 5e-6 (issue 11). The farm (sides.py) therefore runs the update and the probe forward in
-float64 and keeps log-posterior differences (representation.py). Both sides, several shadow
-base models and the cache are in sides.py.
+was 5e-6 (issue 11). The farm (update_farm.py) therefore runs the update and the probe forward
+in float64 and keeps log-posterior differences (representation.py). Both sides, several shadow
+base models and the cache are in update_farm.py.
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 from dataclasses import dataclass
 
 import torch
@@ -124,7 +125,7 @@ def probe_twin(net: nn.Module) -> nn.Module:
                 setattr(parent, name, MaxPool2x2())
         if isinstance(parent, nn.Sequential):  # act -> pool  ==  pool -> act (monotone act)
             names = list(parent._modules)
-            for a, b in zip(names, names[1:], strict=False):
+            for a, b in itertools.pairwise(names):
                 act, pool = parent._modules[a], parent._modules[b]
                 if isinstance(act, nn.ReLU | nn.LeakyReLU) and isinstance(pool, MaxPool2x2):
                     parent._modules[a], parent._modules[b] = pool, act
@@ -231,7 +232,9 @@ def update_deltas(
                         out.append(delta_log_posteriors(z, dz, log).flatten(1))
                 continue
             with torch.no_grad():
-                if probe_mode == "vmap":  # the shadow farm's primitive (lit_mia/shadow_farm.py)
+                if (
+                    probe_mode == "vmap"
+                ):  # the shadow farm's primitive (lit_mia/models/shadow_farm.py)
                     bufs = {n: v.expand(len(y), *v.shape) for n, v in hbuf.items()}
                     logit = ensemble_logits(twin, p, bufs, probe, per_model=False)  # [B, n, C]
                 else:  # one plain forward per model: mkldnn convs on the probe batch

@@ -25,7 +25,8 @@ target updates, epochs chosen on the held-out shadow base): the Table 2 decoder 
 encoder reached 0.0535 MSE on the target side, 2.4% below the true-class mean image (0.0548);
 an MLP 256-256 with dropout 0.5 reached 0.0490 (10.6% below). The AE's 10-unit bottleneck
 holds little more than the class; the MLP maps the delta to pixels directly.
-Both log `val/loss` (MSE on held-out shadow updates) for the epoch selection of context.fit.
+Both log `val/loss` (MSE on held-out shadow updates) for the epoch selection of
+context.fit_attack_model.
 """
 
 from __future__ import annotations

@@ -113,7 +113,8 @@ class CBMGAN(pl.LightningModule):
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         """val/loss: the best-match loss of the generator (eval mode) on held-out update sets,
-        the generator's reconstruction objective (context.fit selects the epoch on it)."""
+        the generator's reconstruction objective (context.fit_attack_model selects the epoch
+        on it)."""
         delta, real = batch
         with torch.random.fork_rng(devices=[]):  # the same noise every epoch; training's
             torch.manual_seed(batch_idx)  # random stream untouched

@@ -89,7 +89,7 @@ def holdout(base_of: Tensor, val_fraction: float, seed: int) -> tuple[Tensor, Te
     return perm[n_val:].sort().values, perm[:n_val].sort().values
 
 
-def fit(
+def fit_attack_model(
     ctx: UpdatesContext, name: str, module, tensors, epochs: int, batch_size: int,
     base_of: Tensor | None = None,
 ):  # fmt: skip
@@ -124,4 +124,4 @@ def finish(name: str, metrics: dict[str, float], figures=None) -> AttackResult:
     return AttackResult(metrics, figures=figures or {}, texts=texts)
 
 
-__all__ = ["UpdatesContext", "attack_k", "finish", "fit", "holdout"]
+__all__ = ["UpdatesContext", "attack_k", "finish", "fit_attack_model", "holdout"]

@@ -8,7 +8,7 @@
   forward returns log-probabilities.
 
 Every decoder's `validation_step` logs its training loss on held-out shadow updates as
-`val/loss` (fitting.KeepBest selects the epoch on it: context.fit).
+`val/loss` (fitting.KeepBest selects the epoch on it: context.fit_attack_model).
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from lit_mia.attacks.base import AttackResult
 from lit_mia.attacks.update_leakage import match_metrics as ev
 from lit_mia.attacks.update_leakage import plots
 from lit_mia.attacks.update_leakage.cbm_gan import CBMGAN
-from lit_mia.attacks.update_leakage.context import UpdatesContext, finish, fit
+from lit_mia.attacks.update_leakage.context import UpdatesContext, finish, fit_attack_model
 from lit_mia.attacks.update_leakage.decoders import LabelDistribution
 from lit_mia.fitting import predict
 
@@ -37,7 +37,9 @@ def lde_predict(ctx: UpdatesContext, farm, name: str = "a_lde") -> tuple[np.ndar
     h_sh = torch.as_tensor(ev.histograms(farm.shadow.labels.numpy(), c), dtype=torch.float32)
     torch.manual_seed(ctx.seed)
     module = LabelDistribution(x_sh.shape[1], c, u.lde.hidden, u.lde.dropout, u.lde.lr)
-    fit(ctx, name, module, (x_sh, h_sh), u.lde.epochs, u.batch_size, farm.shadow.base_of)
+    fit_attack_model(
+        ctx, name, module, (x_sh, h_sh), u.lde.epochs, u.batch_size, farm.shadow.base_of
+    )
     pred = predict(module, module, x_tg).exp().numpy()
     return ev.histograms(farm.target.labels.numpy(), c), pred
 
@@ -93,7 +95,7 @@ def run_a_msr(ctx: UpdatesContext) -> AttackResult:
         s.n_gen, s.best_match_weight, s.lr, s.beta1,
     )  # fmt: skip
     real_sh = ctx.images(sh.sets).flatten(2)  # [m, k, n_pix] in [-1, 1]
-    fit(ctx, "a_msr", module, (x_sh, real_sh), s.epochs, s.sets_per_batch, sh.base_of)
+    fit_attack_model(ctx, "a_msr", module, (x_sh, real_sh), s.epochs, s.sets_per_batch, sh.base_of)
     torch.manual_seed(ctx.seed)
     gen = (predict(lambda d: module(d, int(s.n_eval_gen)), module, x_tg, 64) + 1) / 2
     gen = gen.numpy()

@@ -2,7 +2,7 @@
 Security'20, §3.2; the setting `updates.representation`, issue 11).
 
 The farm keeps float64 log-posterior differences dl = log p_updated - log p_base on the probes
-(sides.py). A one-step update's difference scales with 1 - p_y of the update sample: on
+(models/update_farm.py). A one-step update's difference scales with 1 - p_y of the update sample: on
 mnist5k's LeNet the base model puts p_y > 0.99 on ~77% of the update pool and delta norms at
 the 10th / 50th / 90th percentile are 5e-6 / 1e-3 / 0.6, so any fixed scaling leaves most
 inputs near one vector and the decoders fall back to the mean output. Representations
@@ -50,7 +50,7 @@ def check_representation(name: str) -> None:
 
 def _raw(name: str, side, n_probe: int | None) -> Tensor:
     """The side's deltas (float64) of the first n_probe probes, log or plain posteriors."""
-    n_bases, p, c = side.base_logp.shape
+    _n_bases, p, c = side.base_logp.shape
     n = p if n_probe is None else int(n_probe)
     dl = side.deltas.double().view(-1, p, c)[:, :n]
     if name == "log_unit":

@@ -1,7 +1,7 @@
 """Settings of the update-leakage experiments (top-level key `updates.`): Salem et al.
 USENIX Security'20 (Updates-Leak); defaults from docs/reference/paper-defaults.md#update-leakage.
 
-Plain dataclasses (no lit_mia imports) so config.py can embed them in the schema.
+Plain dataclasses (no lit_mia imports) so lit_mia/config/ can embed them in the schema.
 
 Data layout (pools.py): one permutation of the data set from `seed` is cut into consecutive
 blocks [shadow base | shadow update pool | target base | target update pool | probe]; the
@@ -109,21 +109,23 @@ class UpdatesSettings:
     # m_shadow = shadow_pool: every shadow update is a distinct image (pools.py)
     shadow_pool: int = 2400  # shadow update pool (update sets are drawn from it)
     target_pool: int = 500  # target update pool
-    n_shadow_bases: int = 5  # shadow base models the shadow updates are spread over (sides.py)
+    n_shadow_bases: int = 5  # shadow bases the shadow updates are spread over (update_farm.py)
     representation: str = "log_unit"  # log_unit | unit | standardized (representation.py)
-    farm_dtype: str = "float64"  # float64 | float32: update + probe forward (farm.py)
+    farm_dtype: str = "float64"  # float64 | float32: update + probe forward (update_deltas.py)
     label_dirichlet: float = 0.0  # >0: each update set's label mix ~ Dirichlet(alpha); 0: plain
     update_optimizer: str = "sgd"  # sgd | adam (released code: SGD lr 1e-3, momentum 0.9)
     update_lr: float = 1e-3
     update_momentum: float = 0.9
     update_batch_size: int = 64  # one epoch over the update set in batches of this size
     chunk: int = 64  # updated models per vectorised farm call
-    probe_mode: str = "delta"  # delta | loop | vmap: how updated models see the probes (farm.py)
+    probe_mode: str = (
+        "delta"  # delta | loop | vmap: how updated models see the probes (update_deltas.py)
+    )
     batch_size: int = 64  # attack-model training batch (update sets per batch)
     # Every attack model keeps the weights of the epoch with the lowest loss on held-out
     # shadow updates: those of the last shadow base model (n_shadow_bases >= 2: the held-out
     # updates come from a base model the decoder never saw, as the target's does) or a random
-    # val_fraction of them (one base). Never the target side (context.fit).
+    # val_fraction of them (one base). Never the target side (context.fit_attack_model).
     early_stopping: bool = True
     val_fraction: float = 0.2
     dropout: float = 0.2  # encoder dropout (appendix B: dropout on both layers)

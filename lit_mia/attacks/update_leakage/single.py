@@ -33,7 +33,7 @@ from lit_mia.attacks.update_leakage.autoencoder import (
     MlpReconstruction,
     SampleReconstruction,
 )
-from lit_mia.attacks.update_leakage.context import UpdatesContext, finish, fit
+from lit_mia.attacks.update_leakage.context import UpdatesContext, finish, fit_attack_model
 from lit_mia.attacks.update_leakage.decoders import LabelInference
 from lit_mia.attacks.update_leakage.representation import unit_and_lognorm
 from lit_mia.fitting import predict
@@ -42,11 +42,11 @@ from lit_mia.fitting import predict
 def li_predict(ctx: UpdatesContext, x_sh: Tensor, y_sh: Tensor, x_tg: Tensor, base_of,
                name="a_li"):  # fmt: skip
     """A_LI: train on (shadow features, labels), predicted target labels [m]; base_of: the
-    shadow updates' base models (the held-out epoch selection of context.fit)."""
+    shadow updates' base models (the held-out epoch selection of context.fit_attack_model)."""
     u = ctx.u
     torch.manual_seed(ctx.seed)  # module init independent of what ran before
     module = LabelInference(x_sh.shape[1], ctx.n_classes, u.hidden, u.dropout, u.li.lr)
-    fit(ctx, name, module, (x_sh, y_sh), u.li.epochs, u.batch_size, base_of)
+    fit_attack_model(ctx, name, module, (x_sh, y_sh), u.li.epochs, u.batch_size, base_of)
     return predict(module, module, x_tg).argmax(-1).numpy()
 
 
@@ -79,7 +79,7 @@ def train_autoencoder(ctx: UpdatesContext) -> Autoencoder:
     x = ctx.images(torch.as_tensor(ctx.pools.adversary))
     torch.manual_seed(ctx.seed)
     ae = Autoencoder(u.ssr.ae_lr, u.ssr.ae_dropout)
-    return fit(ctx, "a_ssr_ae", ae, (x,), u.ssr.ae_epochs, u.batch_size)
+    return fit_attack_model(ctx, "a_ssr_ae", ae, (x,), u.ssr.ae_epochs, u.batch_size)
 
 
 def ssr_reconstruct(ctx, ae, x_sh: Tensor, sets_sh: Tensor, x_tg: Tensor, base_of,
@@ -92,7 +92,9 @@ def ssr_reconstruct(ctx, ae, x_sh: Tensor, sets_sh: Tensor, x_tg: Tensor, base_o
         module = MlpReconstruction(x_sh.shape[1], ctx.bundle.shape, s.hidden, s.dropout, s.lr)
     else:
         module = SampleReconstruction(x_sh.shape[1], ae.decoder, u.hidden, u.dropout, s.lr)
-    fit(ctx, name, module, (x_sh, ctx.images(sets_sh)), s.epochs, u.batch_size, base_of)
+    fit_attack_model(
+        ctx, name, module, (x_sh, ctx.images(sets_sh)), s.epochs, u.batch_size, base_of
+    )
     return (predict(module, module, x_tg) + 1) / 2
 
 

@@ -13,6 +13,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from lit_mia import plots
+from lit_mia.metrics import keys
 from lit_mia.tracking import Run, TargetResult
 from lit_mia.training import label_of
 
@@ -31,7 +32,7 @@ def comparison_table(results: dict[str, TargetResult], attacks: list[str]) -> st
             f"| {k} | {v:.4f} |"
             for r in results.values()
             for k, v in sorted(r.metrics.items())
-            if k.startswith("attack/")
+            if keys.is_attack(k)
         ]
         return "\n".join(["| metric | value |", "|---|---|", *rows])
     cols = [
@@ -44,9 +45,9 @@ def comparison_table(results: dict[str, TargetResult], attacks: list[str]) -> st
         cols += [("ver-train", "target/ver_train_acc"), ("ver-test", "target/ver_test_acc")]
     for a in attacks:
         cols += [
-            (f"{a} acc", f"attack/{a}/acc_best"),
-            (f"{a} calib", f"attack/{a}/acc_calibrated"),
-            (f"{a} auc", f"attack/{a}/auc"),
+            (f"{a} acc", keys.attack(a, "acc_best")),
+            (f"{a} calib", keys.attack(a, "acc_calibrated")),
+            (f"{a} auc", keys.attack(a, "auc")),
         ]
     present = {k for r in results.values() for k in r.metrics}
     cols = [(c, k) for c, k in cols if k in present or k.startswith("target/")]
@@ -67,7 +68,7 @@ def compare_plot(cfgs: list[DictConfig], results: dict[str, TargetResult], attac
     order = np.argsort(xs)
     curves = {}
     for a in attacks:
-        ys = [results[label_of(c)].metrics.get(f"attack/{a}/auc", np.nan) for c in cfgs]
+        ys = [results[label_of(c)].metrics.get(keys.attack(a, "auc"), np.nan) for c in cfgs]
         curves[a] = [ys[i] for i in order]
     return plots.metric_vs(
         [xs[i] for i in order], curves, xlabel=key, ylabel="attack AUC", title=str(cfgs[0].name)
@@ -84,7 +85,7 @@ def log_parent(parent: Run, cfgs: list[DictConfig], results: dict[str, TargetRes
     parent.log_metrics(flat)
     bar_keys = [
         k
-        for k in (f"attack/{a}/acc_best" for a in attacks)
+        for k in (keys.attack(a, "acc_best") for a in attacks)
         if any(k in r.metrics for r in results.values())
     ]
     if bar_keys:
@@ -108,4 +109,4 @@ def roc_figures(curves: dict, title: str) -> dict:
     }
 
 
-__all__ = ["comparison_table", "compare_plot", "label_of", "log_parent", "metric_key"]
+__all__ = ["compare_plot", "comparison_table", "label_of", "log_parent", "metric_key"]

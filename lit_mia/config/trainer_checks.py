@@ -5,15 +5,9 @@ from __future__ import annotations
 
 import re
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig
 
-from lit_mia.errors import require
-
-
-def _check(cfg: DictConfig, key: str, ok: bool, allowed: str) -> None:
-    if not ok:
-        require(ok, key, allowed, OmegaConf.select(cfg, key))
-
+from lit_mia.errors import check_key
 
 # The strategies of Lightning's StrategyRegistry that need no extra package (the check asks
 # Lightning itself, importing it, only for a name outside this list: fsdp variants, deepspeed).
@@ -47,23 +41,27 @@ def _check_devices(c: DictConfig) -> None:
     else:
         ok = False
     allowed = "an int >= 1 or 'auto' (other accelerators than cpu: also -1 or a device list)"
-    _check(c, "trainer.devices", ok, allowed)
+    check_key(c, "trainer.devices", ok, allowed)
 
 
 def check_trainer_keys(c: DictConfig) -> None:
     """Epochs, validation cadence, accelerator, determinism, devices, strategy, precision."""
     tr = c.trainer
-    _check(c, "trainer.max_epochs", tr.max_epochs >= 1, ">= 1")
-    _check(c, "trainer.val_adv_steps", tr.val_adv_steps >= 0, ">= 0")
-    _check(c, "trainer.val_every_n_epochs", tr.val_every_n_epochs >= 1, ">= 1")
+    check_key(c, "trainer.max_epochs", tr.max_epochs >= 1, ">= 1")
+    check_key(c, "trainer.val_adv_steps", tr.val_adv_steps >= 0, ">= 0")
+    check_key(c, "trainer.val_every_n_epochs", tr.val_every_n_epochs >= 1, ">= 1")
     valid_acc = ("cpu", "gpu", "cuda", "mps", "auto")
-    _check(c, "trainer.accelerator", tr.accelerator in valid_acc, f"one of {', '.join(valid_acc)}")
+    check_key(
+        c, "trainer.accelerator", tr.accelerator in valid_acc, f"one of {', '.join(valid_acc)}"
+    )
     det = tr.deterministic
-    _check(c, "trainer.deterministic", det in (True, False, "warn"), "true, false or warn")
+    check_key(c, "trainer.deterministic", det in (True, False, "warn"), "true, false or warn")
     _check_devices(c)
     if tr.strategy not in STRATEGIES:  # a rarer one: ask Lightning (imports it)
         from pytorch_lightning.strategies import StrategyRegistry
 
         strategies = ("auto", *StrategyRegistry.available_strategies())
-        _check(c, "trainer.strategy", tr.strategy in strategies, f"one of {', '.join(strategies)}")
-    _check(c, "trainer.precision", tr.precision in PRECISIONS, f"one of {', '.join(PRECISIONS)}")
+        check_key(
+            c, "trainer.strategy", tr.strategy in strategies, f"one of {', '.join(strategies)}"
+        )
+    check_key(c, "trainer.precision", tr.precision in PRECISIONS, f"one of {', '.join(PRECISIONS)}")
