@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_training import _row, env_info, report  # noqa: E402
+from bench_training import _row, env_info, report
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_cli.json"
 LIT_MIA = [sys.executable, "-m", "lit_mia.cli"]

@@ -1,6 +1,7 @@
 """Shadow-farm speed, measured side by side in one process (`make bench`).
 
-1. The farm (lit_mia/shadow_farm.py, `farm="auto"`: vmap or loop, whichever its own timing picks)
+1. The farm (lit_mia/models/shadow_farm.py, `farm="auto"`: vmap or loop, whichever its timing
+   picks)
    vs a plain loop over models (`farm="loop"`: each model with its own torch.optim optimiser,
    plain PyTorch, no Lightning), and the forced vmap path for context. M = 8 and 32 models of
    the MLP of the LiRA experiment (`mlp` width 0.5) and the Updates-Leak LeNet (`lenet_mnist`
@@ -29,14 +30,14 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_training import env_info, interleaved, median_ratio, report  # noqa: E402
+from bench_training import env_info, interleaved, median_ratio, report
 
-from lit_mia import config  # noqa: E402
-from lit_mia.attacks.lira import farm_spec  # noqa: E402
-from lit_mia.data.datasets import load_dataset  # noqa: E402
-from lit_mia.nets import build_net  # noqa: E402
-from lit_mia.shadow_farm import TrainSpec, train_farm  # noqa: E402
-from lit_mia.training import make_net  # noqa: E402
+from lit_mia import config
+from lit_mia.attacks.lira import farm_spec
+from lit_mia.data.datasets import load_dataset
+from lit_mia.models.shadow_farm import TrainSpec, train_farm
+from lit_mia.nets import build_net
+from lit_mia.training import make_net
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_farm.json"
 NETS = {"mlp": ("mlp", 0.5), "lenet": ("lenet_mnist", 1.0)}

@@ -31,17 +31,17 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_training import env_info, interleaved, median_ratio, report  # noqa: E402
+from bench_training import env_info, interleaved, median_ratio, report
 
-from lit_mia.attacks.label_only.augmentation import (  # noqa: E402
-    AugmentationSettings,  # noqa: E402
+from lit_mia.attacks.label_only.augmentation import (
+    AugmentationSettings,
     augmentation_scores,
     n_queries,
 )
-from lit_mia.attacks.label_only.oracle import LabelOracle  # noqa: E402
-from lit_mia.data.datasets import load_dataset  # noqa: E402
-from lit_mia.nets import build_net  # noqa: E402
-from lit_mia.perturb.hopskipjump import hopskipjump, sample_seeds  # noqa: E402
+from lit_mia.attacks.label_only.oracle import LabelOracle
+from lit_mia.data.datasets import load_dataset
+from lit_mia.nets import build_net
+from lit_mia.perturb.hopskipjump import hopskipjump, sample_seeds
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_label_only.json"
 SPEEDUP_GOAL = 2.5

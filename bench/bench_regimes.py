@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_training import (  # noqa: E402
+from bench_training import (
     TrainStep,
     _med,
     _row,
@@ -39,13 +39,13 @@ from bench_training import (  # noqa: E402
     report,
 )
 
-from lit_mia import config  # noqa: E402
-from lit_mia.data.datasets import load_dataset  # noqa: E402
-from lit_mia.targets import NaturalTarget  # noqa: E402
-from lit_mia.targets.distributional import DistSettings, DistTarget  # noqa: E402
-from lit_mia.targets.trades import TradesTarget  # noqa: E402
-from lit_mia.targets.verifiable import DiffAITarget, DualTarget, IBPTarget  # noqa: E402
-from lit_mia.training import make_net  # noqa: E402
+from lit_mia import config
+from lit_mia.data.datasets import load_dataset
+from lit_mia.targets import NaturalTarget
+from lit_mia.targets.distributional import DistSettings, DistTarget
+from lit_mia.targets.trades import TradesTarget
+from lit_mia.targets.verifiable import DiffAITarget, DualTarget, IBPTarget
+from lit_mia.training import make_net
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_regimes.json"
 EPS = 0.1
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> dict:
     try:
         step(DualTarget, lenet_cfg, eps=EPS)
         dual_lenet = "dual on LeNet: accepted (unexpected)"
-    except Exception as e:  # noqa: BLE001 - report whatever the net check raises
+    except Exception as e:
         dual_lenet = f"dual on LeNet: impossible (max-pooling): {type(e).__name__}: {e}"
 
     t = interleaved(fns, a.repeats, warmup=1)

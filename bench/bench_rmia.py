@@ -9,7 +9,7 @@
 2. Peak RSS of a whole `rmia` run (natural MLP target of conf/experiment/rmia.yaml, 1 epoch for
    the target and every reference model, fresh cache) with 16 vs 64 reference models, each in
    its own process (`ru_maxrss`). The farm streams every model's logits to a memory-mapped
-   array and trains at most 32 models at once (attacks/reference_models.py). Goal: 64
+   array and trains at most 32 models at once (models/reference_models.py). Goal: 64
    references use less than 10% more peak memory than 16.
 
 Output: a table on stdout and JSON in bench/results/bench_rmia.json.
@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_training import env_info  # noqa: E402
+from bench_training import env_info
 
-from lit_mia.attacks.rmia import prior_prob, rmia_scores  # noqa: E402
+from lit_mia.attacks.rmia import prior_prob, rmia_scores
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_rmia.json"
 RSS_GOAL = 1.10

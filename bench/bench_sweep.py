@@ -30,10 +30,10 @@ from pathlib import Path
 import optuna
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_training import env_info, report  # noqa: E402
+from bench_training import env_info, report
 
-from lit_mia.sweep import pgserver  # noqa: E402
-from lit_mia.sweep.study import Sweep, launch_workers  # noqa: E402
+from lit_mia.sweep import pgserver
+from lit_mia.sweep.study import Sweep, launch_workers
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_sweep.json"
 TINY = [

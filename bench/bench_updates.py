@@ -8,7 +8,7 @@ k = 10 (one step on 10 samples), SGD lr 1e-3, momentum 0.9 (the released code):
   (farm.naive_deltas; the issue measured about 113 models/s on this CPU);
 - fast (loop): farm.update_deltas, probe_mode "loop" (the default);
 - fast (vmap): farm.update_deltas, probe_mode "vmap";
-- fast (delta, float64 rows only): probe_mode "delta" (updates_leak/delta_forward.py: the
+- fast (delta, float64 rows only): probe_mode "delta" (models/delta_forward.py: the
   base forward once in float64, each model's activation differences in float32 convs).
 Each for `--dtypes`: float32 posterior differences (the farm before issue 11) and float64
 log-posterior differences (the farm's default since issue 11: the update and the probe forward
@@ -36,11 +36,11 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_training import env_info, interleaved, median_ratio, report  # noqa: E402
+from bench_training import env_info, interleaved, median_ratio, report
 
-from lit_mia.data.datasets import load_dataset  # noqa: E402
-from lit_mia.nets import build_net  # noqa: E402
-from lit_mia.updates_leak.farm import UpdateRule, naive_deltas, update_deltas  # noqa: E402
+from lit_mia.data.datasets import load_dataset
+from lit_mia.models.update_deltas import UpdateRule, naive_deltas, update_deltas
+from lit_mia.nets import build_net
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_updates.json"
 GOAL = 3.0

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from lit_mia import metrics
-from lit_mia.attacks.threshold import confidence_and_loss
+from lit_mia.attacks.confidence import confidence_and_loss
 from lit_mia.predictor import Predictor
 
 

@@ -142,13 +142,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     from lit_mia import config
+    from lit_mia.attacks.registry import ATTACKS
 
     if args.command == "list":
         for group in (*config.GROUPS, "experiment"):
             if group != "attack":
                 print(f"{group}: {', '.join(config.group_names(group))}")
         print("attacks (name, kind, description):")
-        for name, a in sorted(config.ATTACKS.items(), key=lambda kv: (kv[1].kind, kv[0])):
+        for name, a in sorted(ATTACKS.items(), key=lambda kv: (kv[1].kind, kv[0])):
             print(f"  {name:<17} {a.kind:<15} {a.description}")
         print(f"sweeps: {', '.join(sorted(p.stem for p in config.SWEEPS_DIR.glob('*.yaml')))}")
         from lit_mia.plugins import describe
@@ -171,7 +172,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "audit":
         from lit_mia.auditing.checkpoint import audit_checkpoint
-        from lit_mia.report import comparison_table
+        from lit_mia.comparison import comparison_table
         from lit_mia.tracking import mlflow_experiment
 
         result, cfg = audit_checkpoint(args.checkpoint, args.overrides)
@@ -199,7 +200,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "run":
         config.per_target(args.experiment, args.overrides)  # bad input: exit 2 before torch loads
-        from lit_mia.report import comparison_table  # lazy: `list`, `config` start fast
+        from lit_mia.comparison import comparison_table  # lazy: `list`, `config` start fast
         from lit_mia.run import run_experiment
         from lit_mia.tracking import is_rank_zero, mlflow_experiment
 

@@ -3,7 +3,7 @@ before it trains, then the plan in a few lines. Nothing is trained, written or l
 folder is created.
 
 What is checked is what the real command checks before its first MLflow run, through the same
-functions (`run.prepare`, `updates_leak.pipeline.prepare`, `auditing.checkpoint.prepare`,
+functions (`run.prepare`, `run_updates.prepare`, `auditing.checkpoint.prepare`,
 `report_html.locate`, `sweep.spec.resolve`): the config (names, keys, ranges), the data set
 (its files under `data.root`), the split sizes and shadow pools, the net and regime built for
 the data, the Lightning trainer on this machine (an unavailable accelerator fails here as it
@@ -46,12 +46,12 @@ def tracking_line(cfg: DictConfig) -> str:
 
 
 def _target_line(cfg: DictConfig, bundle, split, n_shadow: int) -> str:
-    from lit_mia import report
+    from lit_mia import comparison
 
     t, n, d, tr = cfg.target, cfg.net, cfg.data, cfg.trainer
     regime = f"{t.name}" + (f" eps {t.eps}" if t.get("eps") else "")
     return (
-        f"  {report.label_of(cfg)}: {regime}, net {n.name} (width {n.width}), "
+        f"  {comparison.label_of(cfg)}: {regime}, net {n.name} (width {n.width}), "
         f"{tr.max_epochs} epochs on {tr.accelerator} x{tr.devices} ({tr.strategy}); "
         f"data {d.name} ({len(bundle)} samples): members {len(split.members)}, "
         f"non-members {len(split.nonmembers)}, validation {len(split.validation)}, "
@@ -66,7 +66,7 @@ def experiment_lines(cfgs: list[DictConfig]) -> list[str]:
 
     base = cfgs[0]
     if run.is_updates_leak(base):
-        from lit_mia.updates_leak.pipeline import prepare
+        from lit_mia.run_updates import prepare
 
         bundle, pools = prepare(base)
         sizes = ", ".join(f"{k} {len(v)}" for k, v in pools.to_dict().items() if len(v))

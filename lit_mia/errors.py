@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import Any
 
 
 class ConfigError(ValueError):
@@ -31,6 +32,14 @@ def unknown_name(kind: str, name: object, valid: Iterable[str]) -> ConfigError:
     valid = sorted(valid)
     hint = did_you_mean(name, valid)
     return ConfigError(f"unknown {kind} {name!r}{hint}; valid: {', '.join(valid)}")
+
+
+def check_key(cfg: Any, key: str, ok: bool, allowed: str) -> None:
+    """`require` with the value read from config `cfg` at dotted `key` (OmegaConf.select)."""
+    if not ok:
+        from omegaconf import OmegaConf
+
+        require(ok, key, allowed, OmegaConf.select(cfg, key))
 
 
 def require(ok: bool, key: str, allowed: str, value: object) -> None:

@@ -2,7 +2,7 @@
 
 Used by every attack model that is a LightningModule trained on features: the inference
 classifier (attacks/classifier.py) and the Updates-Leak encoder-decoders and CBM-GAN
-(updates_leak/). `fit_module` trains for `epochs` epochs on a TensorDataset (shuffled by a
+(attacks/update_leakage/). `fit_module` trains for `epochs` epochs on a TensorDataset (shuffled by a
 generator seeded with `seed`) on one device, without checkpoints, progress bars, summaries or
 Lightning's banners; per-epoch `train/...` metrics go to `logger` (a tracking.LightningLogger
 with a prefix, or None). With `val` (held-out tensors) the module's `validation_step` logs

@@ -15,13 +15,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from numpy.typing import ArrayLike  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+from numpy.typing import ArrayLike
 
-from lit_mia.errors import ConfigError  # noqa: E402
-from lit_mia.metrics import as_scores, auprc, check_scores, pr_curve, roc_auc, roc_curve  # noqa: E402
+from lit_mia.errors import ConfigError
+from lit_mia.metrics import as_scores, auprc, check_scores, pr_curve, roc_auc, roc_curve
 
 MIN_FPR = 1e-4
 """Lower end of the log-log ROC axes, or 1/N (N = non-members) when that is smaller."""

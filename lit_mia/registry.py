@@ -34,7 +34,7 @@ from lit_mia.errors import ConfigError
 class Ref:
     """A lazy reference to `module:attr` (dots in attr walk attributes); `load()` imports."""
 
-    __slots__ = ("value", "_obj")
+    __slots__ = ("_obj", "value")
 
     def __init__(self, value: str) -> None:
         mod, sep, attr = value.partition(":")

@@ -3,14 +3,14 @@
     configs = config.per_target(experiment, overrides)     # one per target of the experiment
     data, split = training.build_data(cfg)                  # before any MLflow run exists
     for each target (one MLflow run each, children of a parent run when there are several):
-        training.fit the target on the members (validation set for early stopping, never
+        training.fit_target the target on the members (validation set for early stopping, never
             non-members), and the shadow models the attacks ask for (every rank under DDP)
         rank 0: target metrics, then every attack of the registry on an AttackContext
             -> AttackResult -> tracking.log_result (+ ROC / PR plots, checkpoint)
-    report.log_parent: comparison table and plots on the parent run
+    comparison.log_parent: comparison table and plots on the parent run
 
 Update-leakage experiments (every listed attack of kind update_leakage) go to
-updates_leak/pipeline.py. Fits run on every rank under DDP (each rank executes this file);
+run_updates.py. Fits run on every rank under DDP (each rank executes this file);
 evaluation and tracking run once, on rank 0 (`tracking.Run` is inert elsewhere).
 """
 
@@ -18,18 +18,17 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from lit_mia import config, plots, progress, report, tracking, training
+from lit_mia import comparison, config, evaluation, plots, tracking, training
 from lit_mia.attacks.base import UPDATE_LEAKAGE
 from lit_mia.attacks.context import AttackContext, check_shadow_pool
 from lit_mia.attacks.registry import ATTACKS
-from lit_mia.attacks.slices import with_slices
 from lit_mia.callbacks import LeakageCallback
 from lit_mia.data.datasets import DatasetBundle
 from lit_mia.data.splits import MembershipSplit
 from lit_mia.perturb.pgd import pgd_args
+from lit_mia.run_updates import run_updates_leak
 from lit_mia.targets import build_target
 from lit_mia.tracking import TargetResult
-from lit_mia.updates_leak.pipeline import run_updates_leak
 
 
 def run_target(
@@ -40,7 +39,7 @@ def run_target(
     run_name: str | None = None,
 ) -> TargetResult:
     """Train, attack and track one target (one MLflow run)."""
-    tname = report.label_of(cfg)
+    tname = comparison.label_of(cfg)
     tags = {
         "lit_mia.experiment": str(cfg.name),
         "lit_mia.target": str(cfg.target.name),
@@ -52,7 +51,7 @@ def run_target(
         run.log_dict(split.sizes(), "split/sizes.json")
 
         leakage = leakage_callback(cfg, bundle, split)
-        target = training.fit(
+        target = training.fit_target(
             cfg,
             bundle,
             split.members,
@@ -95,34 +94,23 @@ def n_shadows(cfg: DictConfig) -> int:
 
 
 def evaluate(ctx: AttackContext, run: tracking.Run) -> dict[str, float]:
-    """Target metrics and every attack's result on one trained target; logs them all."""
-    cfg = ctx.cfg
-    out = training.target_metrics(cfg, ctx.pred)
-    curves = {}
-    for name in cfg.attacks:
-        with progress.task(f"attack {name} on {report.label_of(cfg)}") as shown:
-            res = ATTACKS[name].run(ctx)
-            res = with_slices(ctx, name, res, ATTACKS[name].kind)  # attack/<name>/slice/...
-            shown.done(progress.attack_summary(res.metrics))
-        tracking.log_result(run, name, res, title=report.label_of(cfg), bins=cfg.attack.kl_bins)
-        out.update({f"attack/{name}/{k}": v for k, v in res.metrics.items()})
-        if res.scores is not None:
-            curves[name] = (res.scores, res.is_member)
-    if ctx.shadows_trained:  # beside target/train_acc, target/test_acc: same set sizes
-        sh = ctx.shadow_models(1)[0]
-        out["shadow/train_acc"] = sh.predictor.accuracy("members")
-        out["shadow/test_acc"] = sh.predictor.accuracy("nonmembers")
-        out["shadow/n_train"] = float(len(sh.in_idx))
-    if curves:
-        title = f"{cfg.name}/{report.label_of(cfg)}"
-        for path, fig in report.roc_figures(curves, title).items():
-            run.log_figure(fig, path)
-    run.log_metrics({k: v for k, v in out.items() if not k.startswith("attack/")})
-    return out
+    """Target metrics and every attack's result on one trained target; logs them all
+    (evaluation.evaluate, with the target's benign, PGD and verified accuracies)."""
+    cfg, label = ctx.cfg, comparison.label_of(ctx.cfg)
+    ev = evaluation.evaluate(
+        ctx,
+        run,
+        list(cfg.attacks),
+        title=label,
+        base=training.target_metrics(cfg, ctx.pred),
+        bins=cfg.attack.kl_bins,
+        roc_title=f"{cfg.name}/{label}",
+    )
+    return ev.metrics
 
 
 def is_updates_leak(cfg: DictConfig) -> bool:
-    """Every listed attack is an update-leakage attack (updates_leak/pipeline.py runs it)."""
+    """Every listed attack is an update-leakage attack (run_updates.py runs it)."""
     return all(ATTACKS[a].kind == UPDATE_LEAKAGE for a in cfg.attacks)
 
 
@@ -153,7 +141,7 @@ def run_experiment(
     results: dict[str, TargetResult] = {}
     if len(cfgs) == 1:
         cfg, (bundle, split) = cfgs[0], data[0]
-        results[report.label_of(cfg)] = run_target(cfg, bundle, split, parent_run_id, run_name)
+        results[comparison.label_of(cfg)] = run_target(cfg, bundle, split, parent_run_id, run_name)
         return results
 
     base = cfgs[0]
@@ -171,9 +159,9 @@ def run_experiment(
         )
         parent.log_text(config.to_yaml(base), "config.yaml")
         for cfg, (bundle, split) in zip(cfgs, data, strict=True):
-            results[report.label_of(cfg)] = run_target(cfg, bundle, split, parent.run_id)
+            results[comparison.label_of(cfg)] = run_target(cfg, bundle, split, parent.run_id)
         if tracking.is_rank_zero():
-            report.log_parent(parent, cfgs, results)
+            comparison.log_parent(parent, cfgs, results)
     return results
 
 

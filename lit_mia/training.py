@@ -1,7 +1,7 @@
 """Building and training targets: the data split, the net, the Lightning Trainer, one fit.
 
     bundle, split = build_data(cfg)                       # data/: dataset + membership split
-    module = fit(cfg, bundle, split.members, split.validation)   # targets/: the regime
+    module = fit_target(cfg, bundle, split.members, split.validation)   # targets/: the regime
     sets = eval_sets(bundle, split.members, split.nonmembers, n)  # equal members / non-members
     target_metrics(cfg, Predictor(module, sets))          # CCS'19 benign / PGD-20 accuracy
 
@@ -21,6 +21,7 @@ from lit_mia.data.datasets import DatasetBundle, load_dataset
 from lit_mia.data.splits import MembershipSplit, make_split
 from lit_mia.errors import ConfigError
 from lit_mia.fitting import quiet
+from lit_mia.metrics import keys
 from lit_mia.nets import build_net
 from lit_mia.perturb.pgd import AttackPGD
 from lit_mia.predictor import Predictor
@@ -112,7 +113,7 @@ def check_trainer(cfg: DictConfig) -> None:
         ) from None
 
 
-def fit(
+def fit_target(
     cfg: DictConfig,
     bundle: DatasetBundle,
     train_idx: np.ndarray,
@@ -171,15 +172,15 @@ def target_metrics(cfg: DictConfig, pred: Predictor) -> dict[str, float]:
     for targets with a verifier also the verified accuracy at that eps."""
     args = AttackPGD(eps=eval_eps(cfg)).args()
     out = {
-        "target/train_acc": pred.accuracy("members"),
-        "target/test_acc": pred.accuracy("nonmembers"),
-        "target/adv_train_acc": pred.accuracy("members", **args),
-        "target/adv_test_acc": pred.accuracy("nonmembers", **args),
-        "target/eval_eps": args["eps"],
+        keys.target("train_acc"): pred.accuracy("members"),
+        keys.target("test_acc"): pred.accuracy("nonmembers"),
+        keys.target("adv_train_acc"): pred.accuracy("members", **args),
+        keys.target("adv_test_acc"): pred.accuracy("nonmembers", **args),
+        keys.target("eval_eps"): args["eps"],
     }
     if getattr(pred.model, "verifiable", False):
-        out["target/ver_train_acc"] = pred.verified_accuracy("members", args["eps"])
-        out["target/ver_test_acc"] = pred.verified_accuracy("nonmembers", args["eps"])
+        out[keys.target("ver_train_acc")] = pred.verified_accuracy("members", args["eps"])
+        out[keys.target("ver_test_acc")] = pred.verified_accuracy("nonmembers", args["eps"])
     return out
 
 
@@ -192,7 +193,7 @@ __all__ = [
     "build_data",
     "check_trainer",
     "eval_sets",
-    "fit",
+    "fit_target",
     "label_of",
     "load_state",
     "make_net",

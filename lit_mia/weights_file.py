@@ -71,5 +71,5 @@ def load_weights(path: str | Path, what: str = "checkpoint") -> Any:
         raise ConfigError(f"{what} {str(path)!r} does not exist")
     try:
         return torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - every failure is explained from the file itself
+    except Exception as e:
         raise ConfigError(f"{what} {str(path)!r} {diagnose(p, e)}") from None

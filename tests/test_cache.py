@@ -1,5 +1,5 @@
-"""lit_mia.cache.ModelCache: hit on identical fields, miss on any changed field (the stale-model
-bug of LeakPro #234 / #415), atomic writes, ConfigError for an unwritable directory."""
+"""lit_mia.models.cache.ModelCache: hit on identical fields, miss on any changed field (the
+stale-model bug of LeakPro #234 / #415), atomic writes, ConfigError for an unwritable directory."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from lit_mia import cache as cache_mod
-from lit_mia.cache import ModelCache, canonical_json
 from lit_mia.errors import ConfigError
+from lit_mia.models import cache as cache_mod
+from lit_mia.models.cache import ModelCache, canonical_json
 
 BASE = {
     "dataset": "mnist5k",
@@ -121,7 +121,7 @@ def test_code_version_is_part_of_the_key(tmp_path, monkeypatch, caplog) -> None:
     assert c.load(BASE) is not None
     old = cache_mod.code_version()
     monkeypatch.setattr(cache_mod, "code_version", lambda: {**old, "source_sha256": "0" * 64})
-    with caplog.at_level("WARNING", logger="lit_mia.cache"):
+    with caplog.at_level("WARNING", logger="lit_mia.models.cache"):
         assert c.load(BASE) is None
     assert "code.source_sha256" in caplog.text and "shadow" in caplog.text
     assert c.explain_miss(BASE) == ["code.source_sha256"]
@@ -146,7 +146,14 @@ def test_source_hash_follows_training_code_only(tmp_path, monkeypatch) -> None:
         assert version() == v0
         f = pkg / "targets" / "adversarial.py"
         f.write_text(f.read_text() + "\n# edit\n")
-        assert version() != v0
+        v1 = version()
+        assert v1 != v0
+        f = pkg / "models" / "update_farm.py"  # the update farm, moved out of updates_leak/
+        f.write_text(f.read_text() + "\n# edit\n")
+        assert version() != v1
+        shutil.rmtree(pkg / "perturb")  # a listed source that is gone fails, never drops out
+        with pytest.raises(FileNotFoundError, match="perturb"):
+            version()
     finally:
         cache_mod.code_version.cache_clear()
 
@@ -158,7 +165,7 @@ def test_miss_names_the_differing_fields_of_the_nearest_entry(tmp_path, caplog) 
     c.save({**BASE, "seed": 1, "epochs": 1, "index": 0}, tensors())
     other = {**copy.deepcopy(BASE), "seed": 8}
     other["target"]["eps"] = 0.2
-    with caplog.at_level("WARNING", logger="lit_mia.cache"):
+    with caplog.at_level("WARNING", logger="lit_mia.models.cache"):
         assert c.load(other) is None
     assert c.explain_miss(other) == ["fields.seed", "fields.target.eps"]
     assert "fields.seed, fields.target.eps" in caplog.text

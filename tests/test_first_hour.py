@@ -250,12 +250,12 @@ def test_audit_of_a_truncated_checkpoint_exits_2_with_the_reason(tmp_path, capsy
 def test_cache_misses_are_one_line_with_a_count(tmp_path, caplog):
     import torch
 
-    from lit_mia.cache import ModelCache
+    from lit_mia.models.cache import ModelCache
 
     cache = ModelCache(tmp_path, "lira_shadow")
     cache.save({"seed": 0, "epochs": 1}, {"w": torch.zeros(1)})
     wanted = [{"seed": i, "epochs": 2} for i in range(8)] + [{"seed": 0, "epochs": 1}]
-    with caplog.at_level("WARNING", logger="lit_mia.cache"):
+    with caplog.at_level("WARNING", logger="lit_mia.models.cache"):
         hits = cache.load_many(wanted)
     assert [h is not None for h in hits] == [False] * 8 + [True]
     (record,) = caplog.records

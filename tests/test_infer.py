@@ -26,7 +26,7 @@ from lit_mia.attacks.shadow import shadow_features
 from lit_mia.errors import ConfigError
 from lit_mia.predictor import Predictor
 from lit_mia.run import run_experiment
-from lit_mia.training import build_data, eval_sets, fit
+from lit_mia.training import build_data, eval_sets, fit_target
 from tests.test_run import TINY
 
 # ---------------------------------------------------------------- pure pieces
@@ -150,7 +150,7 @@ def overfit_ctx():
         ],
     )
     bundle, split = build_data(cfg)
-    target = fit(cfg, bundle, split.members, None)
+    target = fit_target(cfg, bundle, split.members, None)
     sets = eval_sets(bundle, split.members, split.nonmembers, None)
     n = len(sets["members"][1])
     eval_idx = {"members": split.members[:n], "nonmembers": split.nonmembers[:n]}

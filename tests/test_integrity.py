@@ -16,9 +16,9 @@ import pytest
 
 from lit_mia import config, training
 from lit_mia.attacks.base import LABEL_ONLY, MEMBERSHIP
+from lit_mia.attacks.confidence import choose_eps
 from lit_mia.attacks.context import AttackContext, shadow_split
 from lit_mia.attacks.registry import of_kind
-from lit_mia.attacks.threshold import choose_eps
 
 SKIP = {
     "iv": "needs a verifiable target (test_verifiable.py covers I_V)",
@@ -73,7 +73,7 @@ def _context(signal: bool) -> AttackContext:
     cfg = config.per_target("single", [*FIXTURE, f"attacks=[{','.join(ATTACK_NAMES)}]"])[0]
     bundle, split = training.build_data(cfg, {})
     train_on = split.members if signal else split.validation
-    target = training.fit(cfg, bundle, train_on, None, seed=int(cfg.seed))
+    target = training.fit_target(cfg, bundle, train_on, None, seed=int(cfg.seed))
     return AttackContext.build(cfg, bundle, split, target)
 
 

@@ -20,7 +20,7 @@ from lit_mia.attacks.label_only.augmentation import (
     translate,
 )
 from lit_mia.attacks.label_only.oracle import BudgetExceeded, LabelOracle
-from lit_mia.attacks.label_only.thresholds import percentile_threshold, threshold_table
+from lit_mia.attacks.label_only.random_thresholds import percentile_threshold, threshold_table
 from lit_mia.attacks.registry import ATTACKS as ALL_ATTACKS
 from lit_mia.attacks.registry import of_kind
 from lit_mia.errors import ConfigError

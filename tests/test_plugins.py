@@ -87,6 +87,36 @@ def test_config_and_run_with_plugin_net_and_dataset(tmp_path, capsys):
     assert m["target/train_acc"] > 0.5 and "attack/ib/auc" in m
 
 
+UPDATES_ON_BLOBS = [
+    "attacks=[a_li]",
+    "net.name=tiny_mlp",
+    "data.name=blobs",
+    "updates.base_size=100",
+    "updates.shadow_pool=300",
+    "updates.target_pool=300",
+    "updates.m_shadow=16",
+    "updates.m_target=8",
+    "updates.batch_size=8",
+]
+
+
+def test_update_leakage_pools_sized_by_the_plugin_dataset():
+    """Update leakage reads a plug-in data set's size from the data registry (1,200 blobs): a
+    layout that fits cuts disjoint pools out of exactly those indices; one sample too many is a
+    ConfigError naming the key and the bound, before any MLflow run."""
+    from lit_mia.run_updates import prepare
+
+    cfg = config.load("updates_leak_single", [*UPDATES_ON_BLOBS, "updates.n_probe=400"])
+    bundle, pools = prepare(cfg)
+    blocks = [v for v in pools.to_dict().values()]
+    idx = sorted(int(i) for b in blocks for i in b)
+    assert len(bundle) == 1200 and len(idx) == len(set(idx)) == 1200  # every sample, once
+    assert max(idx) == 1199
+    cfg = config.load("updates_leak_single", [*UPDATES_ON_BLOBS, "updates.n_probe=401"])
+    with pytest.raises(ConfigError, match=r"updates\.n_probe.*= 1201 must be <= 1200"):
+        prepare(cfg)
+
+
 SHADOW_ENTRY = ATTACKS["shadow"]  # a real Attack, for entry points in this module
 REGISTRIES = {"nets": NETS, "targets": TARGETS, "attacks": ATTACKS}
 

@@ -10,7 +10,7 @@ import torch
 from omegaconf import OmegaConf
 
 from lit_mia import cli, config
-from lit_mia.attacks.threshold import confidence_and_loss
+from lit_mia.attacks.confidence import confidence_and_loss
 from lit_mia.callbacks import LeakageCallback
 from lit_mia.data.datasets import load_dataset
 from lit_mia.perturb.pgd import AttackPGD, pgd
@@ -175,14 +175,14 @@ def test_parent_run_finishes_with_series_only_attacks(tmp_path):
     assert len(res) == 2
     runs = all_runs(client_for(tmp_path))
     assert {r.info.status for r in runs} == {"FINISHED"} and len(runs) == 3
-    from lit_mia.report import comparison_table
+    from lit_mia.comparison import comparison_table
 
     table = comparison_table(res, ["ia_sweep"])
     assert "ia_sweep acc" not in table and "| natural |" in table
 
 
 def test_updates_results_print_as_metric_table():
-    from lit_mia.report import comparison_table
+    from lit_mia.comparison import comparison_table
     from lit_mia.tracking import TargetResult
 
     res = {"updates": TargetResult("updates", "x", {"attack/a_li/acc": 0.4, "updates/n": 3.0})}

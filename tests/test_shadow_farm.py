@@ -1,6 +1,6 @@
-"""The shadow farm (lit_mia/shadow_farm.py): the vmap and loop paths train the same models for the
-same seeds (natural and PGD, Adam and SGD, MLP and a tiny LeNet), and the stacked primitives
-agree with plain per-model calls."""
+"""The shadow farm (lit_mia/models/shadow_farm.py): the vmap and loop paths train the same
+models for the same seeds (natural and PGD, Adam and SGD, MLP and a tiny LeNet), and the
+stacked primitives agree with plain per-model calls."""
 
 from __future__ import annotations
 
@@ -10,9 +10,7 @@ import torch
 
 from lit_mia.data.datasets import load_dataset
 from lit_mia.errors import ConfigError
-from lit_mia.nets import build_net
-from lit_mia.perturb.pgd import pgd
-from lit_mia.shadow_farm import (
+from lit_mia.models.shadow_farm import (
     FARMS,
     TrainSpec,
     choose_farm,
@@ -26,6 +24,8 @@ from lit_mia.shadow_farm import (
     vmap_pgd,
     vmappable,
 )
+from lit_mia.nets import build_net
+from lit_mia.perturb.pgd import pgd
 
 
 @pytest.fixture(scope="module")

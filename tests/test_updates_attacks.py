@@ -15,10 +15,10 @@ from pytorch_lightning.loggers.logger import Logger
 from lit_mia import cli
 from lit_mia.attacks.base import UPDATE_LEAKAGE
 from lit_mia.attacks.registry import of_kind
+from lit_mia.attacks.update_leakage import match_metrics as ev
+from lit_mia.attacks.update_leakage.decoders import LabelInference
+from lit_mia.attacks.update_leakage.settings import UpdatesSettings
 from lit_mia.fitting import fit_module
-from lit_mia.updates_leak import evaluation as ev
-from lit_mia.updates_leak.decoders import LabelInference
-from lit_mia.updates_leak.settings import UpdatesSettings
 
 UPDATE_ATTACKS = of_kind(UPDATE_LEAKAGE)
 
@@ -125,7 +125,7 @@ def test_keep_best_restores_the_epoch_with_the_lowest_held_out_loss():
 
 
 def test_holdout_is_a_base_the_decoder_never_sees():
-    from lit_mia.updates_leak.context import holdout
+    from lit_mia.attacks.update_leakage.context import holdout
 
     base_of = torch.arange(12) % 3
     tr, va = holdout(base_of, 0.2, 0)

@@ -9,13 +9,13 @@ import torch
 from torch import nn
 
 from lit_mia import config
-from lit_mia.cache import ModelCache
 from lit_mia.data.datasets import load_dataset
 from lit_mia.errors import ConfigError
+from lit_mia.models.cache import ModelCache
+from lit_mia.models.update_deltas import UpdateRule, naive_deltas, update_deltas
+from lit_mia.models.update_farm import BaseModels, build_farm
+from lit_mia.models.update_pools import check_disjoint, make_pools, sample_update_sets
 from lit_mia.nets import build_net
-from lit_mia.updates_leak.farm import UpdateRule, naive_deltas, update_deltas
-from lit_mia.updates_leak.pools import check_disjoint, make_pools, sample_update_sets
-from lit_mia.updates_leak.sides import BaseModels, build_farm
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ def test_delta_probe_mode_on_the_other_farm_nets(name, shape):
 
 
 def test_delta_probe_mode_refuses_nets_without_rules(digits):
-    from lit_mia.updates_leak.delta_forward import check_delta_net
+    from lit_mia.models.delta_forward import check_delta_net
 
     net = nn.Sequential(nn.Flatten(), nn.Linear(64, 8), nn.Tanh(), nn.Linear(8, 10))
     with pytest.raises(ConfigError, match="Tanh is not one of them: use probe_mode=loop"):
@@ -283,7 +283,7 @@ def test_cache_hit_and_miss_on_changed_fields(tmp_path, digits):
 
 
 def test_probe_twin_gives_the_same_logits():
-    from lit_mia.updates_leak.farm import MaxPool2x2, probe_twin
+    from lit_mia.models.update_deltas import MaxPool2x2, probe_twin
 
     torch.manual_seed(0)
     for name, shape in (("lenet_mnist", (1, 28, 28)), ("lenet_cifar", (3, 32, 32))):

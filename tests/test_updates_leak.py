@@ -22,16 +22,20 @@ from omegaconf import OmegaConf
 
 from lit_mia.attacks.base import UPDATE_LEAKAGE
 from lit_mia.attacks.registry import of_kind
+from lit_mia.attacks.update_leakage.ablation import run_ablation
+from lit_mia.attacks.update_leakage.context import UpdatesContext
+from lit_mia.attacks.update_leakage.multi import counts_from_histogram
+from lit_mia.attacks.update_leakage.representation import (
+    REPRESENTATIONS,
+    features,
+    unit_and_lognorm,
+)
+from lit_mia.attacks.update_leakage.settings import UpdatesSettings
+from lit_mia.attacks.update_leakage.validation import REPRESENTATIONS as CHECKED
 from lit_mia.data.datasets import DatasetBundle, load_dataset
 from lit_mia.errors import ConfigError
-from lit_mia.updates_leak.ablation import run_ablation
-from lit_mia.updates_leak.context import UpdatesContext
-from lit_mia.updates_leak.multi import counts_from_histogram
-from lit_mia.updates_leak.pools import make_pools, sample_update_sets, set_usage
-from lit_mia.updates_leak.representation import REPRESENTATIONS, features, unit_and_lognorm
-from lit_mia.updates_leak.settings import UpdatesSettings
-from lit_mia.updates_leak.sides import BaseModels, FarmSide, build_farm, farm_facts
-from lit_mia.updates_leak.validation import REPRESENTATIONS as CHECKED
+from lit_mia.models.update_farm import BaseModels, FarmSide, build_farm, farm_facts
+from lit_mia.models.update_pools import make_pools, sample_update_sets, set_usage
 
 UPDATE_ATTACKS = of_kind(UPDATE_LEAKAGE)
 

@@ -6,7 +6,7 @@ texts, step series). Kinds (`KINDS`):
 
 - `membership` and `label_only`: ctx is an `AttackContext` (attacks/context.py: the trained
   target, its evaluation sets, lazily trained shadow models, a fit function, the config);
-- `update_leakage`: ctx is an `UpdatesContext` (updates_leak/context.py: the farm of updated
+- `update_leakage`: ctx is an `UpdatesContext` (update_leakage/context.py: the farm of updated
   models and their posterior differences).
 
 `tracking.log_result` writes any result under `attack/<name>/...`; attacks never touch MLflow.
@@ -112,4 +112,4 @@ class Attack:
         return getattr(fn, "__module__", None) or type(self).__module__
 
 
-__all__ = ["Attack", "AttackResult", "KINDS", "MEMBERSHIP", "LABEL_ONLY", "UPDATE_LEAKAGE"]
+__all__ = ["KINDS", "LABEL_ONLY", "MEMBERSHIP", "UPDATE_LEAKAGE", "Attack", "AttackResult"]

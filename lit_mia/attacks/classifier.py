@@ -16,6 +16,7 @@ into the attack's metric set (metrics.attack_metrics plus the decision accuracy 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -46,7 +47,7 @@ class InferenceClassifier(pl.LightningModule):
             raise ConfigError(f"inference classifier needs >= 1 feature, got {n_features}")
         sizes = [int(n_features), *(int(h) for h in hidden)]
         layers: list[nn.Module] = []
-        for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+        for a, b in itertools.pairwise(sizes):
             layers += [nn.Linear(a, b), nn.ReLU()]
         layers.append(nn.Linear(sizes[-1], 2))
         self.net = nn.Sequential(*layers)

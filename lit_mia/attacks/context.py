@@ -113,7 +113,7 @@ class AttackContext:
     ) -> AttackContext:
         """The context of a target trained on `split.members`: evaluation sets of
         `attack.n_eval` members and as many non-members; shadow models fitted on demand by
-        `fit` (default: `training.fit` like the target, no validation set) from `make_net`
+        `fit` (default: `training.fit_target` like the target, no validation set) from `make_net`
         (default: the configured net). lit_mia.audit passes the user's recipe and net."""
         a = cfg.attack
         sets = training.eval_sets(bundle, split.members, split.nonmembers, a.n_eval)
@@ -127,7 +127,7 @@ class AttackContext:
             {"members": split.members[:n], "nonmembers": split.nonmembers[:n]},
             fit=fit
             or (
-                lambda idx, seed, epochs=None: training.fit(
+                lambda idx, seed, epochs=None: training.fit_target(
                     training.with_epochs(cfg, epochs), bundle, idx, None, seed=seed
                 )
             ),

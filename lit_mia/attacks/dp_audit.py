@@ -46,7 +46,7 @@ from lit_mia import training
 from lit_mia.attacks.base import AttackResult
 from lit_mia.attacks.context import AttackContext
 from lit_mia.attacks.scoring import attack_metrics
-from lit_mia.attacks.settings import DpAuditSettings  # noqa: F401 (re-export)
+from lit_mia.attacks.settings import DpAuditSettings
 from lit_mia.data.datasets import DatasetBundle
 from lit_mia.errors import ConfigError, require, unknown_name
 from lit_mia.metrics.one_run import one_run_eps
@@ -59,7 +59,7 @@ CANARY_KINDS = ("mislabel", "natural")
 def one_run_guesses(scores: np.ndarray, included: np.ndarray, fraction: float):
     """(correct, guesses): IN for the top k, OUT for the bottom k, k = round(fraction·m/2)."""
     m = scores.size
-    k = max(1, int(round(fraction * m / 2)))
+    k = max(1, int(round(fraction * m / 2)))  # noqa: RUF046 (numpy floats)
     order = np.argsort(scores, kind="stable")
     correct = int(included[order[-k:]].sum()) + int((~included[order[:k]]).sum())
     return correct, 2 * k
@@ -110,7 +110,7 @@ def run_dp_audit(ctx: AttackContext) -> AttackResult:
     bundle, y_can = canary_bundle(ctx.bundle, canaries, str(dc.kind), seed)
     train_idx = np.sort(np.r_[np.asarray(ctx.split.members, np.int64), canaries[included]])
     fcfg = training.with_epochs(cfg, dc.epochs)
-    model = training.fit(fcfg, bundle, train_idx, None, seed=seed + 0xA0D)
+    model = training.fit_target(fcfg, bundle, train_idx, None, seed=seed + 0xA0D)
     with torch.no_grad():
         logits = torch.cat(
             [model(bundle.x[canaries[i : i + 500]]) for i in range(0, m, 500)]

@@ -39,9 +39,9 @@ from omegaconf import DictConfig
 from lit_mia import metrics, training
 from lit_mia.attacks.base import AttackResult
 from lit_mia.attacks.classifier import decision_summary, fit_classifier, member_log_odds
+from lit_mia.attacks.confidence import confidence_and_loss
 from lit_mia.attacks.context import AttackContext
 from lit_mia.attacks.settings import InferSettings  # noqa: F401 (re-export)
-from lit_mia.attacks.threshold import confidence_and_loss
 from lit_mia.errors import ConfigError, unknown_name
 from lit_mia.perturb.pgd import pgd_args
 from lit_mia.perturb.targeted import targeted_logits
@@ -323,8 +323,8 @@ def check_confidence_infer(cfg: DictConfig) -> None:
 
 
 __all__ = [
-    "check_confidence_infer",
     "InferData",
+    "check_confidence_infer",
     "class_split",
     "class_threshold_decisions",
     "confidence_infer",

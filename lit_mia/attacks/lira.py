@@ -9,7 +9,7 @@ setting). Steps:
 1. Score: phi(x, y) = log p_y - log sum_{j != y} p_j (the logit-scaled confidence, §IV-B),
    computed stably from logits as z_y - logsumexp_{j != y} z_j (the softmax normaliser
    cancels), in float64, after the target's prediction-time temperature.
-2. Shadow models: N models trained like the target (the farm, lit_mia/shadow_farm.py, or the
+2. Shadow models: N models trained like the target (the farm, lit_mia/models/shadow_farm.py, or the
    Lightning fit for regimes the farm does not implement) on halves of a pool
    (`lira_pool`): the evaluation members and non-members first, then as many points of
    `split.shadow` as make the pool twice the target's member count m, so every shadow model
@@ -20,7 +20,7 @@ setting). Steps:
    of training points (which the vmap farm needs). Carlini et al.'s code draws an independent
    half per model (balanced per point by argsort, sizes varying); complementary pairs give the
    same per-point balance with equal sizes.
-   The models, the pool and their logits live in attacks/reference_models.py, shared with RMIA
+   The models, the pool and their logits live in models/reference_models.py, shared with RMIA
    within a run (trained once; logits streamed to a memory-mapped array).
 3. Per evaluation example, Gaussians of phi over its IN shadows (mu_in, sd_in) and OUT shadows
    (mu_out, sd_out) (`fit_gaussians`). Online score: log N(phi_t; mu_in, sd_in^2) -
@@ -54,7 +54,11 @@ from torch import Tensor
 from lit_mia import metrics, plots
 from lit_mia.attacks.base import AttackResult
 from lit_mia.attacks.context import AttackContext
-from lit_mia.attacks.reference_models import (  # re-exported (tests, bench)
+from lit_mia.attacks.scoring import attack_metrics
+from lit_mia.attacks.settings import LiraSettings  # noqa: F401 (re-export)
+from lit_mia.errors import ConfigError, unknown_name
+from lit_mia.models.cache import ModelCache
+from lit_mia.models.reference_models import (  # re-exported (tests, bench)
     AUGMENTS,
     CACHE_KIND,
     FARM_KNOBS,
@@ -68,11 +72,7 @@ from lit_mia.attacks.reference_models import (  # re-exported (tests, bench)
     reference_farm,
     target_view_logits,
 )
-from lit_mia.attacks.scoring import attack_metrics
-from lit_mia.attacks.settings import LiraSettings  # noqa: F401 (re-export)
-from lit_mia.cache import ModelCache
-from lit_mia.errors import ConfigError, unknown_name
-from lit_mia.shadow_farm import FARMS
+from lit_mia.models.shadow_farm import FARMS
 from lit_mia.training import label_of, subset
 
 MODES = ("online", "offline")
@@ -278,18 +278,18 @@ __all__ = [
     "AUGMENTS",
     "CACHE_KIND",
     "FARM_KNOBS",
+    "MODES",
     "PREDICTION_ONLY",
     "farm_spec",
-    "lira_scores",
-    "shadow_phi",
-    "MODES",
     "fit_gaussians",
     "gaussian_logpdf",
     "keep_matrix",
     "lira_pool",
+    "lira_scores",
     "offline_scores",
     "online_scores",
     "phi_from_logits",
     "query_views",
     "run_lira",
+    "shadow_phi",
 ]

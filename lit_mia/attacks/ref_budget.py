@@ -1,5 +1,5 @@
 """The reference-budget curve (`ref_budget`): RMIA and LiRA, online and offline, with 1, 2, 4,
-... up to N reference models drawn from one farm (attacks/reference_models.py), the comparison
+... up to N reference models drawn from one farm (models/reference_models.py), the comparison
 of Zarifzadeh et al. ICML 2024 (Fig. 1 / Table 2: RMIA with 1-2 references beats LiRA with few).
 
 Every method at budget k uses the farm's first k models (the balanced keep matrix's rows:
@@ -25,10 +25,10 @@ from lit_mia import metrics, plots
 from lit_mia.attacks.base import AttackResult
 from lit_mia.attacks.context import AttackContext
 from lit_mia.attacks.lira import check_lira, lira_scores, phi_from_logits, shadow_phi
-from lit_mia.attacks.reference_models import farm_logits, reference_farm, target_view_logits
 from lit_mia.attacks.rmia import MAX_REFERENCES, check_rmia, choose_a, rmia_inputs, scores_for
-from lit_mia.attacks.settings import RefBudgetSettings  # noqa: F401 (re-export)
+from lit_mia.attacks.settings import RefBudgetSettings
 from lit_mia.errors import require
+from lit_mia.models.reference_models import farm_logits, reference_farm, target_view_logits
 from lit_mia.training import label_of, subset
 
 METHODS = ("rmia_online", "rmia_offline", "lira_online", "lira_offline")

@@ -2,18 +2,18 @@
 
 The table below is the whole registry: each entry names its kind, description, the settings
 sections it reads (dataclasses in attacks/settings.py, label_only/settings.py and
-updates_leak/settings.py) and, as lazy `module:function` references (lit_mia/registry.py),
+attacks/update_leakage/settings.py) and, as lazy `module:function` references (lit_mia/registry.py),
 the code that runs it, its config check and how many shadow models it needs. Nothing here
 imports torch: `lit-mia list` and the config's name and key checks read the table, and an
 attack's module is imported when the attack runs or its check is called.
 
 Families:
-- score-based thresholds (threshold.py): ib, ia, iv, ia_sweep                  membership
+- score-based thresholds (confidence.py): ib, ia, iv, ia_sweep                  membership
 - inference classifiers (infer.py, shadow.py): model_infer, confidence_infer, shadow
 - LiRA (lira.py): lira; RMIA (rmia.py): rmia; reference-budget curve (ref_budget.py)
 - DP-SGD audit with canaries (dp_audit.py): dp_audit
 - label-only (label_only/): baseline, transfer, boundary, augmentation, cert_radius  label_only
-- update leakage (lit_mia/updates_leak/): a_li, a_ssr, a_lde, a_msr            update_leakage
+- update leakage (update_leakage/): a_li, a_ssr, a_lde, a_msr                  update_leakage
 
 A score attack gives `scorer` (scores, losses of the evaluation sets from a Predictor) instead
 of `run`, and gets the shared metric set and calibration of attacks/scoring.py.
@@ -31,11 +31,12 @@ from functools import partial
 from lit_mia.attacks import settings as s
 from lit_mia.attacks.base import KINDS, LABEL_ONLY, UPDATE_LEAKAGE, Attack
 from lit_mia.attacks.label_only import settings as lo
+from lit_mia.attacks.update_leakage.settings import UpdatesSettings
 from lit_mia.registry import LazyCallable, Registry
-from lit_mia.updates_leak.settings import UpdatesSettings
 
-_T = "lit_mia.attacks.threshold"
+_T = "lit_mia.attacks.confidence"
 _LO = "lit_mia.attacks.label_only"
+_UL = "lit_mia.attacks.update_leakage"
 
 
 def shadow_models(cfg) -> int:
@@ -44,7 +45,7 @@ def shadow_models(cfg) -> int:
 
 
 def _updates(name: str, run: str, description: str) -> Attack:
-    check = partial(LazyCallable("lit_mia.updates_leak.validation:check_updates"), attack=name)
+    check = partial(LazyCallable(f"{_UL}.validation:check_updates"), attack=name)
     return Attack(
         name, run, check, description, kind=UPDATE_LEAKAGE, settings={"updates": UpdatesSettings}
     )
@@ -163,22 +164,22 @@ _BUILTINS = (
     ),
     _updates(
         "a_li",
-        "lit_mia.updates_leak.single:run_a_li",
+        f"{_UL}.single:run_a_li",
         "single-sample label inference from posterior differences (§4.1)",
     ),
     _updates(
         "a_ssr",
-        "lit_mia.updates_leak.single:run_a_ssr",
+        f"{_UL}.single:run_a_ssr",
         "single-sample reconstruction, AE decoder transfer (§4.2)",
     ),
     _updates(
         "a_lde",
-        "lit_mia.updates_leak.multi:run_a_lde",
+        f"{_UL}.multi:run_a_lde",
         "label distribution estimation of k-sample update sets (§5)",
     ),
     _updates(
         "a_msr",
-        "lit_mia.updates_leak.multi:run_a_msr",
+        f"{_UL}.multi:run_a_msr",
         "multi-sample reconstruction with CBM-GAN (§5, appendix E)",
     ),
 )

@@ -3,7 +3,7 @@
 
 Threat model: as LiRA's (attacks/lira.py): black-box probabilities of the target, the training
 recipe, a pool of data from the target's distribution holding the candidates; reference models
-are LiRA's shadow models (attacks/reference_models.py: the same farm, trained once per run and
+are LiRA's shadow models (models/reference_models.py: the same farm, trained once per run and
 cached; settings `attack.lira.farm`, `epochs`, `cache_dir`).
 
 Score of a candidate x with label y against a population Z of points the target was not
@@ -44,16 +44,16 @@ from omegaconf import DictConfig
 from lit_mia import metrics
 from lit_mia.attacks.base import AttackResult
 from lit_mia.attacks.context import AttackContext
-from lit_mia.attacks.reference_models import (
+from lit_mia.attacks.scoring import attack_metrics
+from lit_mia.attacks.settings import RmiaSettings
+from lit_mia.errors import ConfigError, require, unknown_name
+from lit_mia.models.reference_models import (
     AUGMENTS,
     MODELS_PER_CHUNK,
     farm_logits,
     reference_farm,
     target_view_logits,
 )
-from lit_mia.attacks.scoring import attack_metrics
-from lit_mia.attacks.settings import RmiaSettings  # noqa: F401 (re-export)
-from lit_mia.errors import ConfigError, require, unknown_name
 from lit_mia.training import subset
 
 MODES = ("online", "offline")

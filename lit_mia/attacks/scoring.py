@@ -105,7 +105,7 @@ __all__ = [
     "attack_metrics",
     "calibration_shadows",
     "calibration_thresholds",
-    "shadow_side",
-    "scored_result",
     "score_pair",
+    "scored_result",
+    "shadow_side",
 ]

@@ -1,7 +1,7 @@
 """The attack settings, importable without torch: the shared `attack.*` keys
 (`AttackSettings`) and the sections of the membership attacks (`attack.infer`, `attack.shadow`,
 `attack.lira`, `attack.rmia`, `attack.ref_budget`, `attack.dp_audit`); the label-only sections
-are in label_only/settings.py, `updates` in updates_leak/settings.py. Each registry entry
+are in label_only/settings.py, `updates` in attacks/update_leakage/settings.py. Each registry entry
 (attacks/registry.py) declares the sections it reads (`Attack.settings`), and config.py
 assembles the `attack` section from them before anything imports torch; each attack's module
 re-exports its class.
@@ -130,8 +130,8 @@ class LiraSettings:
     example, Algorithm 1) | offline (OUT only, §VI-A); n_shadow >= 2 (complementary pairs:
     every point IN for half): 16 on CPU (paper 64-256; fix_variance, its advice below ~64).
     augment: none | flip | shift | flip_shift (1 / 2 / 9 / 18 queries). farm: auto | vmap |
-    loop (shadow_farm.py; auto times both). cache_dir: shadow models keyed by everything that
-    determines them (cache.py); "" = none. epochs: None = trainer.max_epochs."""
+    loop (models/shadow_farm.py; auto times both). cache_dir: shadow models keyed by everything that
+    determines them (models/cache.py); "" = none. epochs: None = trainer.max_epochs."""
 
     mode: str = "online"
     n_shadow: int = 16
@@ -180,10 +180,10 @@ class DpAuditSettings:
 
 __all__ = [
     "AttackSettings",
-    "InferSettings",
-    "ShadowAttackSettings",
-    "LiraSettings",
-    "RmiaSettings",
-    "RefBudgetSettings",
     "DpAuditSettings",
+    "InferSettings",
+    "LiraSettings",
+    "RefBudgetSettings",
+    "RmiaSettings",
+    "ShadowAttackSettings",
 ]

@@ -28,9 +28,9 @@ from omegaconf import DictConfig
 
 from lit_mia.attacks.base import AttackResult
 from lit_mia.attacks.classifier import decision_summary, fit_classifier, member_log_odds
+from lit_mia.attacks.confidence import confidence_and_loss
 from lit_mia.attacks.context import AttackContext
 from lit_mia.attacks.settings import ShadowAttackSettings  # noqa: F401 (re-export)
-from lit_mia.attacks.threshold import confidence_and_loss
 from lit_mia.errors import ConfigError, unknown_name
 from lit_mia.predictor import Predictor
 

@@ -51,9 +51,11 @@ def slice_figure(metrics: dict[str, float], title: str) -> Figure:
 
 def with_slices(ctx: AttackContext, name: str, res: AttackResult, kind: str) -> AttackResult:
     """`res` with `slice/...` metrics and its slice figure added (see the module docstring)."""
+    if kind not in (MEMBERSHIP, LABEL_ONLY) or res.scores is None:
+        return res
     a = ctx.cfg.attack
     kinds = list(a.get("slicing", []) or [])
-    if not kinds or kind not in (MEMBERSHIP, LABEL_ONLY) or res.scores is None:
+    if not kinds:
         return res
     is_member = np.asarray(res.is_member)
     if is_member.shape != (2 * ctx.n_eval,) or not np.array_equal(is_member, ctx.is_member()):

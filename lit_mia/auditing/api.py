@@ -39,12 +39,13 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from lit_mia import config, report, tracking
+from lit_mia import config, evaluation, tracking
 from lit_mia.attacks.context import AttackContext
 from lit_mia.attacks.registry import ATTACKS
 from lit_mia.auditing import inputs
 from lit_mia.auditing.result import AuditResult
 from lit_mia.errors import ConfigError, unknown_name
+from lit_mia.metrics import keys
 
 TRAINS_LIKE_TARGET = ("lira", "rmia", "ref_budget")
 """Attacks that train models through `ctx.fit` beyond `Attack.shadows` (reference models)."""
@@ -136,9 +137,9 @@ def _check_training(cfg: DictConfig, can_train: bool, train_fn, split) -> None:
         raise ConfigError("train_fn must accept a keyword argument seed: train_fn(x, y, seed)")
     lira_epochs = OmegaConf.select(cfg, "attack.lira.epochs")
     same = lira_epochs is None or int(lira_epochs) == int(cfg.trainer.max_epochs)
-    if "lira" in cfg.attacks and not same and train_fn is not None:
-        if not inputs.accepts(train_fn, "epochs"):
-            raise ConfigError("attack.lira.epochs is set: train_fn must accept epochs=")
+    lira_own_epochs = "lira" in cfg.attacks and not same and train_fn is not None
+    if lira_own_epochs and not inputs.accepts(train_fn, "epochs"):
+        raise ConfigError("attack.lira.epochs is set: train_fn must accept epochs=")
 
 
 def _n_classes(model: nn.Module, x: torch.Tensor) -> int:
@@ -191,53 +192,36 @@ def audit(
 
 
 def _run(cfg, model, bundle, split, shape, train_fn, module_factory, run_name) -> AuditResult:
-    current = [""]
     target = inputs.AuditModel(model, shape).eval()
+    trainer = inputs.UserTrainer(cfg, bundle, shape, train_fn, module_factory)
     ctx = AttackContext.build(
-        cfg,
-        bundle,
-        split,
-        target,
-        fit=inputs.fitter(cfg, bundle, shape, train_fn, module_factory, current),
-        make_net=inputs.template(model, shape),
+        cfg, bundle, split, target, fit=trainer, make_net=inputs.template(model, shape)
     )
     tags = {"lit_mia.experiment": "audit", "lit_mia.target": EXTERNAL, "seed": str(cfg.seed)}
     name = run_name or f"audit/{type(model).__name__}"
     with tracking.tracked_run(cfg, name, tags) as run:
         run.log_dict(split.to_dict(), "split/indices.json")
         run.log_dict(split.sizes(), "split/sizes.json")
-        metrics, results = evaluate(ctx, run, current)
+        ev = evaluation.evaluate(
+            ctx,
+            run,
+            list(cfg.attacks),
+            title="audit",
+            base=benign_metrics(ctx),
+            bins=cfg.attack.kl_bins,
+            on_attack=trainer.start,
+        )
         run_id = run.run_id
     uri = tracking.resolve_uri(str(cfg.tracking.uri), cfg.tracking.artifact_root)[0]
-    return AuditResult(metrics, results, run_id, uri, len(split.members), list(cfg.attacks))
+    return AuditResult(ev.metrics, ev.results, run_id, uri, len(split.members), list(cfg.attacks))
 
 
-def evaluate(ctx: AttackContext, run: tracking.Run, current: list[str]) -> tuple[dict, dict]:
-    """Benign accuracies and every attack's result, logged like run.evaluate (which adds the
-    PGD accuracies of a lit_mia regime); `current[0]` names the running attack."""
-    cfg = ctx.cfg
-    out = {
-        "target/train_acc": ctx.pred.accuracy("members"),
-        "target/test_acc": ctx.pred.accuracy("nonmembers"),
+def benign_metrics(ctx: AttackContext) -> dict[str, float]:
+    """The audited model's benign accuracies (no lit_mia regime: no PGD or verified ones)."""
+    return {
+        keys.target("train_acc"): ctx.pred.accuracy("members"),
+        keys.target("test_acc"): ctx.pred.accuracy("nonmembers"),
     }
-    results, curves = {}, {}
-    for name in cfg.attacks:
-        current[0] = name
-        res = ATTACKS[name].run(ctx)
-        tracking.log_result(run, name, res, title="audit", bins=cfg.attack.kl_bins)
-        out.update({f"attack/{name}/{k}": v for k, v in res.metrics.items()})
-        results[name] = res
-        if res.scores is not None:
-            curves[name] = (res.scores, res.is_member)
-    if ctx.shadows_trained:
-        sp = ctx.shadow_models(1)[0].predictor
-        out["shadow/train_acc"] = sp.accuracy("members")
-        out["shadow/test_acc"] = sp.accuracy("nonmembers")
-    if curves:
-        for path, fig in report.roc_figures(curves, "audit").items():
-            run.log_figure(fig, path)
-    run.log_metrics({k: v for k, v in out.items() if not k.startswith("attack/")})
-    return out, results
 
 
-__all__ = ["audit", "evaluate"]
+__all__ = ["audit", "benign_metrics"]

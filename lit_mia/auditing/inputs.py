@@ -57,7 +57,7 @@ def as_arrays(data: Any, what: str) -> tuple[Tensor, Tensor]:
         raise ConfigError(f"{what}: y must hold integer class labels, got {y.dtype}")
     x = x.detach().cpu().float()
     lo, hi = float(x.min()), float(x.max())
-    if not (np.isfinite([lo, hi]).all() and 0.0 <= lo and hi <= 1.0):
+    if not (np.isfinite([lo, hi]).all() and lo >= 0.0 and hi <= 1.0):
         raise ConfigError(
             f"{what}: x must lie in [0, 1] (pixel space; put any normalisation inside the "
             f"model, as its first layer), got [{lo:g}, {hi:g}]"
@@ -155,27 +155,39 @@ def pooled(
 TrainFn = Callable[..., nn.Module]
 
 
-def fitter(
-    cfg: DictConfig,
-    bundle: DatasetBundle,
-    sample_shape: tuple[int, ...],
-    train_fn: TrainFn | None,
-    module_factory: Callable[[], pl.LightningModule] | None,
-    current: list[str],
-) -> Callable[..., AuditModel]:
-    """`fit(idx, seed, epochs=None) -> AuditModel` (eval mode, CPU) with the user's recipe.
+class UserTrainer:
+    """`trainer(idx, seed, epochs=None) -> AuditModel` (eval mode, CPU) with the user's recipe:
+    the `fit` of the audit's AttackContext.
 
     train_fn is called as `train_fn(x, y, seed=seed)` on x [n, *sample_shape] and trains like
     the target did; `epochs=` is passed only when an attack asks for another count than
     trainer.max_epochs (attacks pass that as "like the target"), e.g. attack.lira.epochs.
     module_factory() builds a LightningModule trained on batches (x, y) for `epochs` (else
-    trainer.max_epochs). `current[0]` names the attack asking, for the error when neither is
-    given."""
+    trainer.max_epochs). `attack` names the attack being evaluated (set by `start`, the
+    evaluation loop's on_attack), for the error when neither recipe is given."""
 
-    def fit(idx, seed: int, epochs: int | None = None) -> AuditModel:
+    def __init__(
+        self,
+        cfg: DictConfig,
+        bundle: DatasetBundle,
+        sample_shape: tuple[int, ...],
+        train_fn: TrainFn | None,
+        module_factory: Callable[[], pl.LightningModule] | None,
+    ) -> None:
+        self.cfg, self.bundle, self.sample_shape = cfg, bundle, sample_shape
+        self.train_fn, self.module_factory = train_fn, module_factory
+        self.attack = ""
+
+    def start(self, attack: str) -> None:
+        """The evaluation loop runs `attack` next."""
+        self.attack = attack
+
+    def __call__(self, idx, seed: int, epochs: int | None = None) -> AuditModel:
+        cfg, bundle, sample_shape = self.cfg, self.bundle, self.sample_shape
+        train_fn, module_factory = self.train_fn, self.module_factory
         if train_fn is None and module_factory is None:
             raise ConfigError(
-                f"attack {current[0]} trains shadow/reference models like yours: pass "
+                f"attack {self.attack} trains shadow/reference models like yours: pass "
                 f"train_fn=(x, y, seed) -> model or module_factory=() -> LightningModule "
                 f"to lit_mia.audit"
             )
@@ -202,8 +214,6 @@ def fitter(
             )
         return AuditModel(model.cpu().eval(), sample_shape).eval()
 
-    return fit
-
 
 def accepts(fn: Callable, name: str) -> bool:
     """Whether `fn` takes keyword argument `name` (or **kwargs)."""
@@ -223,11 +233,11 @@ def template(model: nn.Module, sample_shape: tuple[int, ...]) -> Callable[[], nn
 __all__ = [
     "AuditModel",
     "Shaped",
+    "UserTrainer",
     "accepts",
     "as_arrays",
     "bundle_shape",
     "check_disjoint",
-    "fitter",
     "pooled",
     "template",
 ]

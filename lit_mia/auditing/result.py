@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lit_mia.attacks.base import AttackResult
+from lit_mia.metrics import keys
 
 COLUMNS = (
     ("auc", "auc"),
@@ -33,7 +34,7 @@ class AuditResult:
 
     def metric(self, attack: str, key: str) -> float:
         """`attack/<attack>/<key>`, e.g. metric("ib", "auc_ci_low")."""
-        return self.metrics[f"attack/{attack}/{key}"]
+        return self.metrics[keys.attack(attack, key)]
 
     @property
     def scores(self) -> dict[str, dict[str, np.ndarray]]:

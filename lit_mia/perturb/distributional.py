@@ -41,14 +41,13 @@ def sinha_linf_ascent(
         return x0.clone()
     require_autograd("sinha_linf_ascent")
     x_adv = x0.clone()
-    with eval_mode(model):
-        with torch.enable_grad():
-            for _ in range(steps):
-                x_adv.requires_grad_(True)
-                loss = F.cross_entropy(model(x_adv), y, reduction="sum")  # per-sample gradients
-                (grad,) = torch.autograd.grad(loss, x_adv)
-                x_adv = x_adv.detach()
-                ascent = step_size * grad  # (N, *)
-                pull = ascent.abs().mean() * torch.sign(x_adv + ascent - x0)  # batch-wide scale
-                x_adv = (x_adv + ascent - pull).clamp(0, 1)
+    with eval_mode(model), torch.enable_grad():
+        for _ in range(steps):
+            x_adv.requires_grad_(True)
+            loss = F.cross_entropy(model(x_adv), y, reduction="sum")  # per-sample gradients
+            (grad,) = torch.autograd.grad(loss, x_adv)
+            x_adv = x_adv.detach()
+            ascent = step_size * grad  # (N, *)
+            pull = ascent.abs().mean() * torch.sign(x_adv + ascent - x0)  # batch-wide scale
+            x_adv = (x_adv + ascent - pull).clamp(0, 1)
     return x_adv.detach()

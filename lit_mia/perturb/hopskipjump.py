@@ -486,10 +486,10 @@ def _with_failures(dist: dict[str, Tensor], bound: dict[str, Tensor], failed: np
 __all__ = [
     "ATTACK_NORMS",
     "FAILED",
-    "HSJResult",
     "MISCLASSIFIED",
     "NORMS",
     "SUCCESS",
+    "HSJResult",
     "box_bound",
     "hopskipjump",
     "lp_distances",

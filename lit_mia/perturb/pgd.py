@@ -115,18 +115,17 @@ def pgd(
         noise = torch.rand(x.shape, generator=generator, device=gen_device, dtype=x.dtype)
         x_adv = torch.min(torch.max(x_adv + (2 * noise.to(x.device) - 1) * eps, lower), upper)
 
-    with eval_mode(model):
-        with torch.enable_grad():
-            for _ in range(steps):
-                x_adv.requires_grad_(True)
-                loss = loss_fn(model(x_adv), y)
-                if loss.dim() > 0:
-                    loss = loss.sum()
-                # Gradient w.r.t. the input only: parameter .grad stays as it was, and autograd
-                # skips the weight-gradient kernels because no parameter is asked for.
-                (grad,) = torch.autograd.grad(loss, x_adv)
-                x_adv = x_adv.detach() + direction * step_size * grad.sign()
-                x_adv = torch.min(torch.max(x_adv, lower), upper)
+    with eval_mode(model), torch.enable_grad():
+        for _ in range(steps):
+            x_adv.requires_grad_(True)
+            loss = loss_fn(model(x_adv), y)
+            if loss.dim() > 0:
+                loss = loss.sum()
+            # Gradient w.r.t. the input only: parameter .grad stays as it was, and autograd
+            # skips the weight-gradient kernels because no parameter is asked for.
+            (grad,) = torch.autograd.grad(loss, x_adv)
+            x_adv = x_adv.detach() + direction * step_size * grad.sign()
+            x_adv = torch.min(torch.max(x_adv, lower), upper)
     return x_adv.detach()
 
 

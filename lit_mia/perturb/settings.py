@@ -1,5 +1,5 @@
 """The attack-time PGD settings (`AttackPGD`, extended by the `attack.*` section) and
-`pgd_args`, importable without torch (config.py builds the schema from them before anything
+`pgd_args`, importable without torch (lit_mia/config/ builds the schema from them before anything
 imports torch; the PGD itself is in pgd.py)."""
 
 from __future__ import annotations

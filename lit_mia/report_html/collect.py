@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from lit_mia.errors import ConfigError
+from lit_mia.metrics import keys
 from lit_mia.tracking import Store, StoredRun, mlflow_experiment
 
 RUN_ID = re.compile(r"[0-9a-f]{32}")
@@ -149,7 +150,7 @@ def _label(run: StoredRun) -> str:
 
 
 def _attack_names(run: StoredRun) -> list[str]:
-    names = {k.split("/")[1] for k in run.metrics if k.startswith("attack/") and k.count("/") >= 2}
+    names = {k.split("/")[1] for k in run.metrics if keys.is_attack(k) and k.count("/") >= 2}
     listed = re.findall(r"[A-Za-z0-9_]+", run.params.get("attacks", ""))
     return [a for a in listed if a in names] + sorted(names - set(listed))
 
@@ -166,7 +167,7 @@ def _target(store: Store, run: StoredRun, tmp: Path, label: str | None = None) -
     files = store.files(run.run_id)
     attacks = {}
     for name in _attack_names(run):
-        prefix = f"attack/{name}/"
+        prefix = keys.attack_prefix(name)
         metrics = {k[len(prefix) :]: v for k, v in run.metrics.items() if k.startswith(prefix)}
         attacks[name] = AttackData(name, metrics)
     images, config_yaml, split_hash = {}, "", None

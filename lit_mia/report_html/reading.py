@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lit_mia.metrics import keys as metric_keys
 from lit_mia.metrics.privacy import clopper_pearson_lower, clopper_pearson_upper
 from lit_mia.report_html.collect import TargetData
 from lit_mia.tracking import StoredRun
@@ -48,7 +49,7 @@ def binomial_ci(p: float, n: int | None) -> tuple[float | None, float | None]:
     """Two-sided Clopper–Pearson interval of a rate p measured on n samples."""
     if n is None or n < 1 or not math.isfinite(p):
         return None, None
-    k = int(round(p * n))
+    k = int(round(p * n))  # noqa: RUF046 (p may be a numpy float)
     a = (1 - LEVEL) / 2
     return float(clopper_pearson_lower(k, n, a)), float(clopper_pearson_upper(k, n, a))
 
@@ -57,7 +58,7 @@ def attack_number(t: TargetData, attack: str, metric: str) -> Number | None:
     m = t.attacks[attack].metrics
     if metric not in m:
         return None
-    key = f"attack/{attack}/{metric}"
+    key = metric_keys.attack(attack, metric)
     return Number(key, m[metric], m.get(f"{metric}_ci_low"), m.get(f"{metric}_ci_high"))
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable
 
+from lit_mia.metrics import keys as metric_keys
 from lit_mia.report_html import reading
 from lit_mia.report_html.collect import Study, TargetData
 from lit_mia.report_html.figures import data_uri, pareto_plot, roc_all
@@ -162,7 +163,7 @@ def _metric_rows(t: TargetData, name: str) -> list[str]:
     for k in sorted(m):
         if k.endswith(("_ci_low", "_ci_high")) or "slice" in k:
             continue
-        n = Number(f"attack/{name}/{k}", m[k], m.get(f"{k}_ci_low"), m.get(f"{k}_ci_high"))
+        n = Number(metric_keys.attack(name, k), m[k], m.get(f"{k}_ci_low"), m.get(f"{k}_ci_high"))
         rows.append(f"<td>{esc(k)}</td>" + cell(n.value, n.key, t.run.run_id) + ci(n))
     return rows
 
@@ -173,7 +174,7 @@ def _slices(t: TargetData, name: str) -> str:
     if not keys:
         return missing(f"No slices logged for {name}.")
     rows = [
-        f"<td>{esc(k)}</td>" + cell(m[k], f"attack/{name}/{k}", t.run.run_id)
+        f"<td>{esc(k)}</td>" + cell(m[k], metric_keys.attack(name, k), t.run.run_id)
         + ci(Number(k, m[k], m.get(f"{k}_ci_low"), m.get(f"{k}_ci_high")))
         for k in keys
     ]  # fmt: skip
@@ -187,7 +188,7 @@ def target_section(t: TargetData, i: int) -> str:
         f'<p class="muted">run <code>{esc(run.run_id)}</code> · {esc(run.name)} · '
         f"{esc(run.status)}</p>"
     ]
-    own = [k for k in sorted(t.metrics) if not k.startswith("attack/") and "/" in k]
+    own = [k for k in sorted(t.metrics) if not metric_keys.is_attack(k) and "/" in k]
     if own:
         rows = [f"<td>{esc(k)}</td>" + cell(t.metrics[k], k, run.run_id) for k in own]
         out.append("<h3>Model</h3>" + table(["metric", "value"], rows))
@@ -226,7 +227,7 @@ def updates_section(t: TargetData) -> str:
                 what = "attack" if k == main else "baseline " + k[len(main) + 1 :]
                 rows.append(
                     f"<td>{esc(name)}</td><td>{esc(what)}</td><td>{esc(k)}</td>"
-                    + cell(a.metrics[k], f"attack/{name}/{k}", t.run.run_id)
+                    + cell(a.metrics[k], metric_keys.attack(name, k), t.run.run_id)
                 )
     grids = {p: b for p, b in t.images.items() if "reconstruction" in p}
     body = (
@@ -264,7 +265,7 @@ def sweep_section(study: Study) -> str:
             figures({"Pareto front": fig})
             if fig
             else missing("No Pareto plot (needs 1-2 objectives and finished trials).")
-        )  # fmt: skip
+        )
         + table(["trial", "status", "Pareto", *params, *keys], rows)
         + "</section>"
     )

@@ -198,13 +198,11 @@ def check_objectives(spec: SweepSpec, cfg) -> None:
 def objective_value(metric: str, logged: dict[str, float]) -> float | None:
     """The value of objective `metric` among a trial's logged metrics (None if absent);
     `attack/*/<key>` is the maximum of `attack/<name>/<key>` over the attacks that logged it."""
-    parts = metric.split("/", 2)
-    if parts[0] == "attack" and len(parts) == 3 and parts[1] == STRONGEST:
-        vals = [
-            v
-            for k, v in logged.items()
-            if k.startswith("attack/") and k.split("/", 2)[2:] == [parts[2]]
-        ]
+    from lit_mia.metrics import keys  # lazily: the sweep's config checks import no SciPy
+
+    parts = keys.split_attack(metric)
+    if parts is not None and parts[0] == STRONGEST:
+        vals = [v for k, v in logged.items() if (keys.split_attack(k) or ("", ""))[1] == parts[1]]
         return max(vals) if vals else None
     return logged.get(metric)
 

@@ -1,7 +1,7 @@
 """Training regimes as LightningModules, by name (`target.name`).
 
 Each regime class names its settings dataclass (`cls.Settings`, in targets/settings.py with the
-paper's defaults and a `validate(section, cfg)` classmethod); config.py builds the `target`
+paper's defaults and a `validate(section, cfg)` classmethod); lit_mia/config/ builds the `target`
 section's schema from `settings_class(name)` without importing torch. `TARGETS` is a lazy
 registry (lit_mia/registry.py): a regime's module is imported when its class is first used.
 Adding a regime: its settings class in settings.py, its LightningModule module, one line in

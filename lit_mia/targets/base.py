@@ -9,8 +9,8 @@ means kept in torchmetrics `MeanMetric`s (`epoch_mean`), exact over DDP ranks of
 Run the Trainer with `inference_mode=False` so PGD can take input gradients inside validation.
 
 Settings: every regime declares a settings dataclass (`Settings`, extending `TargetSettings`
-below) with its paper defaults; the `target` config section is that class (config.py builds the
-schema from it), and the constructor takes an instance: `PGDTarget(net, PGDSettings(eps=0.2))`.
+below) with its paper defaults; the `target` config section is that class (lit_mia/config/ builds
+the schema from it), and the constructor takes an instance: `PGDTarget(net, PGDSettings(eps=0.2))`.
 
 Countermeasures (regularizers.py, dp.py) apply to every regime from here: `forward` divides the
 logits by the temperature (prediction time only: losses and validation call `self.net`), the

@@ -2,7 +2,7 @@
 
 One dataclass per regime, with the paper's defaults and a `validate(section, cfg)` classmethod
 that raises a one-line ConfigError naming the key; the regime's LightningModule (its module
-beside this one) names its class as `Settings`, and config.py builds the `target` schema from
+beside this one) names its class as `Settings`, and lit_mia/config/ builds the `target` schema from
 `SETTINGS` below (lit_mia/targets/__init__.py) before anything imports torch.
 
     CountermeasureSettings   temperature, DA, L1/L2, DP-SGD: every regime (regularizers.py, dp.py)

@@ -47,9 +47,8 @@ def trades_adversary(
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """x_adv maximising KL(F(x) || F(x_adv)) in the eps-ball (eq. 12); eval mode, modes restored."""
-    with eval_mode(net):
-        with torch.no_grad():
-            p_clean = F.softmax(net(x), dim=1)  # [B, K], the attack's fixed target
+    with eval_mode(net), torch.no_grad():
+        p_clean = F.softmax(net(x), dim=1)  # [B, K], the attack's fixed target
     gen_device = generator.device if generator is not None else x.device
     noise = torch.randn(x.shape, generator=generator, device=gen_device, dtype=x.dtype)
     start = x + 0.001 * noise.to(x.device)

@@ -7,7 +7,7 @@ enforces per-candidate budgets; no attack reads logits or probabilities of the t
 - baseline      (baseline.py)      Yeom: member iff correctly classified
 - transfer      (transfer.py)      shadow model on target-relabelled data, score -CE (Alg. 1)
 - boundary      (boundary.py)      HopSkipJump distance (Alg. 2), L0/L1/L2/L_inf, AUC vs
-                                   budget, Algorithm 3 thresholds (thresholds.py)
+                                   budget, Algorithm 3 thresholds (random_thresholds.py)
 - augmentation  (augmentation.py)  robustness of the label to shifts / flips / noise
 - cert_radius   (certify.py)       randomized-smoothing certified radius, ACR (App. A.2)
 

@@ -14,7 +14,7 @@ Logged: `auc` / `acc_best` / ... of the `score_norm` distance (default L2) and `
 `budgets`, the AUC after at most b queries for each b (Fig. 9), read from the same run:
 metrics `auc_budget_<b>`, the step series `auc_vs_budget`, `boundary/budget_sweep.csv` and
 `plots/boundary_budget.png`. With `attack.thresholds.n_random` > 0, Algorithm 3
-(thresholds.py): F1 / accuracy of the threshold from random inputs for each t (Fig. 11) as
+(random_thresholds.py): F1 / accuracy of the threshold from random inputs for each t (Fig. 11) as
 `alg3_f1_t<t>`, `alg3_acc_t<t>`, `alg3_tau_t<t>`, series `alg3_f1` / `alg3_acc` and
 `boundary/alg3.csv`. No shadow calibration: the boundary adversary has no data (Table 1);
 Algorithm 3 is its threshold.
@@ -27,7 +27,7 @@ import numpy as np
 from lit_mia import plots
 from lit_mia.attacks.base import AttackResult
 from lit_mia.attacks.context import AttackContext
-from lit_mia.attacks.label_only import thresholds
+from lit_mia.attacks.label_only import random_thresholds as thresholds
 from lit_mia.attacks.label_only.common import auc, eval_subset, label_result
 from lit_mia.attacks.label_only.oracle import LabelOracle
 from lit_mia.attacks.label_only.settings import BoundarySettings, ThresholdSettings  # noqa: F401

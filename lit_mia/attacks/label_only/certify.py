@@ -124,7 +124,7 @@ def run(ctx: AttackContext) -> AttackResult:
     c = ctx.cfg.attack.cert
     sub = eval_subset(ctx, c.n_eval)
     oracle = LabelOracle(ctx.target, len(sub), budget=c.n0 + c.n, batch_size=c.query_rows)
-    _, p_a, radius = certify(
+    _, _p_a, radius = certify(
         oracle,
         sub.x,
         sub.y,

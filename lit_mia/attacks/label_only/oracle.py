@@ -53,7 +53,7 @@ class LabelOracle:
     its logits or probabilities.
     """
 
-    __slots__ = ("_label", "_counts", "_budget", "_total")
+    __slots__ = ("_budget", "_counts", "_label", "_total")
 
     def __init__(
         self, model: nn.Module, n_owners: int, budget: int | None = None, batch_size: int = 1024

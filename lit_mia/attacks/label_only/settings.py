@@ -1,6 +1,6 @@
 """Settings of the label-only attacks (`attack.transfer`, `attack.boundary`,
 `attack.thresholds`, `attack.augmentation`, `attack.cert`), importable without torch: the
-registry entries (attacks/registry.py) declare them and config.py builds the schema from them.
+registry entries (attacks/registry.py) declare them and lit_mia/config/ builds the schema from them.
 Defaults follow Li & Zhang CCS'21 and its released code; each field is described in its
 class and used by the attack module named in the class docstring."""
 
@@ -72,9 +72,9 @@ class CertSettings:
 
 
 __all__ = [
-    "TransferSettings",
-    "BoundarySettings",
-    "ThresholdSettings",
     "AugmentationSettings",
+    "BoundarySettings",
     "CertSettings",
+    "ThresholdSettings",
+    "TransferSettings",
 ]
