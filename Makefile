@@ -18,7 +18,7 @@ SERVER_PORT ?= 5001
 DB_URL := postgresql://postgres@127.0.0.1:$(DB_PORT)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run report test test-all bench sweep ui lint format clean db db-stop server dashboard
+.PHONY: help setup run report test test-all bench sweep ui lint format docs docs-build clean db db-stop server dashboard
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "; printf "lit_mia make targets:\n"} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST) \
@@ -82,15 +82,27 @@ ui: $(STAMP) ## MLflow UI on http://127.0.0.1:$(PORT) over mlruns/
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db \
 		--default-artifact-root mlruns/artifacts --host 127.0.0.1 --port $(PORT)
 
+LINT_PATHS := lit_mia tests bench docs/_scripts  # .pre-commit-config.yaml checks the same
+
 lint: $(STAMP) ## ruff lint and format check
-	$(VENV)/bin/ruff check lit_mia tests bench
-	$(VENV)/bin/ruff format --check lit_mia tests bench
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 
 format: $(STAMP) ## apply ruff fixes and formatting
-	$(VENV)/bin/ruff check --fix lit_mia tests bench
-	$(VENV)/bin/ruff format lit_mia tests bench
+	$(VENV)/bin/ruff check --fix $(LINT_PATHS)
+	$(VENV)/bin/ruff format $(LINT_PATHS)
+
+DOCS_PORT ?= 8000
+# mkdocs-material and the gen-files plugins print notices about MkDocs 2 on every build
+DOCS_ENV := NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true
+
+docs: $(STAMP) ## serve the documentation site with live reload on http://127.0.0.1:$(DOCS_PORT)
+	$(DOCS_ENV) $(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:$(DOCS_PORT)
+
+docs-build: $(STAMP) ## build the documentation site into site/ (--strict: any warning fails)
+	$(DOCS_ENV) $(VENV)/bin/mkdocs build --strict --site-dir site
 
 clean: ## remove caches and run data (keeps .venv and mlruns/.gitkeep)
-	rm -rf .pytest_cache .ruff_cache .hypothesis lightning_logs bench/results
+	rm -rf .pytest_cache .ruff_cache .hypothesis lightning_logs bench/results site
 	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +
 	find mlruns -mindepth 1 -not -name .gitkeep -delete 2>/dev/null || true

@@ -5,7 +5,8 @@ test images for every variant:
 
 1. HopSkipJump, ours (lit_mia/perturb/hopskipjump.py, all samples batched) vs ART's
    `HopSkipJump` (one sample at a time, `PyTorchClassifier`), both untargeted L2 with the same
-   max_iter / max_eval / init_eval / init_size (REFERENCE.md §3: 50 / 10000 / 100 / 100).
+   max_iter / max_eval / init_eval / init_size (50 / 10000 / 100 / 100, the released code's:
+   docs/reference/paper-defaults.md#label-only-membership-inference).
    Rows: ms per sample of each, the speed-up ART / ours (goal >= 2.5 on CPU), queries per
    second of each, and queries per sample (should agree: the same algorithm).
 2. Our query throughput as a fraction of the model's plain batched forward throughput

@@ -2,8 +2,8 @@
 
 IBP (Gowal et al., "On the effectiveness of interval bound propagation for training verifiably
 robust models", 2018; the box domain of Mirman et al., DiffAI, ICML 2018): the input box
-[lower, upper] = [x - eps, x + eps] ∩ [0, 1] (pixel space, DESIGN.md §3) is pushed through a
-flat nn.Sequential layer by layer:
+[lower, upper] = [x - eps, x + eps] ∩ [0, 1] (pixel space, docs/explanation/measurement.md) is
+pushed through a flat nn.Sequential layer by layer:
 
 - affine (Linear, Conv2d, eval BatchNorm) in center/radius form: c' = W c + b, r' = |W| r;
 - Normalize (per-channel (x - m) / s with s > 0) and monotone layers (ReLU, LeakyReLU with slope

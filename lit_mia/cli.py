@@ -25,6 +25,7 @@ import signal
 import sys
 
 from lit_mia.errors import ConfigError
+from lit_mia.quiet import quiet_lightning
 
 EXIT_CONFIG = 2
 INTERRUPTED = {  # what Ctrl-C left behind, one line (docs/howto/sweeps-and-interrupts.md)
@@ -105,29 +106,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _quiet_lightning() -> None:
-    """Keep progress bars and warnings; drop Lightning's per-fit banner lines and tips, and
-    MLflow's "View run at" emoji links (the CLI prints where the runs are once)."""
-    import logging
-    import os
-    import warnings
-
-    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-    warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated")
-    warnings.filterwarnings("ignore", message="Creating legend with loc")  # matplotlib
-    for name in (
-        "mlflow.store.db.utils",  # "Creating initial MLflow database tables..."
-        "pytorch_lightning.utilities.rank_zero",
-        "lightning.pytorch.utilities.rank_zero",
-        "lightning_fabric.utilities.seed",
-        "pytorch_lightning.accelerators.cuda",
-    ):
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    _quiet_lightning()
+    quiet_lightning()
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         return _dispatch(args)

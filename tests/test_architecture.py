@@ -1,4 +1,5 @@
-"""Architecture guards for the `lit_mia` package (renovation issue 10, DESIGN.md sections 1-2).
+"""Architecture guards for the `lit_mia` package (renovation issue 10;
+docs/explanation/architecture.md).
 
 The rules checked here:
 
@@ -44,7 +45,7 @@ SWEEP_LAYER = "lit_mia.sweep"
 Graph = dict[str, set[str]]
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "paths", "plugins", "registry", "progress", "weights_file"),  # foundation
+    ("errors", "paths", "plugins", "registry", "progress", "quiet", "weights_file"),  # foundation
     ("metrics", "nets", "data", "perturb", "bounds", "plots"),  # pure math, data, architectures
     ("predictor", "targets", "fitting", "training"),  # training regimes (LightningModules)
     ("models",),  # what attacks train: shadow/reference farms, update farm, cache

@@ -46,7 +46,8 @@ def shadow_sizes(split: MembershipSplit) -> tuple[int, int]:
 
 def check_shadow_pool(split: MembershipSplit, n_models: int) -> None:
     """ConfigError unless the shadow pool can hold one shadow model's in + out sets
-    (calibration shadows train like the target, on as many points: DESIGN.md §3)."""
+    (calibration shadows train like the target, on as many points:
+    docs/explanation/measurement.md)."""
     if n_models <= 0:
         return
     n_in, n_out = shadow_sizes(split)

@@ -1,5 +1,6 @@
 """LiRA, the Likelihood Ratio Attack (Carlini, Chien, Nasr, Song, Terzis, Tramer, "Membership
-Inference Attacks From First Principles", IEEE S&P 2022, §IV and Algorithm 1; REFERENCE.md §2).
+Inference Attacks From First Principles", IEEE S&P 2022, §IV and Algorithm 1;
+docs/reference/paper-defaults.md#score-based-membership-inference).
 
 Threat model: black-box access to the target's logits (prediction vectors) and the true label;
 the attacker knows the training recipe (regime, architecture, optimiser, epochs) and holds a

@@ -5,7 +5,8 @@ are in label_only/settings.py, `updates` in attacks/update_leakage/settings.py. 
 (attacks/registry.py) declares the sections it reads (`Attack.settings`), and config.py
 assembles the `attack` section from them before anything imports torch; each attack's module
 re-exports its class.
-Defaults follow CCS'19 (Song, Shokri, Mittal) §5.2 and the released code (REFERENCE.md §2).
+Defaults follow CCS'19 (Song, Shokri, Mittal) §5.2 and the released code
+(docs/reference/paper-defaults.md#score-based-membership-inference).
 """
 
 from __future__ import annotations

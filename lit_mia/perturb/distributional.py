@@ -14,8 +14,9 @@ The second term pulls every pixel back towards x by one batch-wide constant (the
 over all samples and pixels of the batch, as the released numpy code computes it), the
 subgradient step of the L_inf-like penalty. Only the [0,1] clip bounds x~: ||x~ - x||_inf is
 not constrained, so `eps` plays no role here (it only sets how the trained model is
-evaluated). There is no random start. Defaults (REFERENCE.md §1): FMNIST a=1, 8 steps; Yale
-a=1.5, 10 steps; CIFAR-10 10 steps of the released coeff 12 on 0-255 pixels, a = 12/255 here.
+evaluated). There is no random start. Defaults
+(docs/reference/paper-defaults.md#robust-training): FMNIST a=1, 8 steps; Yale a=1.5, 10 steps;
+CIFAR-10 10 steps of the released coeff 12 on 0-255 pixels, a = 12/255 here.
 
 Shapes: x (N, *) in [0,1], y (N,) int64; returns x_adv with x's shape, detached.
 Invariants as in pgd.py: the model runs in eval mode and gets every submodule's training flag

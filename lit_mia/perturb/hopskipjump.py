@@ -3,8 +3,9 @@
 A decision-based attack: it only asks a label oracle `oracle(x [M, *], owners [M]) -> labels [M]`
 and walks along the decision boundary towards the original input. Li & Zhang CCS'21 §4 (the
 boundary attack) use ART's implementation with norm 2, max_iter 50, max_eval 10000,
-init_eval 100, init_size 100 (REFERENCE.md §3); this module follows ART 1.x's variant of the
-algorithm step for step, so distances are comparable with the released code:
+init_eval 100, init_size 100 (docs/reference/paper-defaults.md#label-only-membership-inference);
+this module follows ART 1.x's variant of the algorithm step for step, so distances are
+comparable with the released code:
 
     label check      1 query; a sample the oracle already misclassifies (label != y) is done
                      with distance 0 (Li & Zhang Algorithm 2, lines 2-4).

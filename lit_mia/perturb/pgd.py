@@ -4,7 +4,8 @@ Madry, Makelov, Schmidt, Tsipras, Vladu. "Towards Deep Learning Models Resistant
 Attacks", ICLR 2018.
 
 Threat model: white box, L_inf ball of radius `eps` around x, intersected with the image box
-[0,1]. Everything is in pixel space: the net normalises inputs in its first layer (DESIGN.md §3).
+[0,1]. Everything is in pixel space: the net normalises inputs in its first layer
+(docs/explanation/measurement.md).
 
 Each step (sign = +1 untargeted, -1 targeted):
 
@@ -13,7 +14,7 @@ Each step (sign = +1 untargeted, -1 targeted):
 with L = cross-entropy summed over the batch (or `loss_fn`). Untargeted PGD ascends the loss at
 the true labels `y`; targeted PGD descends it towards the target labels `y`.
 
-Defaults (REFERENCE.md §1-2, Song et al. CCS'19 released code):
+Defaults (docs/reference/paper-defaults.md, Song et al. CCS'19 released code):
 - training, FMNIST: eps 0.1, 8 steps, step 0.02, random start; CIFAR-10: eps 8/255, 10 steps,
   step 2/255, random start.
 - attack time (I_A): 20 steps, step 2.5 * eps / 20, no random start -> `AttackPGD` (the

@@ -18,8 +18,9 @@ def check_nonnegative(**values: float) -> None:
 
 @dataclass
 class AttackPGD:
-    """Attack-time untargeted L_inf PGD of the CCS'19 released code (REFERENCE.md §2): eps 0.1
-    (Fashion-MNIST), 20 steps of 2.5 * eps / steps (`step_size: None`), no random start.
+    """Attack-time untargeted L_inf PGD of the CCS'19 released code
+    (docs/reference/paper-defaults.md#score-based-membership-inference): eps 0.1 (Fashion-MNIST),
+    20 steps of 2.5 * eps / steps (`step_size: None`), no random start.
     The `attack.*` settings of every attack that crafts adversarial examples extend it."""
 
     eps: float = 0.1

@@ -3,7 +3,7 @@
 A sweep names a base experiment, overrides for every trial, a search space over dotted config
 keys (`params`, with `tie`s copying one sampled value to another key) and one or more
 objectives. Objectives select models, so they are measured where selection may look
-(DESIGN.md section 3, "no selection sees evaluation data"):
+(docs/explanation/measurement.md, "no selection sees evaluation data"):
 
 - `val/acc`, `val/adv_acc`, `val/loss`, `val/ver_acc`: the target's validation split, at the
   last validation epoch (never members or non-members);
@@ -162,7 +162,7 @@ def validate(spec: SweepSpec) -> None:
 
 def check_split(metric: str) -> None:
     """Refuse objectives measured on evaluation members / non-members (selection uses the
-    validation split, REFERENCE.md / DESIGN.md section 3)."""
+    validation split, docs/explanation/measurement.md)."""
     for prefix, split in EVAL_SPLITS.items():
         if metric.startswith(prefix):
             raise ConfigError(

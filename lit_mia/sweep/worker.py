@@ -16,11 +16,11 @@ def _sigterm(signum, frame):  # pragma: no cover - signal path
 
 
 def main(argv: list[str]) -> int:
-    from lit_mia.cli import _quiet_lightning
     from lit_mia.errors import ConfigError
+    from lit_mia.quiet import quiet_lightning
 
     signal.signal(signal.SIGTERM, _sigterm)
-    _quiet_lightning()  # as quiet as `lit-mia run`: no Lightning banners or tips
+    quiet_lightning()  # as quiet as `lit-mia run`: no Lightning banners or tips
     name, parent, index, *overrides = argv
     try:
         import torch

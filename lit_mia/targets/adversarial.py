@@ -6,7 +6,8 @@ released code's Fashion-MNIST ones: eps 0.1, 8 steps, step 0.02, random start.
 
 Mixed PGD (CCS'19 Table 5): `ratio` r in [0,1]. With `ratio_mode="fixed"` a subset of r*n
 training points, chosen once from the seed, contributes the robust loss on its PGD examples
-and the remaining points contribute the natural loss (REFERENCE.md §1). `ratio_mode="batch"`
+and the remaining points contribute the natural loss
+(docs/reference/paper-defaults.md#robust-training). `ratio_mode="batch"`
 instead perturbs a random fraction r of every batch (a separate experiment). Only the selected
 rows are attacked, so r < 1 also costs proportionally less. Shapes: x [B,C,H,W], y [B], idx [B].
 """

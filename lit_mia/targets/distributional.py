@@ -9,7 +9,8 @@ released L_inf-penalty steps, no gamma, no eps-ball, only the [0,1] clip, eval m
 the same PGD attack as the other empirical defences, at eps 0.1 for Fashion-MNIST (8/255 for
 CIFAR-10 and Yale), so `DistSettings` keeps eps 0.1.
 
-Defaults (`DistSettings`, REFERENCE.md §1, FMNIST): a = `dist_step_size` 1.0, 8 steps;
+Defaults (`DistSettings`, FMNIST; docs/reference/paper-defaults.md#robust-training):
+a = `dist_step_size` 1.0, 8 steps;
 Yale a 1.5, 10 steps; CIFAR-10 10 steps with the released `coeff` 12, which acts on 0-255 pixels
 (x_255 += 255 * 12 * dL/dx_255 = 12 * dL/dx_01), i.e. a = 12/255 in [0,1] pixel space.
 Shapes: x [B,C,H,W] in [0,1], y [B].

@@ -121,7 +121,8 @@ class TargetSettings(CountermeasureSettings):
 @dataclass
 class PerturbedSettings(TargetSettings):
     """Regimes that train on perturbed inputs: the CCS'19 released Fashion-MNIST training PGD,
-    eps 0.1, 8 steps of 0.02, random start (REFERENCE.md §1; CIFAR-10: 8/255, 10, 2/255)."""
+    eps 0.1, 8 steps of 0.02, random start (CIFAR-10: 8/255, 10, 2/255;
+    docs/reference/paper-defaults.md#robust-training)."""
 
     eps: float = 0.1
     steps: int = 8

@@ -16,7 +16,8 @@ from a generator seeded with the run seed), `steps` signed steps of `step_size`,
 the eps-ball and [0,1]; the attack's target F(x) is the eval-mode clean prediction, detached.
 With beta = 0 the attack is skipped and the step equals natural training exactly.
 
-Defaults (`TradesSettings`, REFERENCE.md §1, FMNIST): beta 1.0, eps 0.1, 8 steps, step 0.02;
+Defaults (`TradesSettings`, FMNIST; docs/reference/paper-defaults.md#robust-training):
+beta 1.0, eps 0.1, 8 steps, step 0.02;
 CIFAR-10: eps 8/255, 10 steps, step 0.007. Shapes: x [B,C,H,W] in [0,1], y [B].
 """
 

@@ -8,8 +8,8 @@ Choquette-Choo's "translations by d pixels"), and `n_noise` Gaussian draws of st
 clipped to [0, 1] (their noise-robustness attack). Score = fraction of those queries answered
 with the true label (higher = member); thresholded like any score attack (their threshold
 variant; the paper's combined attack trains a classifier on the same 0/1 vectors).
-Defaults: REFERENCE.md §3 / `AugmentationSettings` (shifts up to 2 pixels, 10 noise draws of
-std 0.05).
+Defaults: `AugmentationSettings` (shifts up to 2 pixels, 10 noise draws of std 0.05;
+docs/reference/paper-defaults.md#label-only-membership-inference).
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ of M, so it runs on a `LabelOracle`. Per sample (Cohen's CERTIFY, batched over s
 CR = sigma/2 (Phi^-1(p_A) - Phi^-1(p_B)) with p_B = 1 - p_A is eq. (6) of the paper; a sample the
 smoothed classifier abstains on or gets wrong has no certified radius at its true label (radius
 0, as MACER's ACR). ACR = mean CR over members / non-members (eqs. 2-3, Tables 3/5). Defaults
-(REFERENCE.md §3): sigma 0.25, N0 100, N 100,000, alpha 0.001.
+(docs/reference/paper-defaults.md#label-only-membership-inference): sigma 0.25, N0 100,
+N 100,000, alpha 0.001.
 
 Noise is drawn per sample from its own generator (seed per sample) in fixed chunks of
 `CHUNK` draws, so a sample's radius does not depend on which samples share its batch.

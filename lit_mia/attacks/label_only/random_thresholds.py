@@ -1,12 +1,13 @@
 """Thresholds without shadow data (Li & Zhang CCS'21 §4.4, Algorithm 3).
 
 The adversary of the boundary attack has no data: it draws uniformly random inputs (each pixel
-from U[0, 1]; Algorithm 3 writes a Gaussian, the text and Fig. 11 use uniform, as REFERENCE.md
-§3), treats them as non-members, perturbs them with the same HopSkipJump until the target's
-label changes, and takes the top-t percentile of their distances as the threshold tau: the
-distances sorted in descending order, tau = q(t), i.e. the (100 - t)-th percentile. A candidate
-is a member iff its distance > tau (Algorithm 2, lines 10-13). Fig. 11 reports the F1 score for
-each t; t in 30..80% performs well. Defaults: 100 random inputs, t = 30, 40, ..., 80.
+from U[0, 1]; Algorithm 3 writes a Gaussian, the text and Fig. 11 use uniform, see
+docs/reference/paper-defaults.md#label-only-membership-inference), treats them as non-members,
+perturbs them with the same HopSkipJump until the target's label changes, and takes the top-t
+percentile of their distances as the threshold tau: the distances sorted in descending order,
+tau = q(t), i.e. the (100 - t)-th percentile. A candidate is a member iff its distance > tau
+(Algorithm 2, lines 10-13). Fig. 11 reports the F1 score for each t; t in 30..80% performs
+well. Defaults: 100 random inputs, t = 30, 40, ..., 80.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """A_MSR, multi-sample reconstruction with CBM-GAN (Salem et al. USENIX Security'20, §5,
-appendix E MNIST; the released code's choices in ../shared/REFERENCE.md §4).
+appendix E MNIST; the released code's choices in docs/reference/paper-defaults.md#update-leakage).
 
     encoder      delta [B, d] -> mu [B, 64]                                (appendix B)
     generator    (mu, z) [B*G, 64 + z_dim] -> FC 2048 -> 2048 -> 2048 -> 784, tanh

@@ -1,5 +1,6 @@
 """Pure metric functions of the Updates-Leak attacks (Salem et al. USENIX Security'20, §4-5,
-appendix E; evaluation choices of the released code, ../shared/REFERENCE.md §4).
+appendix E; evaluation choices of the released code:
+docs/reference/paper-defaults.md#update-leakage).
 
 - `best_match_loss`: CBM-GAN's best-match term: for every real sample of an update set, the
   squared L2 distance to its nearest generated sample, averaged over the real samples.

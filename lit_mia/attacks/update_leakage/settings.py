@@ -1,5 +1,5 @@
 """Settings of the update-leakage experiments (top-level key `updates.`): Salem et al.
-USENIX Security'20 (Updates-Leak); defaults from ../shared/REFERENCE.md §4.
+USENIX Security'20 (Updates-Leak); defaults from docs/reference/paper-defaults.md#update-leakage.
 
 Plain dataclasses (no lit_mia imports) so lit_mia/config/ can embed them in the schema.
 
