@@ -6,7 +6,7 @@
         res = ATTACKS[name].run(ctx)              # AttackResult
         res = with_slices(ctx, name, res, kind)   # attack/<name>/slice/... (membership kinds)
         tracking.log_result(run, name, res)       # metrics, scores CSV, histograms, figures
-        out |= keys.attack_metrics(name, res.metrics)
+        out |= keys.attack_keys(name, res.metrics)
     shadow/* accuracies when shadow models were trained; ROC / PR plots of every scored attack;
     every non-attack key of `out` logged once
 
@@ -82,7 +82,7 @@ def evaluate(
             shown.done(progress.attack_summary(res.metrics))
         ev.seconds[name] = time.perf_counter() - t0
         tracking.log_result(run, name, res, title=title, bins=bins)
-        out.update(keys.attack_metrics(name, res.metrics))
+        out.update(keys.attack_keys(name, res.metrics))
         ev.results[name] = res
         if res.scores is not None:
             curves[name] = (res.scores, res.is_member)

@@ -27,7 +27,7 @@ from numpy.typing import ArrayLike
 from torch import Tensor, nn
 
 from lit_mia import metrics
-from lit_mia.attacks.scoring import attack_metrics
+from lit_mia.attacks.scoring import configured_metrics
 from lit_mia.errors import ConfigError
 from lit_mia.fitting import fit_module
 
@@ -168,7 +168,7 @@ def decision_summary(
     bootstrap CIs from acfg.bootstrap / acfg.ci_level) plus the attack's own decisions:
     `acc` (balanced), `advantage` = 2 * (acc - 0.5), `decision_tpr`, `decision_fpr`,
     `acc_ci_low` / `acc_ci_high` (`precision` / `recall` stay those of the oracle threshold)."""
-    out = attack_metrics(acfg, seed, scores, is_member, losses=losses)
+    out = configured_metrics(acfg, seed, scores, is_member, losses=losses)
     dm = metrics.decision_metrics(decisions, is_member)
     out.update(
         acc=dm["acc"],

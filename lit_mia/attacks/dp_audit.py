@@ -45,7 +45,7 @@ from omegaconf import DictConfig
 from lit_mia import training
 from lit_mia.attacks.base import AttackResult
 from lit_mia.attacks.context import AttackContext
-from lit_mia.attacks.scoring import attack_metrics
+from lit_mia.attacks.scoring import configured_metrics
 from lit_mia.attacks.settings import DpAuditSettings
 from lit_mia.data.datasets import DatasetBundle
 from lit_mia.errors import ConfigError, require, unknown_name
@@ -119,7 +119,7 @@ def run_dp_audit(ctx: AttackContext) -> AttackResult:
     scores = -loss
     delta = float(cfg.target.dp_delta)
     alpha = float(a.alpha)
-    out = attack_metrics(a, seed, scores, included.astype(int))
+    out = configured_metrics(a, seed, scores, included.astype(int))
     correct, guesses = one_run_guesses(scores, included, float(dc.guess_fraction))
     out.update(
         eps_cp=split_cp_eps(scores, included, alpha, delta, seed),

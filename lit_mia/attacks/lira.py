@@ -55,7 +55,7 @@ from torch import Tensor
 from lit_mia import metrics, plots
 from lit_mia.attacks.base import AttackResult
 from lit_mia.attacks.context import AttackContext
-from lit_mia.attacks.scoring import attack_metrics
+from lit_mia.attacks.scoring import configured_metrics
 from lit_mia.attacks.settings import LiraSettings  # noqa: F401 (re-export)
 from lit_mia.errors import ConfigError, unknown_name
 from lit_mia.models.cache import ModelCache
@@ -208,7 +208,7 @@ def run_lira(ctx: AttackContext) -> AttackResult:
     k_ev = keep[:, :n_ev]
     scores = lira_scores(phi_sh, k_ev, phi_t, str(lc.mode), bool(lc.fix_variance))
     is_member = ctx.is_member()
-    m = attack_metrics(a, int(cfg.seed), scores, is_member, losses=losses)
+    m = configured_metrics(a, int(cfg.seed), scores, is_member, losses=losses)
     m.update(metrics.tpr_at_fpr_keys(scores, is_member, 1e-4))  # flags TPR at zero FP
     m.update(
         n_shadow=float(n),

@@ -44,7 +44,7 @@ from omegaconf import DictConfig
 from lit_mia import metrics
 from lit_mia.attacks.base import AttackResult
 from lit_mia.attacks.context import AttackContext
-from lit_mia.attacks.scoring import attack_metrics
+from lit_mia.attacks.scoring import configured_metrics
 from lit_mia.attacks.settings import RmiaSettings
 from lit_mia.errors import ConfigError, require, unknown_name
 from lit_mia.models.reference_models import (
@@ -215,7 +215,7 @@ def run_rmia(ctx: AttackContext) -> AttackResult:
             a = float(rc.a)
     scores = scores_for(inp, n, str(rc.mode), a, float(rc.gamma))
     is_member = ctx.is_member()
-    m = attack_metrics(a_cfg, int(cfg.seed), scores, is_member, losses=inp.losses)
+    m = configured_metrics(a_cfg, int(cfg.seed), scores, is_member, losses=inp.losses)
     m.update(metrics.tpr_at_fpr_keys(scores, is_member, 1e-4))  # flags TPR at zero FP
     m.update(
         n_references=float(n),

@@ -39,7 +39,7 @@ def score_pair(pred: Predictor, scorer: Scorer, cfg: DictConfig):
     return np.r_[sm, sn], losses, is_member, labels
 
 
-def attack_metrics(acfg, seed: int, scores, is_member, **kwargs) -> dict[str, float]:
+def configured_metrics(acfg, seed: int, scores, is_member, **kwargs) -> dict[str, float]:
     """metrics.attack_metrics with the run's shared settings: KL bins and bootstrap CIs from
     `acfg` (= cfg.attack), the bootstrap seeded by the experiment seed."""
     return metrics.attack_metrics(
@@ -90,7 +90,7 @@ def scored_result(ctx: AttackContext, scorer: Scorer, scores=None, losses=None) 
             shadow["labels"] = labels
         else:
             del shadow["shadow_labels"]
-    m = attack_metrics(a, int(cfg.seed), scores, is_member, losses=losses, **shadow)
+    m = configured_metrics(a, int(cfg.seed), scores, is_member, losses=losses, **shadow)
     index = np.r_[ctx.eval_idx["members"], ctx.eval_idx["nonmembers"]]
     return AttackResult(m, scores=scores, is_member=is_member, losses=losses, index=index)
 
@@ -102,9 +102,9 @@ def calibration_shadows(cfg: DictConfig) -> int:
 
 __all__ = [
     "Scorer",
-    "attack_metrics",
     "calibration_shadows",
     "calibration_thresholds",
+    "configured_metrics",
     "score_pair",
     "scored_result",
     "shadow_side",

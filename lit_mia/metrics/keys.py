@@ -33,7 +33,7 @@ def attack_prefix(name: str) -> str:
     return f"{ATTACK}/{name}/"
 
 
-def attack_metrics(name: str, metrics: Mapping[str, float]) -> dict[str, float]:
+def attack_keys(name: str, metrics: Mapping[str, float]) -> dict[str, float]:
     """One attack's metrics under their full keys."""
     return {attack(name, k): v for k, v in metrics.items()}
 
@@ -88,7 +88,7 @@ def not_attack(metrics: Mapping[str, float]) -> dict[str, float]:
 
 __all__ = [
     "attack",
-    "attack_metrics",
+    "attack_keys",
     "attack_names",
     "attack_prefix",
     "is_attack",

@@ -53,7 +53,7 @@ def log_result(run: Run, name: str, res: AttackResult, title: str = "", bins: in
     """Everything of one attack's result: metrics as `attack/<name>/<key>`, per-sample scores
     (`scores/<name>.csv`) with score / loss histograms (`bins` bins, titled `title`), the
     attack's own figures and texts, and its series stepped by list position."""
-    run.log_metrics(keys.attack_metrics(name, res.metrics))
+    run.log_metrics(keys.attack_keys(name, res.metrics))
     if res.scores is not None:
         run.log_text(
             metrics.scores_table(res.scores, res.is_member, res.losses, res.index),

@@ -18,7 +18,7 @@ from torch import Tensor
 from lit_mia import metrics
 from lit_mia.attacks.base import AttackResult
 from lit_mia.attacks.context import AttackContext
-from lit_mia.attacks.scoring import attack_metrics
+from lit_mia.attacks.scoring import configured_metrics
 
 
 @dataclass
@@ -56,7 +56,7 @@ def label_result(
 ) -> AttackResult:
     """AttackResult with metrics.attack_metrics of `scores` over `sub` (cfg's kl_bins,
     bootstrap, ci_level, seed); `shadow` = attack_metrics' shadow_* keywords, if any."""
-    m = attack_metrics(
+    m = configured_metrics(
         ctx.cfg.attack, int(ctx.cfg.seed), scores, sub.is_member, losses=losses, **(shadow or {})
     )
     return AttackResult(
