@@ -171,13 +171,21 @@ def test_mlflow_ui_runs_table_and_compare_view(tiny_study, browser, tmp_path):
         name.wait_for(timeout=60_000)
         name.scroll_into_view_if_needed()
         assert name.is_visible()
-        shown = [
-            (float(t), len(t.partition(".")[2])) for t in page.evaluate(ROW_VALUES, "attack/ib/auc")
-        ]
-        assert len(shown) == len(children), shown  # one value per compared run
-        for r in children:  # each logged AUC is visible, as rounded by the UI
-            v = r.data.metrics["attack/ib/auc"]
-            assert any(abs(x - v) <= 0.5 * 10**-d + 1e-12 for x, d in shown), (v, shown)
+
+        def on_row(shown, v):  # a logged value shown on the row, as rounded by the UI
+            return any(abs(x - v) <= 0.5 * 10**-d + 1e-12 for x, d in shown)
+
+        logged = [r.data.metrics["attack/ib/auc"] for r in children]
+        deadline = time.monotonic() + 60  # the virtualised value grid may draw after the names
+        while True:
+            shown = [
+                (float(t), len(t.partition(".")[2]))
+                for t in page.evaluate(ROW_VALUES, "attack/ib/auc")
+            ]
+            if len(shown) == len(children) and all(on_row(shown, v) for v in logged):
+                break
+            assert time.monotonic() < deadline, (logged, shown)  # one value per compared run
+            page.wait_for_timeout(500)
         page.screenshot(path=str(tmp_path / "mlflow_compare.png"))
         page.close()
         # the UI's own 404s for optional endpoints (e.g. the GenAI assistant) are not ours

@@ -4,6 +4,7 @@ a real SIGKILL of a real worker mid-trial, on PostgreSQL and on SQLite."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -22,7 +23,7 @@ from mlflow.tracking import MlflowClient
 
 from lit_mia import cli, tracking
 from lit_mia.errors import ConfigError
-from lit_mia.sweep import pgserver, run_sweep
+from lit_mia.sweep import fixed, pgserver, run_sweep
 from tests.conftest import runs_of
 from tests.helpers.runif import RunIf
 from tests.sweep.conftest import tiny_args
@@ -197,6 +198,12 @@ def test_kill9_worker_trial_failed_and_rerun_once(backend, tmp_path, request):
     study = optuna.load_study(study_name=name, storage=storage)
     assert study.trials[0].state == S.RUNNING  # what kill -9 leaves behind
 
+    # the restart trains 1 epoch instead of 500: a changed setting the study would refuse
+    # (sweep/fixed.py), so the test rewrites the study's record of it (kill -9 recovery is under
+    # test here, not the settings check)
+    recorded = json.loads(study.user_attrs[fixed.ATTR])
+    assert recorded["trainer.max_epochs"] == "500", recorded["trainer.max_epochs"]
+    study.set_user_attr(fixed.ATTR, json.dumps({**recorded, "trainer.max_epochs": "1"}))
     run_sweep("eps", [*args, "trainer.max_epochs=1"])  # the restart
     study = optuna.load_study(study_name=name, storage=storage)
     assert [t.state for t in study.trials] == [S.FAIL, S.COMPLETE]
