@@ -9,6 +9,13 @@
     lit-mia report TARGET [-o FILE] [key=value ...]   HTML study report of an experiment, run
                                                id or sweep (overrides as for run: tracking.uri)
     lit-mia audit CHECKPOINT members=FILE [key=value ...]   audit a state dict trained elsewhere
+    lit-mia plan key=value ... [--json]        members, non-members or canaries an audit needs
+                                               (lit_mia/plan.py); no training
+
+`--budget NAME=LIMIT[,NAME=LIMIT]` (run, audit; repeatable) is a leakage gate for CI: exit 3 and
+one `budget exceeded:` line when a budget fails, `within budget:` and exit 0 otherwise; the
+verdict is tagged on the MLflow run (`lit_mia.budget`), which still ends FINISHED
+(lit_mia/metrics/budget.py says which statistic each budget compares).
 
 Options and overrides go in any order after the subcommand. `--dry-run` (run, sweep, report,
 audit) makes every check the command makes before it trains, prints the plan, and trains,
@@ -28,6 +35,7 @@ from lit_mia.errors import ConfigError
 from lit_mia.quiet import quiet_lightning
 
 EXIT_CONFIG = 2
+EXIT_BUDGET = 3
 INTERRUPTED = {  # what Ctrl-C left behind, one line (docs/howto/sweeps-and-interrupts.md)
     "run": "MLflow runs marked KILLED; a rerun starts afresh (cached LiRA/RMIA references "
     "are reused, targets retrain)",
@@ -44,6 +52,13 @@ def _sigterm_as_interrupt(signum, frame):  # pragma: no cover - signal path
 DRY_RUN_HELP = (
     "check everything a real run checks before it trains (config, names, ranges, data, split, "
     "nets, trainer, files, URLs), print the plan, train and log nothing"
+)
+
+
+BUDGET_HELP = (
+    "leakage budget, e.g. tpr@0.1%%=0.01, auc=0.6, advantage=0.1, eps=1, mu=0.5 (comma-separated "
+    "or repeated): exit 3 when the upper end of the metric's interval (tpr, auc, advantage) or "
+    "its certified lower bound (eps, mu) exceeds it"
 )
 
 
@@ -90,6 +105,24 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
     sp.add_argument("overrides", nargs="*", help="members=FILE [nonmembers=FILE] key=value ...")
     for name in ("run", "sweep", "report", "audit"):
         subs[name].add_argument("--dry-run", action="store_true", help=DRY_RUN_HELP)
+    for name in ("run", "audit"):
+        subs[name].add_argument(
+            "--budget",
+            action="append",
+            metavar="NAME=LIMIT",
+            help=BUDGET_HELP,
+        )
+    sp = subs["plan"] = sub.add_parser(
+        "plan", help="members, non-members or canaries an audit needs (no training)"
+    )
+    sp.add_argument(
+        "overrides",
+        nargs="*",
+        help="fpr=0.001 tpr=0.1 half_width=0.02 | delta_auc=0.02 auc=0.6 correlation=0 | "
+        "eps=1 eps_true=2 mechanism=laplace delta=1e-5 guess_fraction=0.2 | alpha=0.05 "
+        "power=0.8 max_n=1e8",
+    )
+    sp.add_argument("--json", action="store_true", help="print the rows as JSON")
     return p, subs
 
 
@@ -138,6 +171,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         for line in describe():
             print(f"plug-in {line}")
         return 0
+    if args.command == "plan":
+        from lit_mia.plan import main as plan_main
+
+        print(plan_main(args.overrides, args.json))
+        return 0
+    budgets = _budgets(args)
     if getattr(args, "dry_run", False):
         from lit_mia import dry_run
 
@@ -150,18 +189,26 @@ def _dispatch(args: argparse.Namespace) -> int:
         else:
             lines = dry_run.audit_plan(args.checkpoint, args.overrides)
         print("\n".join(lines))
+        if budgets:
+            if args.command == "run":
+                for cfg in config.per_target(args.experiment, args.overrides):
+                    _check_budgets(budgets, cfg)
+            print("budget: " + "; ".join(f"{b.name} <= {b.limit:g}" for b in budgets))
         return 0
     if args.command == "audit":
         from lit_mia.auditing.checkpoint import audit_checkpoint
         from lit_mia.comparison import comparison_table
         from lit_mia.tracking import mlflow_experiment
 
-        result, cfg = audit_checkpoint(args.checkpoint, args.overrides)
+        def check(cfg):
+            _check_budgets(budgets, cfg)
+
+        result, cfg = audit_checkpoint(args.checkpoint, args.overrides, check=check)
         print()
         print(comparison_table({result.name: result}, list(cfg.attacks)))
         name = mlflow_experiment(cfg.tracking.experiment)  # as the store and the UI name it
         print(f"\nMLflow: experiment {name!r} in {cfg.tracking.uri} (make ui)")
-        return 0
+        return _gate(budgets, {result.name: result}, cfg)
     if args.command == "report":
         from lit_mia.report_html import build_report, locate
 
@@ -180,7 +227,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(config.to_yaml(cfg))
         return 0
     if args.command == "run":
-        config.per_target(args.experiment, args.overrides)  # bad input: exit 2 before torch loads
+        for cfg in config.per_target(args.experiment, args.overrides):  # bad input: exit 2
+            _check_budgets(budgets, cfg)  # before torch loads
         from lit_mia.comparison import comparison_table  # lazy: `list`, `config` start fast
         from lit_mia.run import run_experiment
         from lit_mia.tracking import is_rank_zero, mlflow_experiment
@@ -194,6 +242,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"\nMLflow: experiment {name!r} in {uri} (make ui)")
             store = " ".join(o for o in args.overrides if o.startswith("tracking."))
             print(f"report: lit-mia report {args.experiment} {store}".rstrip())
+            return _gate(budgets, results, cfg)
         return 0
     if args.command == "sweep":
         from lit_mia.sweep.spec import resolve
@@ -204,6 +253,58 @@ def _dispatch(args: argparse.Namespace) -> int:
         run_sweep(args.sweep, args.overrides, workers=args.workers, new_study=args.new_study)
         return 0
     raise AssertionError(args.command)
+
+
+def _budgets(args: argparse.Namespace) -> list:
+    """The parsed `--budget` values (ConfigError on bad syntax or names: exit 2)."""
+    specs = getattr(args, "budget", None)
+    if not specs:
+        return []
+    from lit_mia.metrics.budget import parse_budgets
+
+    return parse_budgets(specs)
+
+
+def _check_budgets(budgets: list, cfg) -> None:
+    """Refuse, before any run, a budget the configured attacks would not measure."""
+    if any(b.name == "auc" for b in budgets) and int(cfg.attack.bootstrap) == 0:
+        raise ConfigError(
+            "budget auc compares the bootstrap interval's upper end (auc_ci_high), which "
+            "attack.bootstrap=0 turns off: set attack.bootstrap >= 10 or drop the auc budget"
+        )
+
+
+def _gate(budgets: list, results: dict, cfg) -> int:
+    """Compare each target's metrics with the budgets, print one verdict line per target, tag
+    its (finished) MLflow run, and return the exit code: 3 when a budget is exceeded, 2 when
+    no attack measured one, else 0."""
+    if not budgets:
+        return 0
+    from lit_mia.metrics.budget import unmeasured, verdict_line, verdicts
+    from lit_mia.tracking import resolve_uri, set_tags
+
+    code, tags = 0, {}
+    for label, res in results.items():
+        vs = verdicts(budgets, res.metrics)
+        line = verdict_line(vs)
+        missing = unmeasured(vs)
+        if missing:
+            line = "budget not measured: " + "; ".join(v.text() for v in missing)
+        print(line if len(results) == 1 else f"{label}: {line}")
+        state = "within"
+        if missing:
+            state = "unmeasured"
+        elif any(v.exceeded for v in vs):
+            state = "exceeded"
+        if res.run_id:
+            tags[res.run_id] = {"lit_mia.budget": state, "lit_mia.budget.detail": line[:4000]}
+        if state == "exceeded":
+            code = EXIT_BUDGET
+        elif state == "unmeasured" and code == 0:
+            code = EXIT_CONFIG
+    if tags:
+        set_tags(resolve_uri(str(cfg.tracking.uri), cfg.tracking.artifact_root)[0], tags)
+    return code
 
 
 if __name__ == "__main__":

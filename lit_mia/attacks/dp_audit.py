@@ -49,22 +49,13 @@ from lit_mia.attacks.scoring import configured_metrics
 from lit_mia.attacks.settings import DpAuditSettings
 from lit_mia.data.datasets import DatasetBundle
 from lit_mia.errors import ConfigError, require, unknown_name
-from lit_mia.metrics.one_run import one_run_eps
+from lit_mia.metrics.one_run import one_run_eps, one_run_guesses
 from lit_mia.metrics.privacy import eps_lb_at
 
 CANARY_KINDS = ("mislabel", "natural")
 
 
 # --------------------------------------------------------------------------- estimators
-def one_run_guesses(scores: np.ndarray, included: np.ndarray, fraction: float):
-    """(correct, guesses): IN for the top k, OUT for the bottom k, k = round(fraction·m/2)."""
-    m = scores.size
-    k = max(1, int(round(fraction * m / 2)))  # noqa: RUF046 (numpy floats)
-    order = np.argsort(scores, kind="stable")
-    correct = int(included[order[-k:]].sum()) + int((~included[order[:k]]).sum())
-    return correct, 2 * k
-
-
 def split_cp_eps(scores, included, alpha: float, delta: float, seed: int) -> float:
     """`eps_cp`: threshold chosen on a random half (best empirical eps_lb there), the sound
     fixed-rule bound (metrics.eps_lb_at) on the other half."""

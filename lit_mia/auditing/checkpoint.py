@@ -180,10 +180,16 @@ def prepare(checkpoint: str, overrides: list[str]) -> Prepared:
     return Prepared(cfg, bundle, split, target)
 
 
-def audit_checkpoint(checkpoint: str, overrides: list[str]) -> tuple[TargetResult, object]:
-    """Audit the checkpoint (see the module docstring); returns (result, resolved config)."""
+def audit_checkpoint(
+    checkpoint: str, overrides: list[str], check=None
+) -> tuple[TargetResult, object]:
+    """Audit the checkpoint (see the module docstring); returns (result, resolved config).
+    ``check(cfg)``, when given, runs after every other check and before the MLflow run (the
+    CLI's `--budget` checks)."""
     p = prepare(checkpoint, overrides)
     cfg, split = p.cfg, p.split
+    if check is not None:
+        check(cfg)
     label = f"audit/{Path(checkpoint).stem}"
     tags = {
         "lit_mia.experiment": EXPERIMENT,

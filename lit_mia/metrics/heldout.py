@@ -108,6 +108,19 @@ def _select_threshold(s: np.ndarray, m: np.ndarray, crit) -> float:
     return float(thr[int(np.argmax(crit(tp, fp, int(tp[-1]), int(fp[-1]))))])
 
 
+def select_threshold(s: np.ndarray, m: np.ndarray, bound: str, delta: float) -> float:
+    """The threshold ``heldout_bounds`` takes for ``bound`` ("eps" or "mu") from the selection
+    half (s, m): the largest bound of rough upper rates there (lit_mia/metrics/planning.py
+    replays this choice to plan sample sizes)."""
+
+    def up(tp, fp, n_pos, n_neg):  # selection only: a cheap stand-in for the CP upper bound
+        return _rough_upper(fp, n_neg), _rough_upper(n_pos - tp, n_pos)
+
+    if bound == "eps":
+        return _select_threshold(s, m, lambda *a: eps_from_rates(*up(*a), delta))
+    return _select_threshold(s, m, lambda *a: mu_from_rates(*up(*a)))
+
+
 def heldout_bounds(
     scores: ArrayLike, is_member: ArrayLike, alpha: float = 0.05, delta: float = 1e-5, seed: int = 0
 ) -> dict[str, float]:
@@ -123,11 +136,8 @@ def heldout_bounds(
         return zero
     (sa, ma), (sb, mb) = halves
 
-    def up(tp, fp, n_pos, n_neg):  # selection only: a cheap stand-in for the CP upper bound
-        return _rough_upper(fp, n_neg), _rough_upper(n_pos - tp, n_pos)
-
-    t_eps = _select_threshold(sa, ma, lambda *a: eps_from_rates(*up(*a), delta))
-    t_mu = _select_threshold(sa, ma, lambda *a: mu_from_rates(*up(*a)))
+    t_eps = select_threshold(sa, ma, "eps", delta)
+    t_mu = select_threshold(sa, ma, "mu", delta)
     fpr_e, fnr_e = _rule_rates_up(sb >= t_eps, mb, alpha)
     fpr_m, fnr_m = _rule_rates_up(sb >= t_mu, mb, alpha)
     eps = float(eps_from_rates(fpr_e, fnr_e, delta))
@@ -282,6 +292,7 @@ __all__ = [
     "mu_lb",
     "not_estimable",
     "order_statistic_ranks",
+    "select_threshold",
     "sound_metrics",
     "split_halves",
     "tpr_at_fpr_keys",

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.special import bdtrc
 from scipy.stats import binom
 
@@ -69,4 +70,17 @@ def one_run_eps(
     return lo
 
 
-__all__ = ["one_run_eps", "one_run_p_value"]
+def one_run_guesses(scores: ArrayLike, included: ArrayLike, fraction: float):
+    """(correct, guesses) of the one-run auditor: IN for the k highest scores, OUT for the k
+    lowest, k = round(fraction·m/2), at least 1 and at most m // 2 (no canary guessed twice).
+    Along the last axis: a 2-D array of draws gives one count per row (metrics/planning.py)."""
+    s = np.asarray(scores, dtype=np.float64)
+    inc = np.asarray(included, dtype=bool)
+    m = s.shape[-1]
+    k = min(max(1, int(round(fraction * m / 2))), m // 2)  # noqa: RUF046 (numpy floats)
+    ranked = np.take_along_axis(inc, np.argsort(s, axis=-1, kind="stable"), axis=-1)
+    correct = ranked[..., m - k :].sum(-1) + (~ranked[..., :k]).sum(-1)
+    return (int(correct) if np.ndim(correct) == 0 else correct), 2 * k
+
+
+__all__ = ["one_run_eps", "one_run_guesses", "one_run_p_value"]
