@@ -433,11 +433,12 @@ def one_run_plan(
     acc = mech.guess_accuracy(fraction)
     q = 1.0 / (1.0 + math.exp(-x))
     if acc <= q or 2.0 * mech.delta >= alpha * fraction * (acc - q):
+        limit = 2.0 * mech.delta / (fraction * (acc - q)) if acc > q else math.inf
         raise ConfigError(
-            f"eps={x:g} cannot be certified by a one-run audit at delta={mech.delta:g}: guesses "
-            f"right with probability {acc:.4g} (guess_fraction={fraction:g}) leave a p-value "
-            f"of at least 2δ/(f·(accuracy - e^x/(1+e^x))) > alpha={alpha:g} for any number "
-            f"of canaries"
+            f"eps={x:g} cannot be certified by a one-run audit at delta={mech.delta:g}: with "
+            f"guesses right at {acc:.4g} (guess_fraction={fraction:g}) the p-value tends to "
+            f"2δ/(f·(accuracy - e^x/(1+e^x))) = {limit:.3g} > alpha={alpha:g} as canaries grow, "
+            f"for any number of canaries"
         )
 
     def ok(m: int) -> bool:
