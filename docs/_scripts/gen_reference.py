@@ -116,6 +116,8 @@ def gen_cli() -> None:
         "prints one `error:` line naming the key and exits 2; Ctrl-C exits 130 and the MLflow",
         "run ends KILLED. `--dry-run` (run, sweep, report, audit) makes every check the command",
         "makes before it trains, through the same code, prints the plan and writes nothing.",
+        "`--budget` (run, audit) exits 3 when a leakage budget is exceeded",
+        "([Plan and budget](../howto/plan-and-budget.md)); `lit-mia plan` trains nothing.",
         "",
         "Which keys the overrides take: [Settings](settings.md); how files and overrides",
         "compose: [Configuration](configuration.md).",
