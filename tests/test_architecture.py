@@ -389,6 +389,8 @@ calls = [
     ["sweep", "eps", "sweep.n_trals=2"],
     ["sweep", "eps", "data.n_membrs=3"],
     ["run", "nosuchexperiment"],
+    ["plan", "fpr=0"],
+    ["run", "default", "--budget", "acu=0.6"],
 ]
 codes = []
 for argv in calls:
@@ -400,7 +402,8 @@ print(codes, sorted({{m.split(".")[0] for m in heavy}}))
 
 
 def test_config_and_cli_errors_import_no_heavy_library():
-    """`lit-mia list`, `config` and the one-line errors for typos and bad values run without
+    """`lit-mia list`, `config` and the one-line errors for typos and bad values (also of
+    `plan` and `--budget`) run without
     importing torch, Lightning, MLflow, Optuna, scikit-learn or matplotlib: they answer faster
     than `python -c "import torch"` alone (bench/bench_cli.py measures the ratio)."""
     import subprocess
@@ -411,7 +414,7 @@ def test_config_and_cli_errors_import_no_heavy_library():
     assert p.returncode == 0, p.stderr
     codes, heavy = p.stdout.strip().rsplit("] [", 1)
     # list and the two configs exit 0, every bad input exits 2
-    assert codes == "[0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2", p.stdout
+    assert codes == "[0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2", p.stdout
     assert heavy == "]", f"heavy libraries imported on the light path: {p.stdout}"
 
 

@@ -24,19 +24,24 @@ half of each class and counts once on the other half with one-sided Clopper–Pe
 each. The scores are assumed to come from a mechanism with known trade-off curve: ``laplace``
 (Laplace(0, 1) vs Laplace(ε, 1), exactly ε-DP), ``gaussian`` (N(0, 1) vs N(μ, 1), μ-GDP with μ
 set so that it is (ε, δ)-DP) or ``rr`` (randomized response: one rule with FPR = FNR =
-1/(1 + e^ε)). The planner fixes the threshold the selection half would choose on average (the
-bound at the expected counts) and sums the exact binomial law of the evaluation half's counts.
+1/(1 + e^ε)). The planner replays the selection (heldout.select_threshold on seeded draws
+of the selection half) and sums the exact binomial law of the evaluation half's counts at each
+chosen threshold, so the power includes what the selection costs (a threshold fixed at its
+population optimum overstates it: Gaussian ε_true = 4, ε >= 2 reached 0.60 instead of 0.80
+in 400 simulated audits at the n such a plan gave).
 No sample certifies more than the mechanism's own ε at δ, ``sup_t eps_from_rates(FPR(t),
 FNR(t), δ)`` (the bound is sound); asking for that or more is refused.
 
 ε >= x, one-run audit (``one_run_plan``, metrics/one_run.py): m canaries, each in the run with
 probability ½; the auditor guesses IN for the top and OUT for the bottom round(f·m/2) scores
-(attacks/dp_audit.py). For a symmetric mechanism the guesses are right with probability
-``guess_accuracy`` (the top fraction f of |score - midpoint|); W ~ Binomial(r, accuracy), and
-the power is P[W >= v*], v* the fewest correct guesses whose p-value at ε = x is <= α, exact.
+(metrics.one_run_guesses). The power is the share of seeded simulated audits (inclusion,
+scores, guesses as in attacks/dp_audit.py) whose correct guesses reach v*, the fewest whose
+p-value at ε = x is <= α (exact); ``guess_accuracy`` (the top fraction f of |score -
+midpoint|, for symmetric mechanisms) is reported beside it.
 As m grows the p-value's 2mδ term tends to 2δ / (f·(accuracy - q(x))), q(x) = e^x/(1 + e^x)
 (Steinke, Nasr, Jagielski, NeurIPS 2023, Thm 5.2): x with 2δ >= α·f·(accuracy - q(x)) is
-certified by no number of canaries, and is refused.
+refused, its p-value's limit being above α (a limit, not a bound for every m: the test checks
+m = 10³ ... 10⁵ with every guess right).
 """
 
 from __future__ import annotations
