@@ -276,8 +276,8 @@ def _check_budgets(budgets: list, cfg) -> None:
 
 def _gate(budgets: list, results: dict, cfg) -> int:
     """Compare each target's metrics with the budgets, print one verdict line per target, tag
-    its (finished) MLflow run, and return the exit code: 3 when a budget is exceeded, 2 when
-    no attack measured one, else 0."""
+    its (finished) MLflow run, and return the exit code: 3 when a budget is exceeded, else 2
+    when no attack measured one, else 0."""
     if not budgets:
         return 0
     from lit_mia.metrics.budget import unmeasured, verdict_line, verdicts
@@ -286,16 +286,14 @@ def _gate(budgets: list, results: dict, cfg) -> int:
     code, tags = 0, {}
     for label, res in results.items():
         vs = verdicts(budgets, res.metrics)
-        line = verdict_line(vs)
-        missing = unmeasured(vs)
-        if missing:
-            line = "budget not measured: " + "; ".join(v.text() for v in missing)
+        line, missing = verdict_line(vs), unmeasured(vs)
+        state = "exceeded" if any(v.exceeded for v in vs) else "within"
+        if missing and state == "within":  # an exceeded budget still fails the gate
+            state, line = (
+                "unmeasured",
+                "budget not measured: " + "; ".join(v.text() for v in missing),
+            )
         print(line if len(results) == 1 else f"{label}: {line}")
-        state = "within"
-        if missing:
-            state = "unmeasured"
-        elif any(v.exceeded for v in vs):
-            state = "exceeded"
         if res.run_id:
             tags[res.run_id] = {"lit_mia.budget": state, "lit_mia.budget.detail": line[:4000]}
         if state == "exceeded":

@@ -96,3 +96,28 @@ def test_run_gate_tags_the_target_run(tmp_path, capsys):
     (run,) = runs_of(store_uri(tmp_path))
     assert run.info.status == "FINISHED"
     assert run.data.tags["lit_mia.budget"] == "exceeded"
+
+
+def test_gate_exit_codes(capsys):
+    """An exceeded budget fails the gate even when another was not measured (exit 3); a budget
+    no attack measured is exit 2; per target one line, prefixed with its label."""
+    from lit_mia.metrics.budget import parse_budgets
+    from lit_mia.tracking import TargetResult
+
+    budgets = parse_budgets(["eps=1,mu=1"])
+
+    def gate(**eps_by_target):
+        results = {
+            t: TargetResult(t, None, {"attack/ib/eps_lb": e}) for t, e in eps_by_target.items()
+        }
+        return cli._gate(budgets, results, None), capsys.readouterr().out.strip().splitlines()
+
+    code, lines = gate(natural=2.0)
+    assert code == 3
+    assert lines == ["budget exceeded: eps lower bound 2 (ib: eps_lb) > 1 by 1"]
+    code, lines = gate(natural=0.5)
+    assert code == 2
+    assert lines == ["budget not measured: mu: not measured (no attack logged mu_lb)"]
+    code, lines = gate(natural=0.5, pgd=3.0)
+    assert code == 3
+    assert lines[1] == "pgd: budget exceeded: eps lower bound 3 (ib: eps_lb) > 1 by 2"
