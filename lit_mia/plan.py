@@ -14,7 +14,8 @@
       guess_fraction=0.2   share of canaries the one-run auditor guesses
     alpha=0.05           1 - confidence of intervals and bounds, level of the ΔAUC test
     power=0.8            probability the plan reaches its goal (ΔAUC test, ε bounds)
-    max_n=100000000      give up beyond this many samples per class
+    max_n=100000000      give up beyond this many samples per class (ε rows: at most 10⁶;
+                           the one-run audit gives up beyond 10⁵ canaries)
 
 The math is lit_mia/metrics/planning.py; how to read the table: docs/howto/plan-and-budget.md.
 Bad keys or values, and asks no sample can meet, raise ConfigError (exit 2, one line).
