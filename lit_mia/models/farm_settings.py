@@ -29,15 +29,25 @@ _HOST_PORT = re.compile(r"^(?:ray://)?(\[[0-9a-fA-F:]+\]|[^:/\s]+):(\d{1,5})$")
 
 @dataclass
 class FarmSettings:
-    """`farm` (see the module docstring)."""
+    """`farm`: where every trained population runs (LiRA/RMIA reference models, calibration
+    shadow models, update-leakage base models), through lit_mia/models/backends.py. backend
+    local trains group after group in this process; ray runs one Ray task per group (the
+    vmap batch stays inside the task) on the cluster at `address`, retrying a group whose
+    node died, and every task stores its models in the model cache, which must then be a
+    folder every node mounts (`attack.lira.cache_dir`, `updates.cache_dir`). See the how-to
+    page "Reference models on a Ray cluster"."""
 
-    backend: str = "local"
-    address: str = ""
-    num_cpus: float = 1.0
-    num_gpus: float = 0.0
-    threads: int | None = None
-    group_size: int | None = None
-    max_retries: int = 3
+    backend: str = "local"  # local | ray
+    address: str = ""  # ray: host:port of a Ray head (GCS), auto, or empty = a local Ray
+    num_cpus: float = 1.0  # CPUs each Ray task asks for
+    num_gpus: float = 0.0  # GPUs each Ray task asks for (fractions share a GPU)
+    threads: int | None = (
+        None  # torch threads in a group; null = local: unchanged, ray: floor(num_cpus)
+    )
+    group_size: int | None = (
+        None  # models per group (task); null = local: 32, ray: even split over the task slots
+    )
+    max_retries: int = 3  # reruns of a group whose worker or node died (Ray max_retries)
 
     @classmethod
     def validate(cls, f, cfg=None) -> None:

@@ -34,13 +34,14 @@ _connected: dict[str, str] = {}
 
 def connect(address: str) -> None:
     """ray.init for `address` ("" = a new local Ray, "auto", or host:port), once per process
-    (a different address shuts the previous connection down first)."""
+    (a different address shuts the previous connection down first; a process that called
+    ray.init itself keeps its own connection)."""
     require_ray()
     import ray
 
     address = str(address)
-    if ray.is_initialized() and _connected.get("address") == address:
-        return
+    if ray.is_initialized() and _connected.get("address", address) == address:
+        return  # connected here before, or the caller's own ray.init: keep it
     if ray.is_initialized():
         ray.shutdown()
     if address not in ("", "auto"):

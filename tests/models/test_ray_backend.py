@@ -136,6 +136,7 @@ def test_a_worker_node_killed_mid_farm(cluster, digits, tmp_path) -> None:
     t.start()
     t0 = time.monotonic()
     while not any(m.name.split(".")[1] == victim for m in marks.iterdir()):
+        assert t.is_alive(), f"the farm ended before the extra node started: {result}"
         assert time.monotonic() - t0 < 300, "no group ever started on the extra node"
         time.sleep(0.1)
     cluster.kill_node(doomed)  # mid-task: the group sleeps before it trains
