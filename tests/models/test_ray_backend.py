@@ -193,10 +193,10 @@ def test_update_base_models_on_ray_equal_local(cluster, tmp_path) -> None:
     from lit_mia.models.base_models import base_fields, base_fitter
     from lit_mia.models.update_farm import BaseModels
     from lit_mia.models.update_pools import make_pools
-    from tests.conftest import TINY
+    from tests.models.test_update_farm import TINY
 
-    cfg = config.load("updates_leak_multi", [*TINY, "data.name=digits", "net.name=mlp",
-                                              "updates.base_epochs=2"])  # fmt: skip
+    cfg = config.load("updates_leak_multi", [*TINY, "updates.base_epochs=2",
+                                              "trainer.enable_progress_bar=false"])  # fmt: skip
     bundle = load_dataset("digits")
     pools = make_pools(len(bundle), cfg.updates, int(cfg.seed))
 
