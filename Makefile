@@ -16,14 +16,18 @@ DB_DIR ?= .pgdata
 DB_PORT ?= 5433
 SERVER_PORT ?= 5001
 DB_URL := postgresql://postgres@127.0.0.1:$(DB_PORT)
+RAY_PORT ?= 6380
+RAY_CPUS ?=
+RAY_DIR ?= .ray
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run report test test-all bench sweep ui lint format docs docs-build clean db db-stop server dashboard
+.PHONY: help setup run report test test-all bench sweep ui lint format docs docs-build clean db db-stop server dashboard cluster cluster-stop
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "; printf "lit_mia make targets:\n"} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST) \
 	  | sed -e 's|$$(DB_PORT)|$(DB_PORT)|g' -e 's|$$(DB_DIR)|$(DB_DIR)|g' -e 's|$$(DB_URL)|$(DB_URL)|g' \
-	    -e 's|$$(SERVER_PORT)|$(SERVER_PORT)|g' -e 's|$$(DOCS_PORT)|$(DOCS_PORT)|g' -e 's|$$(PORT)|$(PORT)|g'
+	    -e 's|$$(SERVER_PORT)|$(SERVER_PORT)|g' -e 's|$$(DOCS_PORT)|$(DOCS_PORT)|g' -e 's|$$(PORT)|$(PORT)|g' \
+	    -e 's|$$(RAY_PORT)|$(RAY_PORT)|g' -e 's|$$(RAY_DIR)|$(RAY_DIR)|g'
 	@echo "variables: EXPERIMENT=$(EXPERIMENT) SWEEP=$(SWEEP) ARGS='key=value ...' PORT=$(PORT)"
 	@echo "  sweeps: WORKERS=$(WORKERS) DB_DIR=$(DB_DIR) DB_PORT=$(DB_PORT) SERVER_PORT=$(SERVER_PORT) STORAGE="
 
@@ -52,7 +56,7 @@ test: $(STAMP) ## fast test suite (excludes tests marked slow), TEST_WORKERS=2 p
 test-all: $(STAMP) ## full test suite including slow tests
 	$(PY) -m pytest -q $(XDIST) $(ARGS)
 
-BENCHES ?= cli training regimes farm label_only updates rmia sweep
+BENCHES ?= cli training regimes farm label_only updates rmia sweep ray
 
 bench: $(STAMP) ## benchmarks, side-by-side ratios (BENCHES='training farm ...' ARGS=--quick)
 	@set -e; for b in $(BENCHES); do echo "== bench/bench_$$b.py"; \
@@ -75,6 +79,16 @@ server: $(STAMP) ## MLflow tracking server on http://127.0.0.1:$(SERVER_PORT) (P
 dashboard: $(STAMP) ## optuna-dashboard on http://127.0.0.1:$(PORT) (STORAGE=sqlite:///mlruns/optuna.db or $(DB_URL)/optuna)
 	$(VENV)/bin/optuna-dashboard --host 127.0.0.1 --port $(PORT) \
 		$(subst postgresql:,postgresql+psycopg:,$(or $(STORAGE),sqlite:///mlruns/optuna.db))
+
+cluster: $(STAMP) ## local Ray head on 127.0.0.1:$(RAY_PORT) for farm.backend=ray (RAY_CPUS=, logs in $(RAY_DIR)/)
+	@mkdir -p $(RAY_DIR)
+	RAY_USAGE_STATS_ENABLED=0 $(VENV)/bin/ray start --head --port=$(RAY_PORT) --include-dashboard=false \
+		--disable-usage-stats --temp-dir=$(abspath $(RAY_DIR)) $(if $(RAY_CPUS),--num-cpus=$(RAY_CPUS))
+	@echo "run with: lit-mia run EXPERIMENT farm.backend=ray farm.address=127.0.0.1:$(RAY_PORT)"
+	@echo "add a machine: ray start --address=<this host>:$(RAY_PORT)   (docs/how-to/ray-cluster.md)"
+
+cluster-stop: ## stop the Ray processes of this machine (`ray stop`: every node started here)
+	$(VENV)/bin/ray stop
 
 ui: $(STAMP) ## MLflow UI on http://127.0.0.1:$(PORT) over mlruns/
 	@mkdir -p mlruns/artifacts
@@ -103,6 +117,6 @@ docs-build: $(STAMP) ## build the documentation site into site/ (--strict: any w
 	$(DOCS_ENV) $(VENV)/bin/mkdocs build --strict --site-dir site
 
 clean: ## remove caches and run data (keeps .venv and mlruns/.gitkeep)
-	rm -rf .pytest_cache .ruff_cache .hypothesis lightning_logs bench/results site
+	rm -rf .pytest_cache .ruff_cache .hypothesis lightning_logs bench/results site $(RAY_DIR)
 	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +
 	find mlruns -mindepth 1 -not -name .gitkeep -delete 2>/dev/null || true

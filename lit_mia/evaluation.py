@@ -8,7 +8,8 @@
         tracking.log_result(run, name, res)       # metrics, scores CSV, histograms, figures
         out |= keys.attack_keys(name, res.metrics) | res.facts
     shadow/* accuracies when shadow models were trained; ROC / PR plots of every scored attack;
-    every non-attack key of `out` logged once
+    which node trained each model trained for the run (farm/placements.csv); every non-attack
+    key of `out` logged once
 
 All three front ends call `evaluate`: `lit-mia run` (run.py, `AttackContext` of a trained
 target and `training.target_metrics`), `lit_mia.audit` (auditing/api.py, a user's model) and
@@ -28,6 +29,7 @@ from lit_mia.attacks.base import AttackResult
 from lit_mia.attacks.registry import ATTACKS
 from lit_mia.attacks.slices import with_slices
 from lit_mia.metrics import keys
+from lit_mia.models.backends import PLACEMENTS_KEY, placement_rows
 
 
 @dataclass
@@ -88,6 +90,9 @@ def evaluate(
         if res.scores is not None:
             curves[name] = (res.scores, res.is_member)
     out.update(shadow_metrics(ctx))
+    placed = getattr(ctx, "shared", {}).get(PLACEMENTS_KEY)
+    if placed:
+        tracking.log_placements(run, placement_rows(placed))
     if curves:
         for path, fig in comparison.roc_figures(curves, roc_title or title).items():
             run.log_figure(fig, path)

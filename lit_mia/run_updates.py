@@ -25,6 +25,7 @@ from lit_mia.attacks.update_leakage.ablation import run_ablation
 from lit_mia.attacks.update_leakage.context import UpdatesContext, attack_k
 from lit_mia.data.datasets import DatasetBundle, load_dataset
 from lit_mia.metrics import keys
+from lit_mia.models.backends import placement_rows
 from lit_mia.models.base_models import base_fields, base_fitter
 from lit_mia.models.cache import ModelCache
 from lit_mia.models.update_deltas import check_net
@@ -58,10 +59,16 @@ def run_updates_leak(
         u = cfg.updates
         attacks = [str(a) for a in cfg.attacks]
         bases = BaseModels(
-            base_fitter(cfg, bundle), pools, int(cfg.seed), cache, base_fields(cfg, bundle)
+            base_fitter(cfg, bundle),
+            pools,
+            int(cfg.seed),
+            cache,
+            base_fields(cfg, bundle),
+            farm=cfg.farm,
         )
         ks = sorted({attack_k(u, a) for a in attacks})
         farms, out = build_farms(cfg, bundle, pools, bases, ks, cache)
+        tracking.log_placements(run, placement_rows(bases.placements))
 
         def logger(name: str):
             if not run.active:

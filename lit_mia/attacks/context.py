@@ -23,6 +23,8 @@ from lit_mia import training
 from lit_mia.data.datasets import DatasetBundle
 from lit_mia.data.splits import MembershipSplit
 from lit_mia.errors import ConfigError
+from lit_mia.models.backends import PLACEMENTS_KEY, Population, fit_each, train_population
+from lit_mia.models.farm_settings import farm_of
 from lit_mia.predictor import Predictor
 
 
@@ -150,10 +152,18 @@ class AttackContext:
 
     def shadow_models(self, n: int) -> list[ShadowModel]:
         """The first n shadow models (trained on first use, then reused by every attack)."""
-        while len(self._shadows) < n:
-            i = len(self._shadows)
-            s_in, _ = shadow_split(self.split, i)
-            self.add_shadow(self.fit(s_in, int(self.cfg.seed) + 1 + i))
+        first = len(self._shadows)
+        if first < n:  # models/backends.py: local, or one Ray task per model (farm.backend)
+            shared = {
+                "fit": self.fit,
+                "sets": [shadow_split(self.split, i)[0] for i in range(first, n)],
+                "seeds": [int(self.cfg.seed) + 1 + i for i in range(first, n)],
+            }
+            pop = Population("calibration shadow model", [None] * (n - first), fit_each,
+                             shared, chunk=1, first=first)  # fmt: skip
+            placements = self.shared.setdefault(PLACEMENTS_KEY, [])
+            for module in train_population(pop, farm_of(self.cfg), None, placements):
+                self.add_shadow(module)
         return self._shadows[:n]
 
     def add_shadow(self, module: torch.nn.Module) -> None:

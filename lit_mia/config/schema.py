@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from lit_mia.attacks.registry import settings_sections
 from lit_mia.attacks.settings import AttackSettings
 from lit_mia.config.output import flatten
+from lit_mia.models.farm_settings import FarmSettings
 from lit_mia.targets import settings_class
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,6 +104,7 @@ class ExperimentBase:
     data: DataConfig = field(default_factory=DataConfig)
     net: NetConfig = field(default_factory=NetConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    farm: FarmSettings = field(default_factory=FarmSettings)  # where models train (backends.py)
     compare_by: str = ""  # parent run: plot each attack's AUC against this key
 
 

@@ -12,6 +12,7 @@ from lit_mia.attacks.settings import AttackSettings
 from lit_mia.config.output import flatten
 from lit_mia.config.trainer_checks import check_trainer_keys
 from lit_mia.errors import ConfigError, check_key, unknown_name
+from lit_mia.models.farm_settings import FarmSettings
 from lit_mia.registry import AUGMENTATIONS, DATASETS, NETS
 from lit_mia.targets import TARGETS, settings_class, target_names
 
@@ -38,6 +39,7 @@ def validate(cfg: DictConfig) -> None:
     settings_class(c.target.name).validate(c.target, c)
     AttackSettings.validate(c.attack, c)
     check_trainer_keys(c)
+    FarmSettings.validate(c.farm, c)
     for name in target_names(c):
         if name not in TARGETS:
             raise unknown_name("target (in targets)" if c.targets else "target", name, TARGETS)

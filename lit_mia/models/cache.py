@@ -25,8 +25,11 @@ trained on another split / config). Therefore callers pass *everything* that det
 model (dataset, split indices or their hash, the full regime / net / trainer config, seed, model
 index, epochs, their own code-format version) and `load` re-reads ``fields.json`` and treats
 anything but an exact match with the requested fields as a miss (a hash collision or a
-hand-edited entry cannot be served). Writes are atomic (temp file + ``os.replace``), so a
-crashed or concurrent writer never leaves a half-written entry that `load` would accept.
+hand-edited entry cannot be served). Writes are atomic (`ModelCache.publish`: the entry is
+written into a hidden folder and renamed into place), so a crashed or concurrent writer never
+leaves a half-written entry that `load` would accept, and of two racing writers of one entry
+(two nodes of a Ray farm) exactly one wins. The root may be any folder, a shared one that
+every node of a cluster mounts included (models/backends.py).
 """
 
 from __future__ import annotations
@@ -39,7 +42,9 @@ import json
 import logging
 import math
 import os
+import shutil
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -247,6 +252,8 @@ class ModelCache:
         want = _flat(json.loads(canonical_json(fields)))
         best: list[str] | None = None
         for path in self.dir.glob(f"*/{FIELDS}"):
+            if path.parent.name.startswith("."):  # a writer's folder, not an entry
+                continue
             try:
                 have = _flat(json.loads(path.read_text()))
             except (OSError, ValueError):
@@ -260,16 +267,53 @@ class ModelCache:
         return best[:limit] + ([f"... ({more} more)"] if more > 0 else [])
 
     def save(self, fields: Mapping, tensors: Mapping[str, Tensor]) -> Path:
-        """Store `tensors` (detached, moved to CPU) for `fields`; returns the entry directory.
-        Weights are written first and fields.json last, each atomically, so a reader sees
-        either no entry or a complete one."""
+        """Store `tensors` (detached, moved to CPU) for `fields` (`publish`); returns the entry
+        directory."""
+        self.publish(fields, tensors)
+        return self.path(fields)
+
+    def publish(self, fields: Mapping, tensors: Mapping[str, Tensor]) -> bool:
+        """Store `tensors` for `fields` unless a complete entry is there; True when this call's
+        entry is the stored one.
+
+        The entry is written into a fresh hidden folder beside it (weights, then fields.json,
+        each fsynced) and renamed into place in one step, so a reader sees no entry or a
+        complete one, on a local disk or a shared folder every node mounts, and a writer killed
+        midway leaves only its hidden folder (never read). When two writers race (two attempts
+        of one model on two nodes), the first rename wins and the other's copy is dropped. An
+        incomplete or stale folder under the entry's name (an older layout, a hand edit) is
+        replaced."""
         text = canonical_json(fields)
         entry = self.path(fields)
-        entry.mkdir(parents=True, exist_ok=True)
+        if self.load(fields, explain=False) is not None:
+            return False
         data = {str(k): v.detach().cpu().clone() for k, v in tensors.items()}
-        _atomic_write(entry / WEIGHTS, lambda f: torch.save(data, f))
-        _atomic_write(entry / FIELDS, lambda f: f.write(text.encode()))
-        return entry
+        tmp = Path(tempfile.mkdtemp(dir=self.dir, prefix=f".{entry.name}."))
+        try:
+            _atomic_write(tmp / WEIGHTS, lambda f: torch.save(data, f))
+            _atomic_write(tmp / FIELDS, lambda f: f.write(text.encode()))
+            for _ in range(2):
+                try:
+                    os.rename(tmp, entry)  # atomic; refused while `entry` holds files
+                    return True
+                except OSError:
+                    if self.load(fields, explain=False) is not None:
+                        return False  # another writer won
+                    _discard(entry)  # incomplete or stale: move it aside, try once more
+            return False
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _discard(entry: Path) -> None:
+    """Rename `entry` to a hidden name, then delete it (a reader never sees it half gone)."""
+    trash = entry.with_name(f".{entry.name}.stale.{os.getpid()}.{time.monotonic_ns()}")
+    try:
+        os.rename(entry, trash)
+    except OSError:
+        return
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def _flat(doc: Any, prefix: str = "") -> dict[str, Any]:

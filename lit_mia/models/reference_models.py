@@ -9,7 +9,9 @@ are cached on disk (`attack.lira.cache_dir`, models/cache.py) and, within a run,
 models and the farm trains only those not yet held (rows of the keep matrix do not depend on n,
 so the first n models of a 64-model farm are the 16-model farm's).
 
-Training: at most `TRAIN_CHUNK` models at once; the run keeps only each model's state dict
+Training: through models/backends.py (`farm.backend`: local, or one Ray task per group of
+models on a cluster), at most `TRAIN_CHUNK` models at once on the local backend; the run keeps
+only each model's state dict
 (no optimiser state). Outputs: `farm_logits` streams the logits of every model on the
 requested points and queries, a few models at a time (`MODELS_PER_CHUNK`), into a
 memory-mapped float32 array on disk [n_models, n_points, n_queries, K]; only one chunk of
@@ -38,7 +40,9 @@ if TYPE_CHECKING:  # the attack side passes its context; models/ imports no atta
     from lit_mia.attacks.context import AttackContext
 
 from lit_mia.errors import unknown_name
+from lit_mia.models.backends import PLACEMENTS_KEY, Population, train_population
 from lit_mia.models.cache import ModelCache, canonical
+from lit_mia.models.farm_settings import farm_of
 from lit_mia.models.shadow_farm import (
     FARM_VERSION,
     TrainSpec,
@@ -163,7 +167,12 @@ def farm_spec(cfg: DictConfig, epochs: int) -> TrainSpec | None:
 
 
 def farm_device(cfg: DictConfig) -> torch.device:
-    acc = str(cfg.trainer.accelerator)
+    """The device the farm trains on (`trainer.accelerator`, cuda where there is one)."""
+    return accelerator_device(str(cfg.trainer.accelerator))
+
+
+def accelerator_device(acc: str) -> torch.device:
+    """cuda for gpu / cuda / auto where this process sees a GPU, else cpu."""
     if acc in ("gpu", "cuda", "auto") and torch.cuda.is_available():
         return torch.device("cuda")
     return torch.device("cpu")
@@ -200,7 +209,8 @@ def shadow_states(
     ctx: AttackContext, pool: np.ndarray, keep: np.ndarray, known: list | None = None
 ) -> tuple[list, dict]:
     """State dicts of the raw nets of the N shadow models (`known[i]` for the first ones
-    already held, the rest cached or trained now) and stats of the new ones."""
+    already held, the rest cached or trained now through models/backends.py on `farm.backend`)
+    and stats of the new ones."""
     cfg, lc = ctx.cfg, ctx.cfg.attack.lira
     epochs = int(lc.epochs) if lc.epochs is not None else int(cfg.trainer.max_epochs)
     spec = farm_spec(cfg, epochs)
@@ -208,44 +218,61 @@ def shadow_states(
     cache = ModelCache(lc.cache_dir, CACHE_KIND) if str(lc.cache_dir) else None
     digest = _data_digest(ctx)
     n = keep.shape[0]
-    sets = [np.sort(pool[keep[i]]) for i in range(n)]
-    seeds = [shadow_seed(int(cfg.seed), i) for i in range(n)]
-    fields = [
-        shadow_fields(cfg, digest, sets[i], seeds[i], i, epochs, path, spec) for i in range(n)
-    ]
     known = list(known or [])[:n]
-    rest = fields[len(known) :]
-    states: list = known + (cache.load_many(rest) if cache else [None] * len(rest))
-    todo = [i for i in range(n) if states[i] is None]
-    stats = {"cached": n - len(known) - len(todo), "trained": len(todo), "seconds": 0.0,
+    first = len(known)
+    sets = [np.sort(pool[keep[i]]) for i in range(first, n)]
+    seeds = [shadow_seed(int(cfg.seed), i) for i in range(first, n)]
+    fields = [
+        shadow_fields(cfg, digest, sets[j], seeds[j], first + j, epochs, path, spec)
+        for j in range(n - first)
+    ]
+    shared = {
+        "sets": sets, "seeds": seeds, "spec": spec, "epochs": epochs,
+        "accelerator": str(cfg.trainer.accelerator),
+        "farm": str(lc.farm), "choices": ctx.shared.setdefault("farm_choices", {}),
+        "make_net": ctx.make_net if spec is not None else None,
+        "x": ctx.bundle.x if spec is not None else None,
+        "y": ctx.bundle.y if spec is not None else None,
+        "fit": ctx.fit if spec is None else None,
+    }  # fmt: skip
+    pop = Population("reference model", fields, train_references, shared, TRAIN_CHUNK, first)
+    placements = ctx.shared.setdefault(PLACEMENTS_KEY, [])
+    before = len(placements)
+    t0 = time.perf_counter()
+    new = train_population(pop, farm_of(cfg), cache, placements)
+    trained = placements[before:]
+    stats = {"cached": n - first - len(trained), "trained": len(trained), "seconds": 0.0,
              "path": path}  # fmt: skip
-    if todo:
-        t0 = time.perf_counter()
-        device = farm_device(cfg)
-        for lo in range(0, len(todo), TRAIN_CHUNK):  # at most TRAIN_CHUNK models in training
-            chunk = todo[lo : lo + TRAIN_CHUNK]
-            if spec is not None:
-                farm = train_farm(
-                    ctx.make_net,
-                    ctx.bundle.x.to(device),
-                    ctx.bundle.y.to(device),
-                    [sets[i] for i in chunk],
-                    [seeds[i] for i in chunk],
-                    spec,
-                    farm=str(lc.farm),
-                    choices=ctx.shared.setdefault("farm_choices", {}),  # one run, one decision
-                )
-                stats["path"] = f"farm/{farm.path}"
-                new = [farm.state_dict(j) for j in range(len(chunk))]
-                del farm
-            else:
-                new = [ctx.fit(sets[i], seeds[i], epochs).net.state_dict() for i in chunk]
-            for j, i in enumerate(chunk):
-                states[i] = {k: v.detach().cpu() for k, v in new[j].items()}
-                if cache is not None:
-                    cache.save(fields[i], states[i])
+    if trained:
         stats["seconds"] = time.perf_counter() - t0
+        notes = sorted({p.note for p in trained if p.note})
+        if spec is not None and notes:
+            stats["path"] = "farm/" + "+".join(notes)
+    states = known + [{k: v.detach().cpu() for k, v in s.items()} for s in new]
     return states, stats
+
+
+def train_references(shared: dict, group: list[int]) -> tuple[list[dict], str]:
+    """Models `group` of a reference population (backends.Population.train): through the
+    shadow farm (one vmap/loop batch for the whole group) when `shared["spec"]` reproduces the
+    target's regime, else one Lightning fit each; state dicts on the CPU."""
+    s = shared
+    if s["spec"] is None:
+        states = [s["fit"](s["sets"][i], s["seeds"][i], s["epochs"]).net.state_dict()
+                  for i in group]  # fmt: skip
+        return [{k: v.detach().cpu() for k, v in st.items()} for st in states], "lightning"
+    device = accelerator_device(s["accelerator"])
+    farm = train_farm(
+        s["make_net"],
+        s["x"].to(device),
+        s["y"].to(device),
+        [s["sets"][i] for i in group],
+        [s["seeds"][i] for i in group],
+        s["spec"],
+        farm=s["farm"],
+        choices=s["choices"],  # one run, one decision (per process on the ray backend)
+    )
+    return [farm.state_dict(j) for j in range(len(group))], farm.path
 
 
 def target_logits(ctx: AttackContext, x: Tensor) -> Tensor:
@@ -345,6 +372,7 @@ __all__ = [
     "MODELS_PER_CHUNK",
     "PREDICTION_ONLY",
     "ReferenceFarm",
+    "accelerator_device",
     "farm_device",
     "farm_logits",
     "farm_spec",
@@ -357,4 +385,5 @@ __all__ = [
     "shadow_states",
     "target_logits",
     "target_view_logits",
+    "train_references",
 ]

@@ -32,6 +32,8 @@ import torch
 from torch import Tensor, nn
 
 from lit_mia.metrics import keys as metric_keys
+from lit_mia.models.backends import Population, train_population
+from lit_mia.models.farm_settings import FarmSettings
 from lit_mia.models.update_choices import FARM_DTYPES
 from lit_mia.models.update_deltas import UpdateRule, accuracy, update_deltas
 from lit_mia.models.update_pools import UpdatePools, sample_update_sets, set_usage
@@ -69,35 +71,64 @@ class BaseModels:
     """The shadow and target base models, each trained on first use (once per experiment):
     shadow base j on the shadow base set with seed + 1 + 2j, the target base on the target
     base set with seed + 2. With `cache` and `fields` (everything but the seed that determines
-    a base model) each net's state_dict is cached, so the experiments share their bases."""
+    a base model) each net's state_dict is cached, so the experiments share their bases.
+    The missing ones train together through models/backends.py (`farm`: the `farm` settings,
+    local by default; one Ray task per base model on the ray backend); `placements` lists
+    where each was trained."""
 
     def __init__(self, fit_base: Callable[[np.ndarray, int], nn.Module], pools, seed: int,
-                 cache=None, fields: dict | None = None):  # fmt: skip
+                 cache=None, fields: dict | None = None, farm=None):  # fmt: skip
         self.fit_base, self.pools, self.seed = fit_base, pools, int(seed)
         self.cache, self.fields = cache, fields
+        self.farm = farm if farm is not None else FarmSettings()
         self.shadow: list[nn.Module] = []
         self._target: nn.Module | None = None
+        self.placements: list = []
 
-    def _fit(self, idx: np.ndarray, seed: int) -> nn.Module:
-        key = None if self.cache is None else {**(self.fields or {}), "base_seed": seed,
-                                                 "train_idx": np.asarray(idx)}  # fmt: skip
-        hit = None if key is None else self.cache.load(key)
-        if hit is not None:
+    def _key(self, idx: np.ndarray, seed: int) -> dict | None:
+        if self.cache is None:
+            return None
+        return {**(self.fields or {}), "base_seed": seed, "train_idx": np.asarray(idx)}
+
+    def _fit_all(self, jobs: list[tuple[np.ndarray, int]]) -> list[nn.Module]:
+        """Base nets for (train indices, seed) jobs: cached, or trained now."""
+        cached = self.cache is not None
+        shared = {"fit_base": self.fit_base, "jobs": jobs, "state_dicts": cached}
+        pop = Population("update base model", [self._key(i, s) for i, s in jobs], fit_bases,
+                         shared, chunk=1)  # fmt: skip
+        out = train_population(pop, self.farm, self.cache, self.placements)
+        if not cached:
+            return out
+        nets = []
+        for (idx, seed), state in zip(jobs, out, strict=True):
             net = self.fit_base(idx[:0], seed, train=False)
-            net.load_state_dict(hit)
-            return net.eval()
-        net = self.fit_base(idx, seed)
-        if key is not None:
-            self.cache.save(key, {k: v.detach().cpu() for k, v in net.state_dict().items()})
-        return net
+            net.load_state_dict(state)
+            nets.append(net.eval())
+        return nets
 
     def get(self, n_shadow: int) -> tuple[list[nn.Module], nn.Module]:
-        while len(self.shadow) < n_shadow:
-            j = len(self.shadow)
-            self.shadow.append(self._fit(self.pools.shadow_base, self.seed + 1 + 2 * j))
+        first = len(self.shadow)
+        jobs = [(self.pools.shadow_base, self.seed + 1 + 2 * j) for j in range(first, n_shadow)]
         if self._target is None:
-            self._target = self._fit(self.pools.target_base, self.seed + 2)
+            jobs.append((self.pools.target_base, self.seed + 2))
+        if jobs:
+            nets = self._fit_all(jobs)
+            if self._target is None:
+                self._target = nets.pop()
+            self.shadow.extend(nets)
         return self.shadow[:n_shadow], self._target
+
+
+def fit_bases(shared: dict, group: list[int]) -> list:
+    """`Population.train` of base models: fit_base(idx, seed) per job of the group, as state
+    dicts (CPU) when they are cached, else the nets."""
+    out = []
+    for i in group:
+        idx, seed = shared["jobs"][i]
+        net = shared["fit_base"](idx, seed)
+        out.append({k: v.detach().cpu() for k, v in net.state_dict().items()}
+                   if shared["state_dicts"] else net)  # fmt: skip
+    return out
 
 
 def subset(side: FarmSide, idx) -> FarmSide:
@@ -241,4 +272,5 @@ def build_farms(cfg, bundle, pools: UpdatePools, bases: BaseModels, ks, cache=No
 
 
 __all__ = ["BaseModels", "FarmData", "FarmSide", "build_farm", "build_farms", "farm_facts"]
+__all__ += ["fit_bases"]
 __all__ += ["farm_fields", "subset"]

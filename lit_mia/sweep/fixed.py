@@ -9,8 +9,8 @@ any other value exits 2 naming each differing key. `--new-study` instead opens t
 reported as another's.
 
 Keys that change where results go or how they are shown, not what is measured, are left out:
-`tracking.*`, `sweep.*` (`sweep.n_trials` may grow a study), progress bars, logging cadence,
-loader workers and the shadow cache folder.
+`tracking.*`, `sweep.*` (`sweep.n_trials` may grow a study), `farm.*` (where models train),
+progress bars, logging cadence, loader workers and the shadow cache folder.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from lit_mia import config
 from lit_mia.errors import ConfigError
 
 ATTR = "fixed_settings"  # study user attr: JSON {dotted key: value as text}
-IGNORED_PREFIXES = ("tracking.", "sweep.")
+IGNORED_PREFIXES = ("tracking.", "sweep.", "farm.")
 IGNORED_KEYS = (
     "trainer.enable_progress_bar",
     "trainer.log_every_n_steps",

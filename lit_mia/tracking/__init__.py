@@ -6,7 +6,8 @@
     lightning.py  `LightningLogger`: a Trainer's per-epoch metrics into an existing run
     ranks.py      rank 0 or not (DDP)
     results.py    lit_mia's runs: `tracked_run` (config as params and config.yaml),
-                  `log_result` (one attack's `AttackResult`), `TargetResult`
+                  `log_result` (one attack's `AttackResult`), `log_placements` (which
+                  node trained which model), `TargetResult`
     reading.py    `Store`, `StoredRun`: logged runs read back for the reports
 
 Callers use the names re-exported here (`tracking.Run`, `tracking.log_result`, ...).
@@ -17,7 +18,14 @@ from __future__ import annotations
 from lit_mia.tracking.lightning import LightningLogger
 from lit_mia.tracking.ranks import env_rank, is_rank_zero
 from lit_mia.tracking.reading import Store, StoredRun, _stored
-from lit_mia.tracking.results import TargetResult, log_result, tracked_run
+from lit_mia.tracking.results import (
+    NODES_TAG,
+    PLACEMENTS_ARTIFACT,
+    TargetResult,
+    log_placements,
+    log_result,
+    tracked_run,
+)
 from lit_mia.tracking.run import MAX_PARAMS_PER_BATCH, Run, git_sha, version_tags
 from lit_mia.tracking.store import (
     EXPERIMENT_PREFIX,
@@ -37,6 +45,8 @@ __all__ = [
     "EXPERIMENT_PREFIX",
     "EXPERIMENT_TAGS",
     "MAX_PARAMS_PER_BATCH",
+    "NODES_TAG",
+    "PLACEMENTS_ARTIFACT",
     "LightningLogger",
     "Run",
     "Store",
@@ -51,6 +61,7 @@ __all__ = [
     "git_sha",
     "is_rank_zero",
     "log_metric_batch",
+    "log_placements",
     "log_result",
     "mlflow_experiment",
     "reap_runs",

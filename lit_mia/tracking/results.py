@@ -1,12 +1,15 @@
 """lit_mia's runs: `tracked_run` opens a `Run` with the resolved config logged as params and
 config.yaml; `log_result` writes any attack's `AttackResult` (metrics under `attack/<name>/`,
-per-sample scores, histograms, figures, texts, stepped series); `TargetResult` is what one run
-returns.
+per-sample scores, histograms, figures, texts, stepped series); `log_placements` records
+which node trained which model (models/backends.py); `TargetResult` is what one run returns.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import csv
+import io
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -77,3 +80,23 @@ def log_result(run: Run, name: str, res: AttackResult, title: str = "", bins: in
     for key, values in res.series.items():
         for step, v in enumerate(values):
             run.log_metrics({keys.attack(name, key): float(v)}, step=step)
+
+
+PLACEMENTS_ARTIFACT = "farm/placements.csv"
+NODES_TAG = "lit_mia.farm.nodes"
+
+
+def log_placements(run: Run, rows: Sequence[Mapping]) -> None:
+    """Where this run's models were trained (rows of models/backends.Placement.row: population,
+    model, node, host, seconds, group size, note) as the artifact `farm/placements.csv`, and
+    the tag `lit_mia.farm.nodes`: `node(host)=count` per node, most models first. Nothing when
+    no model was trained (all cached)."""
+    if not rows:
+        return
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    run.log_text(buf.getvalue(), PLACEMENTS_ARTIFACT)
+    counts = Counter(f"{r['node'][:8]}({r['host']})" for r in rows)
+    run.set_tag(NODES_TAG, ", ".join(f"{k}={v}" for k, v in counts.most_common()))

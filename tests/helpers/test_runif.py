@@ -1,5 +1,5 @@
 """RunIf (tests/helpers/runif.py): a missing requirement skips with its reason; in CI a missing
-requirement CI provides (postgres, chromium) fails instead; met requirements run."""
+requirement CI provides (postgres, chromium, ray) fails instead; met requirements run."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ def nothing_here(monkeypatch):
         ({"chromium": True}, "/usr/bin/chromium"),
         ({"art": True}, "adversarial-robustness-toolbox"),
         ({"example_plugin": True}, "lit_mia_example"),
+        ({"ray": True}, "the ray package"),
     ],
 )
 def test_missing_requirement_skips_outside_ci(nothing_here, monkeypatch, requirement, words):
@@ -38,7 +39,7 @@ def test_missing_requirement_skips_outside_ci(nothing_here, monkeypatch, require
     assert mark.kwargs["reason"].startswith("needs ")
 
 
-@pytest.mark.parametrize("requirement", ["postgres", "chromium"])
+@pytest.mark.parametrize("requirement", ["postgres", "chromium", "ray"])
 def test_ci_fails_what_it_must_provide(nothing_here, monkeypatch, requirement):
     monkeypatch.setenv("LIT_MIA_CI", "1")
     mark = RunIf(**{requirement: True}).mark
