@@ -13,7 +13,8 @@ TORCHVISION_VERSION ?= 0.29.1
 TORCH_SPEC ?= torch==$(TORCH_VERSION) torchvision==$(TORCHVISION_VERSION)
 TORCH_CPU_SPEC ?= torch==$(TORCH_VERSION)+cpu torchvision==$(TORCHVISION_VERSION)+cpu
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
-TORCH_BUILD ?= $(if $(shell command -v nvidia-smi 2>/dev/null),cuda,cpu)
+HAVE_GPU := $(shell command -v nvidia-smi 2>/dev/null)
+TORCH_BUILD ?= $(if $(HAVE_GPU),cuda,cpu)
 STAMP := $(VENV)/.installed
 SWEEP ?= eps
 EXPERIMENT ?= default
@@ -34,12 +35,13 @@ help: ## show this help
 	    -e 's|$$(SERVER_PORT)|$(SERVER_PORT)|g' -e 's|$$(DOCS_PORT)|$(DOCS_PORT)|g' -e 's|$$(PORT)|$(PORT)|g'
 	@echo "variables: EXPERIMENT=$(EXPERIMENT) SWEEP=$(SWEEP) ARGS='key=value ...' PORT=$(PORT)"
 	@echo "  sweeps: WORKERS=$(WORKERS) DB_DIR=$(DB_DIR) DB_PORT=$(DB_PORT) SERVER_PORT=$(SERVER_PORT) STORAGE="
+	@echo "  setup: TORCH_BUILD=$(TORCH_BUILD) ($(if $(HAVE_GPU),nvidia-smi found,no nvidia-smi)) TORCH_SPEC='$(TORCH_SPEC)'"
 
 $(STAMP): pyproject.toml examples/lit_mia_example/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 ifeq ($(TORCH_BUILD),cpu)
-	@echo "setup: no GPU (nvidia-smi not found): PyTorch's CPU-only build ($(TORCH_CPU_SPEC))"
+	@echo "setup: $(if $(HAVE_GPU),TORCH_BUILD=cpu,no GPU (nvidia-smi not found)): PyTorch's CPU-only build ($(TORCH_CPU_SPEC))"
 	@$(PY) -m pip install --quiet --timeout 15 --retries 1 --index-url $(TORCH_CPU_INDEX) \
 		$(TORCH_CPU_SPEC) > $(VENV)/torch-cpu.log 2>&1 \
 	  || { echo "setup: $(TORCH_CPU_INDEX) has no $(TORCH_CPU_SPEC) for this host or cannot be reached (see $(VENV)/torch-cpu.log): installing $(TORCH_SPEC) instead"; \
@@ -69,7 +71,7 @@ test: $(STAMP) ## fast test suite (excludes tests marked slow), TEST_WORKERS=2 p
 test-all: $(STAMP) ## full test suite including slow tests
 	$(PY) -m pytest -q $(XDIST) $(ARGS)
 
-BENCHES ?= cli training regimes farm label_only updates rmia sweep
+BENCHES ?= cli training regimes farm label_only updates rmia sweep default
 
 bench: $(STAMP) ## benchmarks, side-by-side ratios (BENCHES='training farm ...' ARGS=--quick)
 	@set -e; for b in $(BENCHES); do echo "== bench/bench_$$b.py"; \
