@@ -49,6 +49,7 @@ def say(line: str) -> None:
     """One line of finished work (rank 0 only)."""
     if rank_zero_only.rank == 0:
         print(line, flush=True)
+        Heartbeat.spoke()
 
 
 class Status:
@@ -75,19 +76,23 @@ class Status:
             self.stream.write("\r" + " " * self.width + "\r")
         if final is not None and rank_zero_only.rank == 0:
             self.stream.write(final + "\n")
+            Heartbeat.spoke()
         self.stream.flush()
         self.width = 0
 
 
 class Heartbeat:
-    """Outside a terminal, `text()` as a line every `PIPED_EVERY_S` until `stop()`: a daemon
-    thread, rank 0 only, inert in a terminal (the status line shows the same there). Only the
-    innermost running heartbeat speaks (a shadow fit inside an attack says its epoch, not the
-    attack its seconds). `text` runs on the thread, so it must only read what the working
-    thread has already prepared."""
+    """Outside a terminal, `text()` as a line whenever nothing was printed for `PIPED_EVERY_S`,
+    until `stop()`: a daemon thread, rank 0 only, inert in a terminal (the status line shows the
+    same there). Only the innermost running heartbeat speaks (a shadow fit inside an attack says
+    its epoch, not the attack its seconds), and the silence is counted from the last line of
+    any of them or of a finished piece of work (`Status.close`, `say`), so nesting never
+    stretches it. `text` runs on the thread: it must only read what the working thread has
+    already prepared."""
 
     _running: ClassVar[list[Heartbeat]] = []
     _lock: ClassVar[threading.Lock] = threading.Lock()
+    last_line: ClassVar[float] = 0.0  # time.monotonic() of the last progress line
 
     def __init__(self, text: Callable[[], str], stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
@@ -96,15 +101,25 @@ class Heartbeat:
         self._thread: threading.Thread | None = None
         if not interactive(self.stream) and rank_zero_only.rank == 0:
             with self._lock:
+                if not self._running:  # the silence starts with the first heartbeat
+                    Heartbeat.last_line = time.monotonic()
                 self._running.append(self)
             self._thread = threading.Thread(target=self._beat, name="lit-mia-progress", daemon=True)
             self._thread.start()
 
+    @classmethod
+    def spoke(cls) -> None:
+        """A progress line was just written (resets the silence)."""
+        cls.last_line = time.monotonic()
+
     def _beat(self) -> None:
-        while not self._stop.wait(PIPED_EVERY_S):
+        while not self._stop.wait(min(1.0, PIPED_EVERY_S / 10)):
             with self._lock:
-                innermost = self._running[-1] is self
-            if innermost:
+                due = self._running[-1] is self
+                due = due and time.monotonic() - Heartbeat.last_line >= PIPED_EVERY_S
+                if due:
+                    Heartbeat.last_line = time.monotonic()
+            if due:
                 self.stream.write(self.text().rstrip() + "\n")
                 self.stream.flush()
 
@@ -170,9 +185,11 @@ class FitProgress(pl.Callback):
         total = f"/{n}" if isinstance(n, int) else ""
         epoch = f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}"
         self.where = f"{epoch}  batch {batch_idx + 1}{total}"
+        # a regime logging its epoch metrics in its own on_train_epoch_end (after this
+        # callback's) has them here from the next epoch's first batch on
+        self.summary = fit_summary(trainer.callback_metrics)
         if self.status.live:
-            summary = fit_summary(trainer.callback_metrics)
-            self.status.update(f"{self.name}: {self.where}  {summary}".rstrip())
+            self.status.update(f"{self.name}: {self.where}  {self.summary}".rstrip())
 
     def _stop(self) -> None:
         if self.heartbeat is not None:
@@ -247,6 +264,32 @@ def steps(items: Iterable[Any], label: str, total: int | None = None) -> Iterato
         status.close(f"{label}: {n}{of}  ({time.perf_counter() - t0:.1f} s)")
 
 
+class Stage:
+    """What a long command is doing between its fits and attacks (`stages`)."""
+
+    def __init__(self, label: str, text: str) -> None:
+        self.label, self.text, self.t0 = label, text, time.perf_counter()
+
+    def set(self, text: str) -> None:
+        self.text = text
+
+    def line(self) -> str:
+        return f"{self.label}: {self.text}  ({time.perf_counter() - self.t0:.0f} s)"
+
+
+@contextmanager
+def stages(label: str, first: str) -> Iterator[Stage]:
+    """Piped, `label: <stage> (N s)` every PIPED_EVERY_S while no fit, attack or farm inside
+    is speaking (the heartbeat is the outermost): the set-up, logging and comparing between
+    them are not silent either. Prints nothing else, in either mode."""
+    stage = Stage(label, first)
+    beat = Heartbeat(stage.line)
+    try:
+        yield stage
+    finally:
+        beat.stop()
+
+
 def attack_summary(metrics: dict[str, float]) -> str:
     """The headline numbers of one attack's metrics for its finished line."""
     parts = []
@@ -266,12 +309,14 @@ def attack_summary(metrics: dict[str, float]) -> str:
 __all__ = [
     "FitProgress",
     "Heartbeat",
+    "Stage",
     "Status",
     "Task",
     "attack_summary",
     "fit_summary",
     "interactive",
     "say",
+    "stages",
     "steps",
     "task",
 ]

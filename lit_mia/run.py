@@ -148,7 +148,13 @@ def run_experiment(
     cfgs = config.per_target(experiment, overrides)
     if is_updates_leak(cfgs[0]):
         return {"updates": run_updates_leak(cfgs[0], parent_run_id, run_name)}
+    with progress.stages(f"run {experiment}", "checking the data and settings") as stage:
+        return _run_targets(cfgs, stage, parent_run_id, run_name)
+
+
+def _run_targets(cfgs, stage: progress.Stage, parent_run_id, run_name) -> dict[str, TargetResult]:
     data = prepare(cfgs)
+    stage.set("opening the MLflow run")
     results: dict[str, TargetResult] = {}
     if len(cfgs) == 1:
         cfg, (bundle, split) = cfgs[0], data[0]
@@ -170,7 +176,10 @@ def run_experiment(
         )
         parent.log_text(config.to_yaml(base), "config.yaml")
         for cfg, (bundle, split) in zip(cfgs, data, strict=True):
-            results[comparison.label_of(cfg)] = run_target(cfg, bundle, split, parent.run_id)
+            label = comparison.label_of(cfg)
+            stage.set(f"{label}: training, attacking, logging")
+            results[label] = run_target(cfg, bundle, split, parent.run_id)
+        stage.set("comparing the targets")
         if tracking.is_rank_zero():
             comparison.log_parent(parent, cfgs, results)
     return results

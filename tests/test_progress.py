@@ -204,3 +204,20 @@ def test_a_terminal_gets_no_heartbeat_lines(monkeypatch):
     beat.stop()
     assert "never" not in out.getvalue()
     assert _no_heartbeat_thread()
+
+
+def test_stages_speak_between_the_pieces_of_work(monkeypatch):
+    """`run <experiment>: <stage> (N s)` while nothing inside speaks; the stage text follows
+    `set`; an inner heartbeat takes over while it runs."""
+    monkeypatch.setattr(progress, "PIPED_EVERY_S", 0.01)
+    monkeypatch.setattr(sys, "stdout", out := io.StringIO())
+    with progress.stages("run default", "checking the data and settings") as stage:
+        _wait_for(out, "run default: checking the data and settings  (", 1)
+        stage.set("comparing the targets")
+        _wait_for(out, "run default: comparing the targets  (", 1)
+        inner = progress.Heartbeat(lambda: "pgd: epoch 1/30")
+        _wait_for(out, "pgd: epoch 1/30", 2)
+        inner.stop()
+    lines = out.getvalue().splitlines()
+    assert all(re.fullmatch(r"run default: [a-z ]+  \(\d+ s\)|pgd: epoch 1/30", ln) for ln in lines)
+    assert _no_heartbeat_thread()
