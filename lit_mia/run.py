@@ -145,10 +145,12 @@ def run_experiment(
     run_name: str | None = None,
 ) -> dict[str, TargetResult]:
     """Resolve, train, attack and track every target of an experiment."""
-    cfgs = config.per_target(experiment, overrides)
-    if is_updates_leak(cfgs[0]):
-        return {"updates": run_updates_leak(cfgs[0], parent_run_id, run_name)}
-    with progress.stages(f"run {experiment}", "checking the data and settings") as stage:
+    with progress.stages(f"run {experiment}", "resolving the configuration") as stage:
+        cfgs = config.per_target(experiment, overrides)
+        if is_updates_leak(cfgs[0]):
+            stage.set("update leakage")
+            return {"updates": run_updates_leak(cfgs[0], parent_run_id, run_name)}
+        stage.set("checking the data and settings")
         return _run_targets(cfgs, stage, parent_run_id, run_name)
 
 
