@@ -3,9 +3,18 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# The pinned PyTorch pair that installs from local wheels on the project machines (CPU here,
-# CUDA-capable on GPU hosts). Override e.g. `make run TORCH_SPEC=torch` elsewhere.
-TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+# PyTorch (docs/reference/make.md#pytorch). TORCH_SPEC: the pinned pair from the configured
+# package index (PyPI's Linux wheels are CUDA builds, ~5 GB with their nvidia-* libraries).
+# A host without nvidia-smi first tries the CPU-only build of the same versions from
+# TORCH_CPU_INDEX and falls back to TORCH_SPEC, saying so in one line,
+# where that index cannot be reached. TORCH_BUILD=cuda|cpu overrides the detection.
+TORCH_VERSION ?= 2.14.1
+TORCHVISION_VERSION ?= 0.29.1
+TORCH_SPEC ?= torch==$(TORCH_VERSION) torchvision==$(TORCHVISION_VERSION)
+TORCH_CPU_SPEC ?= torch==$(TORCH_VERSION)+cpu torchvision==$(TORCHVISION_VERSION)+cpu
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+HAVE_GPU := $(shell command -v nvidia-smi 2>/dev/null)
+TORCH_BUILD ?= $(if $(HAVE_GPU),cuda,cpu)
 STAMP := $(VENV)/.installed
 SWEEP ?= eps
 EXPERIMENT ?= default
@@ -30,11 +39,21 @@ help: ## show this help
 	    -e 's|$$(RAY_PORT)|$(RAY_PORT)|g' -e 's|$$(RAY_DIR)|$(RAY_DIR)|g'
 	@echo "variables: EXPERIMENT=$(EXPERIMENT) SWEEP=$(SWEEP) ARGS='key=value ...' PORT=$(PORT)"
 	@echo "  sweeps: WORKERS=$(WORKERS) DB_DIR=$(DB_DIR) DB_PORT=$(DB_PORT) SERVER_PORT=$(SERVER_PORT) STORAGE="
+	@echo "  setup: TORCH_BUILD=$(TORCH_BUILD) ($(if $(HAVE_GPU),nvidia-smi found,no nvidia-smi)) TORCH_SPEC='$(TORCH_SPEC)'"
 
 $(STAMP): pyproject.toml examples/lit_mia_example/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+ifeq ($(TORCH_BUILD),cpu)
+	@echo "setup: $(if $(HAVE_GPU),TORCH_BUILD=cpu,no GPU (nvidia-smi not found)): PyTorch's CPU-only build ($(TORCH_CPU_SPEC))"
+	@$(PY) -m pip install --quiet --timeout 15 --retries 1 --index-url $(TORCH_CPU_INDEX) \
+		$(TORCH_CPU_SPEC) > $(VENV)/torch-cpu.log 2>&1 \
+	  || { echo "setup: $(TORCH_CPU_INDEX) has no $(TORCH_CPU_SPEC) for this host or cannot be reached (see $(VENV)/torch-cpu.log): installing $(TORCH_SPEC) instead"; \
+	       $(PY) -m pip uninstall --quiet --yes torch torchvision > /dev/null 2>&1; \
+	       $(PY) -m pip install --quiet $(TORCH_SPEC); }
+else
 	$(PY) -m pip install --quiet $(TORCH_SPEC)
+endif
 	$(PY) -m pip install --quiet -e '.[dev]'
 	$(PY) -m pip install --quiet -e examples/lit_mia_example  # plug-in used by the tests
 	@touch $(STAMP)
@@ -56,7 +75,7 @@ test: $(STAMP) ## fast test suite (excludes tests marked slow), TEST_WORKERS=2 p
 test-all: $(STAMP) ## full test suite including slow tests
 	$(PY) -m pytest -q $(XDIST) $(ARGS)
 
-BENCHES ?= cli training regimes farm label_only updates rmia sweep ray
+BENCHES ?= cli training regimes farm label_only updates rmia sweep ray default
 
 bench: $(STAMP) ## benchmarks, side-by-side ratios (BENCHES='training farm ...' ARGS=--quick)
 	@set -e; for b in $(BENCHES); do echo "== bench/bench_$$b.py"; \

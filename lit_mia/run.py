@@ -18,13 +18,14 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from lit_mia import comparison, config, evaluation, plots, tracking, training
+from lit_mia import comparison, config, evaluation, plots, progress, tracking, training
 from lit_mia.attacks.base import UPDATE_LEAKAGE
 from lit_mia.attacks.context import AttackContext, check_shadow_pool
 from lit_mia.attacks.registry import ATTACKS
 from lit_mia.callbacks import LeakageCallback
 from lit_mia.data.datasets import DatasetBundle
 from lit_mia.data.splits import MembershipSplit
+from lit_mia.metrics import keys
 from lit_mia.perturb.pgd import pgd_args
 from lit_mia.run_updates import run_updates_leak
 from lit_mia.targets import build_target
@@ -97,16 +98,26 @@ def evaluate(ctx: AttackContext, run: tracking.Run) -> dict[str, float]:
     """Target metrics and every attack's result on one trained target; logs them all
     (evaluation.evaluate, with the target's benign, PGD and verified accuracies)."""
     cfg, label = ctx.cfg, comparison.label_of(ctx.cfg)
+    with progress.task(f"accuracy of {label}") as shown:  # PGD on every evaluation sample
+        base = training.target_metrics(cfg, ctx.pred)
+        shown.done(accuracy_summary(base))
     ev = evaluation.evaluate(
         ctx,
         run,
         list(cfg.attacks),
         title=label,
-        base=training.target_metrics(cfg, ctx.pred),
+        base=base,
         bins=cfg.attack.kl_bins,
         roc_title=f"{cfg.name}/{label}",
     )
     return ev.metrics
+
+
+def accuracy_summary(base: dict[str, float]) -> str:
+    """`test acc 0.948  adv test acc 0.669 (eps 0.1)`: the finished line of a target's
+    accuracies (`training.target_metrics`)."""
+    test, adv = base[keys.target("test_acc")], base[keys.target("adv_test_acc")]
+    return f"test acc {test:.3f}  adv test acc {adv:.3f} (eps {base[keys.target('eval_eps')]:g})"
 
 
 def is_updates_leak(cfg: DictConfig) -> bool:
@@ -134,10 +145,18 @@ def run_experiment(
     run_name: str | None = None,
 ) -> dict[str, TargetResult]:
     """Resolve, train, attack and track every target of an experiment."""
-    cfgs = config.per_target(experiment, overrides)
-    if is_updates_leak(cfgs[0]):
-        return {"updates": run_updates_leak(cfgs[0], parent_run_id, run_name)}
+    with progress.stages(f"run {experiment}", "resolving the configuration") as stage:
+        cfgs = config.per_target(experiment, overrides)
+        if is_updates_leak(cfgs[0]):
+            stage.set("update leakage")
+            return {"updates": run_updates_leak(cfgs[0], parent_run_id, run_name)}
+        stage.set("checking the data and settings")
+        return _run_targets(cfgs, stage, parent_run_id, run_name)
+
+
+def _run_targets(cfgs, stage: progress.Stage, parent_run_id, run_name) -> dict[str, TargetResult]:
     data = prepare(cfgs)
+    stage.set("opening the MLflow run")
     results: dict[str, TargetResult] = {}
     if len(cfgs) == 1:
         cfg, (bundle, split) = cfgs[0], data[0]
@@ -159,7 +178,10 @@ def run_experiment(
         )
         parent.log_text(config.to_yaml(base), "config.yaml")
         for cfg, (bundle, split) in zip(cfgs, data, strict=True):
-            results[comparison.label_of(cfg)] = run_target(cfg, bundle, split, parent.run_id)
+            label = comparison.label_of(cfg)
+            stage.set(f"{label}: training, attacking, logging")
+            results[label] = run_target(cfg, bundle, split, parent.run_id)
+        stage.set("comparing the targets")
         if tracking.is_rank_zero():
             comparison.log_parent(parent, cfgs, results)
     return results

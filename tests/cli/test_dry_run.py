@@ -59,7 +59,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, monkeypatch, capsy
     code, out, err = run(capsys, "run", "default", "--dry-run")
     assert code == 0, err
     assert out.startswith("dry run: every check passed")
-    for words in ("natural:", "pgd: pgd eps 0.1", "members 1000", "shadow models 1"):
+    for words in ("natural:", "pgd: pgd eps 0.1", "members 400", "shadow models 1"):
         assert words in out, out
     assert f"sqlite:///{tmp_path}/mlruns/mlflow.db (will be created)" in out
     code, out, err = run(capsys, "sweep", "eps", "--workers", "2", "sweep.n_trials=8", "--dry-run")

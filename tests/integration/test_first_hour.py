@@ -4,6 +4,7 @@ the newest finished run, corrupt checkpoints, quiet and consistent output."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import optuna
 import pytest
@@ -15,6 +16,7 @@ from tests.conftest import runs_of
 from tests.sweep.conftest import sweep_args
 
 pytestmark = pytest.mark.filterwarnings("ignore")
+ROOT = Path(__file__).resolve().parents[2]
 S = optuna.trial.TrialState
 
 
@@ -344,45 +346,100 @@ def test_api_audit_with_read_only_arrays_warns_nothing(tmp_path):
     assert "attack/ib/auc" in result.metrics
 
 
-# ---------------------------------------------------------------- piped progress (item 1)
-def test_piped_fit_says_where_it_is_every_interval(monkeypatch):
-    import io
+# ---------------------------------------------------------------- make setup's PyTorch (item 8)
+PINNED = "torch==2.14.1 torchvision==0.29.1"
+CPU_BUILD = "torch==2.14.1+cpu torchvision==0.29.1+cpu"
+FAKE_PYTHON = """#!/bin/bash
+# stands in for the venv's python: logs each call; CPU_RC / PIN_RC answer the torch installs
+echo "$*" >> "$FAKE_LOG"
+case "$*" in
+  *"+cpu"*) exit "${CPU_RC:-0}" ;;
+  *"install --quiet torch=="*) exit "${PIN_RC:-0}" ;;
+esac
+"""
 
-    import pytorch_lightning as pl
-    import torch
-    from torch import nn
 
-    from lit_mia import progress
+def _make_env(tmp_path, gpu: bool, **extra) -> dict:
+    """The environment of a host with or without `nvidia-smi` on the PATH (a fake one)."""
+    import os
+    import shutil
 
-    class Tiny(pl.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.net = nn.Linear(4, 2)
+    strip = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "TORCH_BUILD", "TORCH_SPEC", "TORCH_CPU_SPEC")
+    env = {k: v for k, v in os.environ.items() if k not in strip}
+    dirs = [d for d in env["PATH"].split(os.pathsep) if not (Path(d) / "nvidia-smi").exists()]
+    if gpu:
+        fake = tmp_path / "gpu-bin"
+        fake.mkdir(exist_ok=True)
+        (fake / "nvidia-smi").write_text("#!/bin/sh\necho 'NVIDIA-SMI fake'\n")
+        (fake / "nvidia-smi").chmod(0o755)
+        dirs.insert(0, str(fake))
+    env["PATH"] = os.pathsep.join(dirs)
+    assert (shutil.which("nvidia-smi", path=env["PATH"]) is not None) == gpu
+    return {**env, **extra}
 
-        def training_step(self, batch, _):
-            x, y = batch
-            loss = nn.functional.cross_entropy(self.net(x), y)
-            self.log("train/loss", loss, on_epoch=True, on_step=False)
-            return loss
 
-        def configure_optimizers(self):
-            return torch.optim.SGD(self.parameters(), lr=0.1)
+def _make(tmp_path, env: dict, *args: str, dry: bool = False):
+    import subprocess
 
-    def fit(every: float) -> list[str]:
-        monkeypatch.setattr(progress, "PIPED_EVERY_S", every)
-        out = io.StringIO()  # not a terminal, as a pipe
-        data = torch.utils.data.TensorDataset(torch.randn(32, 4), torch.randint(0, 2, (32,)))
-        trainer = pl.Trainer(
-            max_epochs=5, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-            enable_model_summary=False, callbacks=[progress.FitProgress("tiny", out)],
-        )  # fmt: skip
-        trainer.fit(Tiny(), torch.utils.data.DataLoader(data, batch_size=16))
-        return out.getvalue().splitlines()
+    venv = tmp_path / "venv"
+    cmd = ["make", *(["-n"] if dry else []), "setup", f"VENV={venv}", *args]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
 
-    lines = fit(0.0)  # every epoch is past the interval: a line per epoch but the last
-    assert [ln.split("  ")[0] for ln in lines[:-1]] == [f"tiny: epoch {e}/5" for e in range(1, 5)]
-    assert all("loss " in ln and ln.endswith(" s)") for ln in lines[:-1])
-    assert lines[-1].startswith("trained tiny: 5 epochs")
-    quiet = fit(3600.0)  # a fit shorter than the interval: only its finished line
-    assert len(quiet) == 1
-    assert quiet[0].startswith("trained tiny: 5 epochs")
+
+def test_make_setup_picks_the_cpu_build_only_without_a_gpu(tmp_path):
+    """`make -n setup`: a host without nvidia-smi tries the CPU-only build from the PyTorch
+    CPU index (local version +cpu, so no other configured wheel can stand in) and falls back
+    to the pin; a host with nvidia-smi, or TORCH_BUILD=cuda, installs the pin directly."""
+    cpu = _make(tmp_path, _make_env(tmp_path, gpu=False), dry=True)
+    assert cpu.returncode == 0, cpu.stderr
+    assert f"--index-url https://download.pytorch.org/whl/cpu \\\n\t{CPU_BUILD}" in cpu.stdout
+    assert f"installing {PINNED} instead" in cpu.stdout
+    assert "pip uninstall --quiet --yes torch torchvision" in cpu.stdout
+    for gpu in (
+        _make(tmp_path, _make_env(tmp_path, gpu=True), dry=True),
+        _make(tmp_path, _make_env(tmp_path, gpu=False), "TORCH_BUILD=cuda", dry=True),
+    ):
+        assert gpu.returncode == 0, gpu.stderr
+        assert f"pip install --quiet {PINNED}\n" in gpu.stdout
+        assert "+cpu" not in gpu.stdout
+        assert "download.pytorch.org" not in gpu.stdout
+    forced = _make(tmp_path, _make_env(tmp_path, gpu=True), "TORCH_BUILD=cpu", dry=True)
+    assert CPU_BUILD in forced.stdout
+
+
+def _fake_venv(tmp_path) -> Path:
+    py = tmp_path / "venv" / "bin" / "python"
+    py.parent.mkdir(parents=True)
+    py.write_text(FAKE_PYTHON)
+    py.chmod(0o755)
+    return tmp_path / "log"
+
+
+@pytest.mark.parametrize(
+    ("cpu_rc", "pin_rc", "calls", "said", "ok"),
+    [
+        (0, 0, [CPU_BUILD, "-e .[dev]", "-e examples/"], [], True),  # the CPU build: done
+        (1, 0, [CPU_BUILD, "uninstall", PINNED, "-e .[dev]", "-e examples/"], ["fb"], True),
+        (1, 1, [CPU_BUILD, "uninstall", PINNED], ["fb"], False),  # nothing to fall back to
+    ],
+    ids=["cpu-build", "unreachable-falls-back", "fallback-fails"],
+)
+def test_make_setup_falls_back_to_the_pin_in_one_line(tmp_path, cpu_rc, pin_rc, calls, said, ok):
+    """The real recipe with a stand-in venv python: a failed CPU-build attempt is removed
+    (pip uninstall) before the pinned build goes in, the fallback says so in one line, and a
+    failing fallback stops `make setup` without the stamp (nothing half-installed counts as
+    set up)."""
+    log = _fake_venv(tmp_path)
+    env = _make_env(tmp_path, gpu=False, FAKE_LOG=str(log), CPU_RC=str(cpu_rc), PIN_RC=str(pin_rc))
+    res = _make(tmp_path, env)
+    assert (res.returncode == 0) == ok, res.stdout + res.stderr
+    torch_calls = [c for c in log.read_text().splitlines() if "upgrade pip" not in c]
+    for want, got in zip(calls, torch_calls, strict=True):
+        assert want in got, torch_calls
+    notes = [ln for ln in res.stdout.splitlines() if ln.startswith("setup: ")]
+    assert notes[0].startswith("setup: no GPU (nvidia-smi not found)"), res.stdout
+    assert len(notes) == 1 + len(said), res.stdout
+    if said:
+        assert "cannot be reached" in notes[1]
+        assert f"installing {PINNED} instead" in notes[1]
+    assert (tmp_path / "venv" / ".installed").exists() == ok
