@@ -9,6 +9,8 @@
     lit-mia report TARGET [-o FILE] [key=value ...]   HTML study report of an experiment, run
                                                id or sweep (overrides as for run: tracking.uri)
     lit-mia audit CHECKPOINT members=FILE [key=value ...]   audit a state dict trained elsewhere
+    lit-mia reproduce [CLAIM ...] [--tier quick|cpu|paper] [--list]   check the seed papers'
+                                               findings (lit_mia/reproduce/command.py)
 
 Options and overrides go in any order after the subcommand. `--dry-run` (run, sweep, report,
 audit) makes every check the command makes before it trains, prints the plan, and trains,
@@ -90,6 +92,9 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
     sp.add_argument("overrides", nargs="*", help="members=FILE [nonmembers=FILE] key=value ...")
     for name in ("run", "sweep", "report", "audit"):
         subs[name].add_argument("--dry-run", action="store_true", help=DRY_RUN_HELP)
+    from lit_mia.reproduce.command import add_parser as add_reproduce
+
+    subs["reproduce"] = add_reproduce(sub)
     return p, subs
 
 
@@ -125,6 +130,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     from lit_mia import config
     from lit_mia.attacks.registry import ATTACKS
 
+    if args.command == "reproduce":
+        from lit_mia.reproduce.command import main as reproduce
+
+        return reproduce(args)
     if args.command == "list":
         for group in (*config.GROUPS, "experiment"):
             if group != "attack":
