@@ -24,6 +24,7 @@ each statistic's target is one of that experiment's targets and that each key is
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -193,7 +194,11 @@ def load_paper(path: Path) -> Paper:
 
 def load_papers(folder: Path = CLAIMS_DIR) -> list[Paper]:
     """Every claims file of `folder`, sorted by file name; claim ids unique across files."""
+    if not Path(folder).is_dir():
+        raise ConfigError(f"no claims folder {folder}")
     papers = [load_paper(p) for p in sorted(Path(folder).glob("*.yaml"))]
+    if not papers:
+        raise ConfigError(f"no claims files (*.yaml) in {folder}")
     seen: dict[str, str] = {}
     for p in papers:
         for c in p.claims:
@@ -224,6 +229,13 @@ def select(papers: list[Paper], names: list[str], tier: str) -> list[Claim]:
     return in_tier
 
 
+@functools.lru_cache(maxsize=64)
+def resolved(experiment: str, overrides: tuple[str, ...]) -> tuple:
+    """config.per_target, once per (experiment, overrides): claims sharing a run share it.
+    The configs are read, never changed."""
+    return tuple(config.per_target(experiment, list(overrides)))
+
+
 def resolve_target(target: str, labels: list[str]) -> str:
     """A statistic's target: a label of the experiment's results, or its position in them
     ("0", "1", ...: targets whose labels change between tiers, e.g. the training-set ladder)."""
@@ -251,7 +263,7 @@ def validate_claim(c: Claim, tier: str, extra: list[str] | None = None) -> None:
     if ov is None:
         return
     try:
-        cfgs = config.per_target(c.experiment, [*ov, *(extra or [])])
+        cfgs = resolved(c.experiment, (*ov, *(extra or ())))
         labels = result_labels(cfgs)
         attacks = {str(a) for a in cfgs[0].attacks}
         for op in (c.a, c.b) if c.b else (c.a,):
@@ -282,6 +294,7 @@ __all__ = [
     "load_paper",
     "load_papers",
     "resolve_target",
+    "resolved",
     "result_labels",
     "select",
     "validate_claim",

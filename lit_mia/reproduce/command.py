@@ -7,6 +7,9 @@
     -o FILE         the HTML report (default: reports/reproduce-<tier>.html beside the store),
                     its JSON beside it
     --markdown FILE also write the results as a Markdown page (docs/results/reproduction.md)
+    --claims DIR    another folder of claims files (default conf/reproduce/)
+    --dry-run       every check `lit-mia run --dry-run` makes (config, data, nets, trainer),
+                    for every run of the chosen claims; prints the runs, trains nothing
     key=value       applied to every run after the claims' own overrides (e.g. tracking.uri)
 
 Exit 0 when every chosen claim reproduced, 1 when any did not, 2 on unknown claims, a bad
@@ -30,6 +33,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
     sp.add_argument("--list", action="store_true", help="print the claims and exit")
     sp.add_argument("-o", "--output", help="HTML report (default reports/reproduce-<tier>.html)")
     sp.add_argument("--markdown", help="also write the results as Markdown to this file")
+    sp.add_argument("--claims", help="folder of claims files (default conf/reproduce)")
+    sp.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate every chosen claim in its tier, print the runs, train nothing",
+    )
     return sp
 
 
@@ -55,10 +64,10 @@ def default_output(uri: str, tier: str) -> Path:
 
 
 def main(args: argparse.Namespace) -> int:
-    from lit_mia.reproduce.claims import load_papers
+    from lit_mia.reproduce.claims import load_papers, resolved
 
     names, extra = split_items(args.items)
-    papers = load_papers()
+    papers = load_papers(Path(args.claims)) if args.claims else load_papers()
     if args.list:
         print("\n".join(list_lines(papers, names, args.tier)))
         return 0
@@ -71,6 +80,18 @@ def main(args: argparse.Namespace) -> int:
     creatable(out, "cannot write the reproduction report to")
     if args.markdown:
         creatable(args.markdown, "cannot write the Markdown page to")
+    if args.dry_run:  # every check `lit-mia run --dry-run` makes, for every run
+        from lit_mia.dry_run import experiment_lines
+
+        lines = []
+        for g in groups:
+            lines.append(f"{g.command()}  ({', '.join(c.id for c in g.claims)})")
+            lines += [f"  {x}" for x in experiment_lines(list(resolved(g.experiment, g.overrides)))]
+        n = sum(len(g.claims) for g in groups)
+        print(f"dry run: every check passed; {n} claims in {len(groups)} runs, nothing trained, "
+              f"report {out} (--dry-run)")  # fmt: skip
+        print("\n".join(lines))
+        return 0
 
     def say(g, i, n):
         print(f"[{i + 1}/{n}] {g.command()}  ({', '.join(c.id for c in g.claims)})", flush=True)

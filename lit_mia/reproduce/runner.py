@@ -21,11 +21,11 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from lit_mia import config
 from lit_mia.reproduce.claims import (
     Claim,
     Paper,
     resolve_target,
+    resolved,
     result_labels,
     select,
     validate_claim,
@@ -104,7 +104,7 @@ def plan(
         g = groups.setdefault((c.experiment, ov), RunGroup(c.experiment, ov))
         g.claims.append(c)
     for g in groups.values():
-        cfgs = config.per_target(g.experiment, list(g.overrides))
+        cfgs = resolved(g.experiment, g.overrides)
         g.labels, g.cfg = result_labels(cfgs), cfgs[0]
     return list(groups.values())
 
