@@ -35,6 +35,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
     sp.add_argument("--markdown", help="also write the results as Markdown to this file")
     sp.add_argument("--claims", help="folder of claims files (default conf/reproduce)")
     sp.add_argument(
+        "--from-store",
+        action="store_true",
+        help="train nothing: judge the claims on the newest FINISHED runs with the same config",
+    )
+    sp.add_argument(
         "--dry-run",
         action="store_true",
         help="validate every chosen claim in its tier, print the runs, train nothing",
@@ -96,7 +101,10 @@ def main(args: argparse.Namespace) -> int:
     def say(g, i, n):
         print(f"[{i + 1}/{n}] {g.command()}  ({', '.join(c.id for c in g.claims)})", flush=True)
 
-    rep = reproduce(papers, names, args.tier, extra, on_group=say, groups=groups)
+    from lit_mia.reproduce.runner import stored_runner
+
+    runner = stored_runner if args.from_store else None
+    rep = reproduce(papers, names, args.tier, extra, runner=runner, on_group=say, groups=groups)
     html_path, js = report.write(rep, out)
     print()
     for r in rep.results:
@@ -107,7 +115,13 @@ def main(args: argparse.Namespace) -> int:
     if args.markdown:
         md = Path(args.markdown)
         md.parent.mkdir(parents=True, exist_ok=True)
-        md.write_text(report.markdown(json.loads(js.read_text())), encoding="utf-8")
+        source = (
+            "verdicts judged on the runs already in the store (--from-store): the times are "
+            "those of reading it, not of the runs"
+            if args.from_store
+            else ""
+        )
+        md.write_text(report.markdown(json.loads(js.read_text()), source), encoding="utf-8")
         print(f"markdown: {md}")
     print(f"report: {html_path.resolve()}")
     return 1 if rep.failed else 0

@@ -21,6 +21,8 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from lit_mia import config
+from lit_mia.errors import ConfigError
 from lit_mia.reproduce.claims import (
     Claim,
     Paper,
@@ -30,7 +32,15 @@ from lit_mia.reproduce.claims import (
     select,
     validate_claim,
 )
-from lit_mia.reproduce.verdict import NOT_REPRODUCED, Measurement, measure, reason, verdict
+from lit_mia.reproduce.verdict import (
+    NOT_REPRODUCED,
+    NOT_RUN,
+    REPRODUCED,
+    Measurement,
+    measure,
+    reason,
+    verdict,
+)
 
 
 @dataclass
@@ -69,7 +79,7 @@ class ClaimResult:
 
     @property
     def passed(self) -> bool:
-        return self.verdict != NOT_REPRODUCED
+        return self.verdict == REPRODUCED
 
 
 @dataclass
@@ -123,6 +133,35 @@ def experiment_ids(g: RunGroup) -> dict[str, str]:
     return out
 
 
+def same_run_params(params) -> dict[str, str]:
+    """The params that make two runs the same experiment (where they are stored does not)."""
+    return {k: str(v)[:6000] for k, v in params.items() if not k.startswith("tracking.")}
+
+
+def stored_runner(experiment: str, overrides: list[str]) -> dict:
+    """A `runner` that trains nothing: each target's newest FINISHED run in the store whose
+    logged params equal the resolved config (`lit-mia reproduce --from-store`, to judge claims
+    again on runs made earlier). A target without such a run raises LookupError."""
+    from lit_mia import tracking
+
+    cfgs = resolved(experiment, tuple(overrides))
+    tr = cfgs[0].tracking
+    try:
+        store = tracking.Store(str(tr.uri), tr.artifact_root)
+    except ConfigError as e:  # no store at all: nothing stored to judge
+        raise LookupError(f"no FINISHED run of {experiment}: {e}") from None
+    eid = store.experiments().get(tracking.mlflow_experiment(str(tr.experiment)))
+    runs = store.runs([eid], "attributes.status = 'FINISHED'") if eid else []
+    out = {}
+    for label, cfg in zip(result_labels(cfgs), cfgs, strict=True):
+        want = same_run_params(config.flatten(cfg))
+        hit = next((r for r in runs if same_run_params(r.params) == want), None)
+        if hit is None:
+            raise LookupError(f"no FINISHED run of {experiment} / {label} with this config")
+        out[label] = tracking.TargetResult(label, hit.run_id, dict(hit.metrics))
+    return out
+
+
 def run_group(g: RunGroup, runner: Callable | None = None) -> None:
     """Run the group's experiment through run.run_experiment and keep its metrics."""
     if runner is None:
@@ -135,7 +174,8 @@ def run_group(g: RunGroup, runner: Callable | None = None) -> None:
         g.experiment_ids = experiment_ids(g)
     except Exception as e:  # a failed run fails its claims, not the whole reproduction
         g.error = f"{type(e).__name__}: {e}"
-        traceback.print_exc()
+        if not isinstance(e, LookupError):  # --from-store's "no run" is a verdict, not a crash
+            traceback.print_exc()
     g.wall_s, g.cpu_s = time.perf_counter() - t0, cpu_seconds() - c0
 
 
@@ -144,6 +184,8 @@ def judge(g: RunGroup, c: Claim) -> ClaimResult:
     ta = resolve_target(c.a.target, g.labels)
     tb = resolve_target(c.b.target, g.labels) if c.b else None
     targets = (ta,) if tb is None else (ta, tb)
+    if g.error.startswith("LookupError"):  # --from-store: no stored run to judge
+        return ClaimResult(c, g, NOT_RUN, g.error.partition(": ")[2], None, targets)
     if g.error:
         return ClaimResult(c, g, NOT_REPRODUCED, f"the run failed: {g.error}", None, targets)
     # index targets ("0", "1") resolve to the run's labels

@@ -19,6 +19,7 @@ from lit_mia.reproduce import intervals as iv
 from lit_mia.reproduce.claims import Band, Claim, Operand
 
 REPRODUCED, NOT_REPRODUCED = "reproduced", "not reproduced"
+NOT_RUN = "not run"  # --from-store without a stored run: nothing measured, counts as a failure
 
 
 @dataclass(frozen=True)
@@ -89,4 +90,4 @@ def reason(band: Band, m: Measurement) -> str:
     return f"the point estimate {m.value:.4f} is on the wrong side of the band {band.text()}"
 
 
-__all__ = ["NOT_REPRODUCED", "REPRODUCED", "Measurement", "measure", "reason", "verdict"]
+__all__ = ["NOT_REPRODUCED", "NOT_RUN", "REPRODUCED", "Measurement", "measure", "reason", "verdict"]

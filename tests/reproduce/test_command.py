@@ -117,3 +117,23 @@ def test_unmeetable_band_is_not_reproduced_and_exits_1(tmp_path, capsys):
     assert c["verdict"] == "not reproduced"
     assert c["high"] <= 1.0
     assert "not reproduced" in capsys.readouterr().out
+
+
+def test_from_store_judges_the_stored_runs_again(quick, tmp_path):
+    """--from-store trains nothing and finds the quick tier's runs by their config: the same
+    values and verdicts; a claim without a stored run is "not run" (exit 1)."""
+    rc, tmp, html, _ = quick
+    again = tmp_path / "again.html"
+    assert cli.main(["reproduce", "--tier", "quick", "--from-store", "-o", str(again),
+                     *isolated(tmp)]) == rc  # fmt: skip
+    first = json.loads(html.with_suffix(".json").read_text())["claims"]
+    second = json.loads(again.with_suffix(".json").read_text())["claims"]
+    assert [(c["id"], c["value"], c["verdict"], c["runs"]) for c in first] == [
+        (c["id"], c["value"], c["verdict"], c["runs"]) for c in second
+    ]
+    empty = tmp_path / "empty"
+    assert cli.main(["reproduce", "--tier", "quick", "--from-store", "usenix20-ali-beats-majority",
+                     "-o", str(empty / "r.html"), *isolated(empty)]) == 1  # fmt: skip
+    (c,) = json.loads((empty / "r.json").read_text())["claims"]
+    assert c["verdict"] == "not run"
+    assert "no FINISHED run" in c["reason"]
