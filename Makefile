@@ -30,13 +30,14 @@ RAY_CPUS ?=
 RAY_DIR ?= .ray
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run report test test-all bench sweep ui lint format docs docs-build clean db db-stop server dashboard cluster cluster-stop
+.PHONY: help setup run report reproduce test test-all bench sweep ui lint format docs docs-build clean db db-stop server dashboard cluster cluster-stop
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "; printf "lit_mia make targets:\n"} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST) \
 	  | sed -e 's|$$(DB_PORT)|$(DB_PORT)|g' -e 's|$$(DB_DIR)|$(DB_DIR)|g' -e 's|$$(DB_URL)|$(DB_URL)|g' \
 	    -e 's|$$(SERVER_PORT)|$(SERVER_PORT)|g' -e 's|$$(DOCS_PORT)|$(DOCS_PORT)|g' -e 's|$$(PORT)|$(PORT)|g' \
-	    -e 's|$$(RAY_PORT)|$(RAY_PORT)|g' -e 's|$$(RAY_DIR)|$(RAY_DIR)|g'
+	    -e 's|$$(RAY_PORT)|$(RAY_PORT)|g' -e 's|$$(RAY_DIR)|$(RAY_DIR)|g' \
+	    -e 's|$$(REPRODUCE_MD)|$(REPRODUCE_MD)|g'
 	@echo "variables: EXPERIMENT=$(EXPERIMENT) SWEEP=$(SWEEP) ARGS='key=value ...' PORT=$(PORT)"
 	@echo "  sweeps: WORKERS=$(WORKERS) DB_DIR=$(DB_DIR) DB_PORT=$(DB_PORT) SERVER_PORT=$(SERVER_PORT) STORAGE="
 	@echo "  setup: TORCH_BUILD=$(TORCH_BUILD) ($(if $(HAVE_GPU),nvidia-smi found,no nvidia-smi)) TORCH_SPEC='$(TORCH_SPEC)'"
@@ -65,6 +66,12 @@ run: $(STAMP) ## run the embedded default experiment offline (EXPERIMENT=default
 
 report: $(STAMP) ## HTML report of the newest FINISHED EXPERIMENT run (says which; prints its path)
 	$(VENV)/bin/lit-mia report $(EXPERIMENT) $(ARGS)
+
+TIER ?= cpu
+REPRODUCE_MD ?= docs/results/reproduction.md
+
+reproduce: $(STAMP) ## check the seed papers' claims (TIER=cpu; writes the report and $(REPRODUCE_MD))
+	$(VENV)/bin/lit-mia reproduce --tier $(TIER) --markdown $(REPRODUCE_MD) $(ARGS)
 
 TEST_WORKERS ?= 2
 XDIST = -n $(TEST_WORKERS) --dist loadgroup

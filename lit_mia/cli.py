@@ -9,6 +9,8 @@
     lit-mia report TARGET [-o FILE] [key=value ...]   HTML study report of an experiment, run
                                                id or sweep (overrides as for run: tracking.uri)
     lit-mia audit CHECKPOINT members=FILE [key=value ...]   audit a state dict trained elsewhere
+    lit-mia reproduce [CLAIM ...] [--tier quick|cpu|paper] [--list]   check the seed papers'
+                                               findings (lit_mia/reproduce/command.py)
     lit-mia plan key=value ... [--json]        members, non-members or canaries an audit needs
                                                (lit_mia/plan.py); no training
 
@@ -123,6 +125,9 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
         "power=0.8 max_n=1e8",
     )
     sp.add_argument("--json", action="store_true", help="print the rows as JSON")
+    from lit_mia.reproduce.command import add_parser as add_reproduce
+
+    subs["reproduce"] = add_reproduce(sub)
     return p, subs
 
 
@@ -158,6 +163,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     from lit_mia import config
     from lit_mia.attacks.registry import ATTACKS
 
+    if args.command == "reproduce":
+        from lit_mia.reproduce.command import main as reproduce
+
+        return reproduce(args)
     if args.command == "list":
         for group in (*config.GROUPS, "experiment"):
             if group != "attack":

@@ -54,7 +54,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("tracking",),  # MLflow
     ("evaluation", "comparison"),  # the one evaluation loop, comparison across targets
     ("run", "run_updates"),  # `lit-mia run`
-    ("auditing", "sweep", "report_html", "dry_run", "plan"),  # the other front ends
+    ("auditing", "sweep", "report_html", "dry_run", "plan", "reproduce"),  # the other front ends
     ("cli", "lit_mia"),  # entry points (`lit_mia` = the package's __init__)
 )
 """Layers of the package, lowest first, by top-level module or package (`lit_mia.attacks.lira`

@@ -51,7 +51,7 @@ VENV = Path(sys.executable).parent.parent  # the venv running the tests (make's 
 VENV = VENV.relative_to(ROOT) if VENV.is_relative_to(ROOT) else VENV
 RUNNABLE = ("bash", "sh", "shell", "console")
 PLACEHOLDER = re.compile(r"(?<![\w.=/-])[A-Z][A-Z_]{2,}(?![\w=])|\.\.\.|<[^>]*>|\[key=")
-DRY = ("run", "sweep", "report", "audit")
+DRY = ("run", "sweep", "report", "audit", "reproduce")
 
 
 def doc_files() -> list[Path]:

@@ -11,6 +11,9 @@ baselines (always logged; README "Update leakage"):
          mse_random (k random adversary samples); for context mse_class_means_true (counts by
          the true histogram: needs the labels the adversary does not have); gain_<b>
 
+Each ratio_<b> / gain_<b> carries a paired bootstrap 95% interval over the target update sets
+(`_ci_low` / `_ci_high`, metrics.intervals.ratio_of_means_ci).
+
 The CBM-GAN's per-epoch losses are logged stepped (updates/a_msr/train/...) and drawn as
 plots/a_msr_training_curve.png; grids show fair random draws of target update sets.
 """
@@ -28,6 +31,7 @@ from lit_mia.attacks.update_leakage.cbm_gan import CBMGAN
 from lit_mia.attacks.update_leakage.context import UpdatesContext, finish, fit_attack_model
 from lit_mia.attacks.update_leakage.decoders import LabelDistribution
 from lit_mia.fitting import predict
+from lit_mia.metrics.intervals import ratio_of_means_ci
 
 
 def lde_predict(ctx: UpdatesContext, farm, name: str = "a_lde") -> tuple[np.ndarray, np.ndarray]:
@@ -52,19 +56,21 @@ def run_a_lde(ctx: UpdatesContext) -> AttackResult:
     h_sh = ev.histograms(farm.shadow.labels.numpy(), c)
     rand = ev.random_histograms(len(h_tg), c, ctx.rng(5))
 
-    def kl(h) -> float:
-        return float(ev.kl_divergence(h_tg, np.broadcast_to(h, h_tg.shape)).mean())
+    def kl(h) -> np.ndarray:  # per target update set
+        return ev.kl_divergence(h_tg, np.broadcast_to(h, h_tg.shape))
 
-    m = {
+    per_set = {
         "kl": kl(pred),
-        "acc": ev.argmax_accuracy(h_tg, pred),
         "kl_uniform": kl(np.full(c, 1.0 / c)),
         "kl_shadow_mean": kl(h_sh.mean(0)),
         "kl_random": kl(rand),
-        "acc_random": ev.argmax_accuracy(h_tg, rand),
     }
+    m = {k: float(v.mean()) for k, v in per_set.items()}
+    m |= {"acc": ev.argmax_accuracy(h_tg, pred), "acc_random": ev.argmax_accuracy(h_tg, rand)}
     for b in ("uniform", "shadow_mean", "random"):
         m[f"ratio_{b}"] = m["kl"] / m[f"kl_{b}"]
+        lo, hi = ratio_of_means_ci(per_set["kl"], per_set[f"kl_{b}"], seed=ctx.seed)
+        m[f"ratio_{b}_ci_low"], m[f"ratio_{b}_ci_high"] = lo, hi
     pick = ctx.rng(6).choice(len(h_tg), min(int(ctx.u.lde.n_bars), len(h_tg)), replace=False)
     fig = plots.label_bars(h_tg[pick], pred[pick], title="A_LDE (random target update sets)")
     return finish("a_lde", m, {"plots/a_lde_label_distributions.png": fig}, facts)
@@ -112,18 +118,21 @@ def run_a_msr(ctx: UpdatesContext) -> AttackResult:
     reps = [ev.kmeans_representatives(g, k, seed=ctx.seed) for g in gen]
     mean_set = np.repeat(mean_img.flatten()[None].numpy(), k, axis=0)
 
-    def avg(sets) -> float:
-        return float(np.mean([ev.hungarian_mse(p, r) for p, r in zip(sets, real, strict=True)]))
+    def per_set(sets) -> np.ndarray:
+        return np.array([ev.hungarian_mse(p, r) for p, r in zip(sets, real, strict=True)])
 
-    m = {
-        "mse": avg(reps),
-        "mse_mean": avg([mean_set] * len(real)),
-        "mse_class_means": avg(class_mean_sets(h_pred, cm, k)),
-        "mse_random": avg([x_all[rng.choice(adv.numpy(), k, replace=False)] for _ in real]),
-        "mse_class_means_true": avg(class_mean_sets(h_true, cm, k)),
+    sets = {
+        "mse": per_set(reps),
+        "mse_mean": per_set([mean_set] * len(real)),
+        "mse_class_means": per_set(class_mean_sets(h_pred, cm, k)),
+        "mse_random": per_set([x_all[rng.choice(adv.numpy(), k, replace=False)] for _ in real]),
+        "mse_class_means_true": per_set(class_mean_sets(h_true, cm, k)),
     }
+    m = {key: float(np.mean(v)) for key, v in sets.items()}
     for b in ("mean", "class_means", "random"):
         m[f"gain_{b}"] = 1 - m["mse"] / m[f"mse_{b}"]
+        lo, hi = ratio_of_means_ci(sets["mse"], sets[f"mse_{b}"], seed=ctx.seed)
+        m[f"gain_{b}_ci_low"], m[f"gain_{b}_ci_high"] = 1 - hi, 1 - lo
     figures = {"plots/a_msr_training_curve.png": plots.curves(module.history, "CBM-GAN")}
     shape = ctx.bundle.shape
     for j, i in enumerate(ctx.rng(8).choice(len(real), min(int(s.n_grid), len(real)), False)):
