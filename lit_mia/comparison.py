@@ -7,8 +7,6 @@ to the tracking layer (the only one that talks to MLflow).
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
@@ -20,7 +18,7 @@ from lit_mia.training import label_of
 
 def metric_key(label: str) -> str:
     """A target label as an MLflow-legal metric prefix: `pgd ratio=0.5` -> `pgd ratio_0.5`."""
-    return re.sub(r"[^A-Za-z0-9_\-. :/]", "_", label)
+    return keys.label(label)
 
 
 def comparison_table(results: dict[str, TargetResult], attacks: list[str]) -> str:

@@ -21,6 +21,7 @@ from omegaconf import DictConfig
 from lit_mia import comparison, config, evaluation, plots, tracking, training
 from lit_mia.attacks.base import UPDATE_LEAKAGE
 from lit_mia.attacks.context import AttackContext, check_shadow_pool
+from lit_mia.attacks.placebo import placebo_shadows
 from lit_mia.attacks.registry import ATTACKS
 from lit_mia.callbacks import LeakageCallback
 from lit_mia.data.datasets import DatasetBundle
@@ -60,7 +61,8 @@ def run_target(
             callbacks=[leakage] if leakage else [],
         )
         ctx = AttackContext.build(cfg, bundle, split, target)
-        ctx.shadow_models(n_shadows(cfg))  # every rank takes part in DDP fits
+        # every rank takes part in DDP fits; shadow model 0 doubles as the placebo model
+        ctx.shadow_models(max(n_shadows(cfg), placebo_shadows(cfg, split)))
         if not tracking.is_rank_zero():
             return TargetResult(tname, None)
 
