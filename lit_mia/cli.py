@@ -159,6 +159,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         result, cfg = audit_checkpoint(args.checkpoint, args.overrides)
         print()
         print(comparison_table({result.name: result}, list(cfg.attacks)))
+        print_verdicts({result.name: result})
         name = mlflow_experiment(cfg.tracking.experiment)  # as the store and the UI name it
         print(f"\nMLflow: experiment {name!r} in {cfg.tracking.uri} (make ui)")
         return 0
@@ -190,6 +191,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             cfg = config.load(args.experiment, args.overrides)
             print()
             print(comparison_table(results, list(cfg.attacks)))
+            print_verdicts(results)
             name, uri = mlflow_experiment(cfg.tracking.experiment), cfg.tracking.uri
             print(f"\nMLflow: experiment {name!r} in {uri} (make ui)")
             store = " ".join(o for o in args.overrides if o.startswith("tracking."))
@@ -204,6 +206,18 @@ def _dispatch(args: argparse.Namespace) -> int:
         run_sweep(args.sweep, args.overrides, workers=args.workers, new_study=args.new_study)
         return 0
     raise AssertionError(args.command)
+
+
+def print_verdicts(results) -> None:
+    """After the table: the paired comparison of each target against the reference target, and
+    a warning for every placebo attack that is not at chance (report_html/reading.py)."""
+    from lit_mia.report_html.reading import paired_sentences, placebo_warnings
+
+    lines = [s for r in results.values() for s in paired_sentences(r.compared)]
+    lines += [w for r in results.values() for w in placebo_warnings(r.name, r.metrics)]
+    if lines:
+        print()
+        print("\n".join(lines))
 
 
 if __name__ == "__main__":

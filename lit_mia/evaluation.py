@@ -41,6 +41,14 @@ class Evaluation:
     results: dict[str, AttackResult] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
+    def scored(self) -> dict[str, tuple]:
+        """attack -> (index, is_member, scores) of every result with per-sample scores."""
+        return {
+            name: (r.index, r.is_member, r.scores)
+            for name, r in self.results.items()
+            if r.scores is not None and r.is_member is not None
+        }
+
 
 def shadow_metrics(ctx: Any) -> dict[str, float]:
     """`shadow/train_acc`, `shadow/test_acc`, `shadow/n_train` of the first shadow model, when

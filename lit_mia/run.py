@@ -66,12 +66,12 @@ def run_target(
         if not tracking.is_rank_zero():
             return TargetResult(tname, None)
 
-        result = evaluate(ctx, run)
+        ev = evaluation_of(ctx, run)
         if leakage is not None and leakage.history:
             run.log_figure(plots.leakage_curves(leakage.history, title=tname), "plots/leakage.png")
         if cfg.tracking.log_checkpoint:
             run.log_torch_state(target.net.state_dict(), "target.pt")
-        return TargetResult(tname, run.run_id, result)
+        return TargetResult(tname, run.run_id, ev.metrics, ev.scored())
 
 
 def leakage_callback(cfg: DictConfig, bundle, split) -> LeakageCallback | None:
@@ -98,8 +98,13 @@ def n_shadows(cfg: DictConfig) -> int:
 def evaluate(ctx: AttackContext, run: tracking.Run) -> dict[str, float]:
     """Target metrics and every attack's result on one trained target; logs them all
     (evaluation.evaluate, with the target's benign, PGD and verified accuracies)."""
+    return evaluation_of(ctx, run).metrics
+
+
+def evaluation_of(ctx: AttackContext, run: tracking.Run) -> evaluation.Evaluation:
+    """`evaluate`'s whole `Evaluation` (metrics, each attack's result and time)."""
     cfg, label = ctx.cfg, comparison.label_of(ctx.cfg)
-    ev = evaluation.evaluate(
+    return evaluation.evaluate(
         ctx,
         run,
         list(cfg.attacks),
@@ -108,7 +113,6 @@ def evaluate(ctx: AttackContext, run: tracking.Run) -> dict[str, float]:
         bins=cfg.attack.kl_bins,
         roc_title=f"{cfg.name}/{label}",
     )
-    return ev.metrics
 
 
 def is_updates_leak(cfg: DictConfig) -> bool:

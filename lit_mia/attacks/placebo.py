@@ -108,27 +108,7 @@ def placebo_keys(ctx: AttackContext, attacks: list[str]) -> dict[str, float]:
     return out
 
 
-def off_chance_lines(label: str, m: dict[str, float]) -> list[str]:
-    """One warning line per placebo attack of target `label` whose interval excludes 0.5
-    (from its logged metrics `m`); [] when the placebo sits at chance or was not run."""
-    lines = []
-    for k, v in sorted(m.items()):
-        part = keys.split_placebo(k)
-        if part is None or part[1] != "off_chance" or v != 1.0:
-            continue
-        name = part[0]
-        auc, lo, hi = (m[keys.placebo(name, x)] for x in ("auc", "auc_ci_low", "auc_ci_high"))
-        lines.append(
-            f"WARNING {label}: attack {name} against the placebo (shadow model 0, never trained "
-            f"on the evaluation members) gives AUC {auc:.3f} [{lo:.3f}, {hi:.3f}], not chance: "
-            "members and non-members differ beyond membership; the target's number is not "
-            "membership leakage alone"
-        )
-    return lines
-
-
 __all__ = [
-    "off_chance_lines",
     "placebo_attacks",
     "placebo_keys",
     "placebo_model",

@@ -14,6 +14,7 @@ from lit_mia.attacks import placebo
 from lit_mia.attacks.context import ShadowModel
 from lit_mia.attacks.registry import ATTACKS
 from lit_mia.metrics import keys
+from lit_mia.report_html import reading
 
 
 def test_target_leaks_and_the_placebo_sits_at_chance(leaking_context):
@@ -32,7 +33,7 @@ def test_target_leaks_and_the_placebo_sits_at_chance(leaking_context):
         )
         assert abs(got[keys.placebo(name, "auc")] - 0.5) < 0.1
     assert keys.placebo("lira", "auc") not in got  # no scorer: no placebo, none claimed
-    assert placebo.off_chance_lines("t", got) == []
+    assert reading.placebo_warnings("t", got) == []
 
 
 def test_a_placebo_that_saw_the_members_triggers_the_warning(leaking_context):
@@ -41,7 +42,7 @@ def test_a_placebo_that_saw_the_members_triggers_the_warning(leaking_context):
     got = placebo.placebo_keys(wrong, ["ib"])
     assert got[keys.placebo_fact("off_chance")] == 1.0
     assert got[keys.placebo("ib", "auc_ci_low")] > 0.5
-    (line,) = placebo.off_chance_lines("natural", got)
+    (line,) = reading.placebo_warnings("natural", got)
     assert line.startswith("WARNING natural: attack ib against the placebo")
     assert "not chance" in line
 
