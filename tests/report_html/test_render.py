@@ -91,7 +91,8 @@ def test_report_of_the_tiny_study(tiny_study, tmp_path, capsys):
     first = re.search(r"</h1><p class=\"lead\"><strong>(.*?)</strong>", html).group(1)
     assert re.match(
         r"(pgd leaks (more|less) membership than natural|This run cannot tell whether pgd "
-        r"leaks more membership than natural)", first
+        r"leaks more membership than natural)",
+        first,
     ), first
     assert "DeLong paired test on the same 64 members and 64 non-members" in first
     logged = parent.data.metrics
