@@ -61,8 +61,7 @@ def run_target(
             callbacks=[leakage] if leakage else [],
         )
         ctx = AttackContext.build(cfg, bundle, split, target)
-        # every rank takes part in DDP fits; shadow model 0 doubles as the placebo model
-        ctx.shadow_models(max(n_shadows(cfg), placebo_shadows(cfg, split)))
+        ctx.shadow_models(shadows_to_train(cfg, split))  # every rank takes part in DDP fits
         if not tracking.is_rank_zero():
             return TargetResult(tname, None)
 
@@ -93,6 +92,12 @@ def leakage_callback(cfg: DictConfig, bundle, split) -> LeakageCallback | None:
 def n_shadows(cfg: DictConfig) -> int:
     """Shadow models the experiment's attacks will use (trained once, shared by all)."""
     return max((ATTACKS[a].shadows(cfg) for a in cfg.attacks), default=0)
+
+
+def shadows_to_train(cfg: DictConfig, split: MembershipSplit) -> int:
+    """Shadow models a target run trains up front: those the attacks use, and at least shadow
+    model 0 when it serves as the placebo model (attacks/placebo.py)."""
+    return max(n_shadows(cfg), placebo_shadows(cfg, split))
 
 
 def evaluate(ctx: AttackContext, run: tracking.Run) -> dict[str, float]:
@@ -171,4 +176,11 @@ def run_experiment(
     return results
 
 
-__all__ = ["evaluate", "is_updates_leak", "prepare", "run_experiment", "run_target"]
+__all__ = [
+    "evaluate",
+    "is_updates_leak",
+    "prepare",
+    "run_experiment",
+    "run_target",
+    "shadows_to_train",
+]
