@@ -65,7 +65,7 @@ def run_target(
         if not tracking.is_rank_zero():
             return TargetResult(tname, None)
 
-        ev = evaluation_of(ctx, run)
+        ev = evaluate(ctx, run)
         if leakage is not None and leakage.history:
             run.log_figure(plots.leakage_curves(leakage.history, title=tname), "plots/leakage.png")
         if cfg.tracking.log_checkpoint:
@@ -100,14 +100,9 @@ def shadows_to_train(cfg: DictConfig, split: MembershipSplit) -> int:
     return max(n_shadows(cfg), placebo_shadows(cfg, split))
 
 
-def evaluate(ctx: AttackContext, run: tracking.Run) -> dict[str, float]:
+def evaluate(ctx: AttackContext, run: tracking.Run) -> evaluation.Evaluation:
     """Target metrics and every attack's result on one trained target; logs them all
     (evaluation.evaluate, with the target's benign, PGD and verified accuracies)."""
-    return evaluation_of(ctx, run).metrics
-
-
-def evaluation_of(ctx: AttackContext, run: tracking.Run) -> evaluation.Evaluation:
-    """`evaluate`'s whole `Evaluation` (metrics, each attack's result and time)."""
     cfg, label = ctx.cfg, comparison.label_of(ctx.cfg)
     return evaluation.evaluate(
         ctx,

@@ -20,6 +20,7 @@ def test_piped_run_has_no_progress_bars(tiny_study):
     for label in ("natural", "pgd"):
         assert sum(ln.startswith(f"trained {label}: 1 epochs") for ln in lines) == 1, out
         assert sum(ln.startswith(f"attack ib on {label}: auc ") for ln in lines) == 1, out
+        assert sum(ln.startswith(f"placebo control on {label}: ") for ln in lines) == 1, out
     assert "| natural |" in out
     assert "| pgd |" in out
     assert len(tiny_study.stdout) + len(tiny_study.stderr) < 20_000

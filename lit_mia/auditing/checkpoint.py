@@ -197,8 +197,8 @@ def audit_checkpoint(checkpoint: str, overrides: list[str]) -> tuple[TargetResul
         r.log_dict(split.sizes(), "split/sizes.json")
         ctx = AttackContext.build(cfg, p.bundle, split, p.target)
         ctx.shadow_models(run.shadows_to_train(cfg, split))
-        metrics = run.evaluate(ctx, r)
-    return TargetResult(label, r.run_id, metrics), cfg
+        ev = run.evaluate(ctx, r)
+    return TargetResult(label, r.run_id, ev.metrics, ev.scored()), cfg
 
 
 __all__ = [
