@@ -6,7 +6,7 @@
         res = ATTACKS[name].run(ctx)              # AttackResult
         res = with_slices(ctx, name, res, kind)   # attack/<name>/slice/... (membership kinds)
         tracking.log_result(run, name, res)       # metrics, scores CSV, histograms, figures
-        out |= keys.attack_keys(name, res.metrics)
+        out |= keys.attack_keys(name, res.metrics) | res.facts
     shadow/* accuracies when shadow models were trained; placebo/*: every score attack against
     shadow model 0, which never saw the evaluation members (attacks/placebo.py); ROC / PR plots
     of every scored attack; every non-attack key of `out` logged once
@@ -104,6 +104,7 @@ def evaluate(
         ev.seconds[name] = time.perf_counter() - t0
         tracking.log_result(run, name, res, title=title, bins=bins)
         out.update(keys.attack_keys(name, res.metrics))
+        out.update(res.facts)  # full keys outside attack/<name>/, logged below with the rest
         ev.results[name] = res
         if res.scores is not None:
             curves[name] = (res.scores, res.is_member)

@@ -86,7 +86,6 @@ def run_updates_leak(
         ev = evaluation.evaluate(ctx, run, attacks, title=str(cfg.name), base=out)
         out = ev.metrics
         own = {keys.updates(f"{name}_wall_s"): s for name, s in ev.seconds.items()}
-        own |= ctx.selection_metrics()
         run.log_metrics(own)
         out |= own
         _print_summary(cfg, out)

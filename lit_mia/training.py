@@ -11,6 +11,8 @@ tracking layer or run.py. Fits run on every rank under DDP (each rank executes t
 
 from __future__ import annotations
 
+import atexit
+
 import numpy as np
 import pytorch_lightning as pl
 import torch
@@ -71,16 +73,39 @@ def make_net(cfg: DictConfig, bundle: DatasetBundle) -> torch.nn.Module:
     )
 
 
+def _destroy_process_group() -> None:
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+class DestroyGlooGroupAtExit(pl.Callback):
+    """Destroy a gloo process group before the (DDP worker) interpreter exits.
+
+    Lightning registers this exit handler only for NCCL; a gloo group left to interpreter
+    finalization can take a spawned CPU-DDP worker down with `terminate called without an
+    active exception` (SIGABRT) after a successful fit (seen in about half of the ddp_spawn
+    runs of tests/integration/test_ddp.py). Every Trainer of `make_trainer` carries it; it acts
+    only once a gloo group exists, and registers one handler per process however many fits.
+    """
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        dist = torch.distributed
+        if dist.is_available() and dist.is_initialized() and dist.get_backend() == "gloo":
+            atexit.unregister(_destroy_process_group)  # at most one registration
+            atexit.register(_destroy_process_group)
+
+
 def make_trainer(
     cfg: DictConfig, logger, has_val: bool, callbacks=(), name: str | None = None
 ) -> pl.Trainer:
     """The Lightning Trainer of `trainer.*` (cpu | gpu | ddp), without checkpoints. Progress is
     lit_mia.progress's one line per model named `name` (default the target's label) when
-    `trainer.enable_progress_bar`; Lightning's tqdm bar is always off (312 KB per piped run)."""
+    `trainer.enable_progress_bar`; Lightning's tqdm bar is always off (312 KB per piped run).
+    DestroyGlooGroupAtExit makes CPU DDP workers exit cleanly."""
     t = cfg.trainer
     shown = [FitProgress(name or label_of(cfg))] if t.enable_progress_bar else []
     return pl.Trainer(
-        callbacks=[*callbacks, *shown],
+        callbacks=[*callbacks, *shown, DestroyGlooGroupAtExit()],
         max_epochs=t.max_epochs,
         accelerator=t.accelerator,
         devices=t.devices,

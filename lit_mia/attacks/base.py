@@ -45,6 +45,8 @@ class AttackResult:
     texts: artifact path -> text (CSV, markdown).
     series: metric key -> list of values, logged with step = list position (e.g. AUC vs query
         budget, accuracy vs attack eps); the x values belong in `metrics` or a text artifact.
+    facts: metrics under their full keys, outside `attack/<name>/` (e.g. the held-out epoch
+        choice `updates/a_li/best_epoch` of an attack model's fit); logged once with the run's.
     """
 
     metrics: dict[str, float] = field(default_factory=dict)
@@ -55,6 +57,7 @@ class AttackResult:
     figures: dict[str, Any] = field(default_factory=dict)
     texts: dict[str, str] = field(default_factory=dict)
     series: dict[str, list[float]] = field(default_factory=dict)
+    facts: dict[str, float] = field(default_factory=dict)
 
 
 MEMBERSHIP, LABEL_ONLY, UPDATE_LEAKAGE = "membership", "label_only", "update_leakage"

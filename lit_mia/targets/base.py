@@ -196,9 +196,6 @@ class TargetModule(pl.LightningModule):
         # the loader Lightning will train on, for the sample rate (a fresh seeded copy)
         return self._dp.make_private(self.net, opt, self.trainer.fit_loop._data_source.dataloader())
 
-    def on_fit_start(self) -> None:
-        destroy_process_group_at_exit()
-
     def on_fit_end(self) -> None:
         if self._dp is not None:
             self.dp_epsilon = self._dp.epsilon()  # final (epsilon, cm.dp_delta) of this fit
@@ -210,26 +207,3 @@ def epoch_mean() -> MeanMetric:
     at compute. NaN check off: it costs a host-device sync per update (a NaN shows as the mean).
     Pass per-sample values, no `weight`: "disable" drops it (torchmetrics#3434)."""
     return MeanMetric(nan_strategy="disable")
-
-
-_EXIT_HOOK = False
-
-
-def destroy_process_group_at_exit() -> None:
-    """Destroy a gloo process group before the worker interpreter exits.
-
-    Lightning registers this only for NCCL; a gloo group left to interpreter finalization can
-    take a spawned CPU-DDP worker down with `terminate called without an active exception`
-    (SIGABRT) after a successful fit, seen here in about half of the ddp_spawn runs.
-    """
-    global _EXIT_HOOK
-    if _EXIT_HOOK or not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-        return
-    import atexit
-
-    def destroy() -> None:
-        if torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
-
-    atexit.register(destroy)
-    _EXIT_HOOK = True

@@ -38,10 +38,10 @@ def _point(ctx, ae, sh, tg, n_probe, attacks) -> dict[str, float]:
     x_sh, x_tg = features(rep, sh, sh, n_probe), features(rep, tg, sh, n_probe)
     out = {}
     if "a_li" in attacks:
-        pred = li_predict(ctx, x_sh, sh.labels[:, 0], x_tg, sh.base_of, "ablation_a_li")
+        pred, _ = li_predict(ctx, x_sh, sh.labels[:, 0], x_tg, sh.base_of, "ablation_a_li")
         out["a_li_acc"] = float((pred == tg.labels[:, 0].numpy()).mean())
     if "a_ssr" in attacks:
-        recon = ssr_reconstruct(ctx, ae, x_sh, sh.sets[:, 0], x_tg, sh.base_of, "ablation_a_ssr")
+        recon, _ = ssr_reconstruct(ctx, ae, x_sh, sh.sets[:, 0], x_tg, sh.base_of, "ablation_a_ssr")
         out["a_ssr_mse"] = mse(recon, ctx.bundle.x[tg.sets[:, 0]])
     return out
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -37,11 +37,6 @@ class UpdatesContext:
     seed: int = 0
     deterministic: bool | str = True
     logger: Callable[[str], Any] = lambda name: None
-    selection: dict[str, float] = field(default_factory=dict)  # fit's epoch choices
-
-    def selection_metrics(self) -> dict[str, float]:
-        """The epoch choices of `fit` as metrics `updates/<name>/best_epoch`, ..."""
-        return {keys.updates(key): v for key, v in self.selection.items()}
 
     @property
     def n_classes(self) -> int:
@@ -93,10 +88,12 @@ def fit_attack_model(
     ctx: UpdatesContext, name: str, module, tensors, epochs: int, batch_size: int,
     base_of: Tensor | None = None,
 ):  # fmt: skip
-    """Fit an attack model on shadow tensors. With `base_of` (the shadow updates' base models)
-    and updates.early_stopping: train on all but the held-out updates (holdout) and keep the
-    epoch with the lowest held-out loss; the choice is logged as <name>/best_epoch and
-    <name>/best_val in ctx.selection."""
+    """Fit an attack model on shadow tensors; returns (the fitted module, its selection facts).
+
+    With `base_of` (the shadow updates' base models) and updates.early_stopping: train on all
+    but the held-out updates (holdout) and keep the epoch with the lowest held-out loss; the
+    facts are that choice, `updates/<name>/best_epoch`, `.../best_val` and `.../n_val` (empty
+    without a held-out set). Attacks return them in `AttackResult.facts`."""
     val = None
     if base_of is not None and bool(ctx.u.early_stopping) and len(base_of) >= 2:
         tr, va = holdout(base_of, float(ctx.u.val_fraction), ctx.seed)
@@ -111,17 +108,20 @@ def fit_attack_model(
         deterministic=ctx.deterministic,
         val=val,
     )
+    facts = {}
     if val is not None:
-        ctx.selection[f"{name}/best_epoch"] = float(out.best_epoch)
-        ctx.selection[f"{name}/best_val"] = float(out.best_val)
-        ctx.selection[f"{name}/n_val"] = float(len(val[0]))
-    return out
+        facts[keys.updates(f"{name}/best_epoch")] = float(out.best_epoch)
+        facts[keys.updates(f"{name}/best_val")] = float(out.best_val)
+        facts[keys.updates(f"{name}/n_val")] = float(len(val[0]))
+    return out, facts
 
 
-def finish(name: str, metrics: dict[str, float], figures=None) -> AttackResult:
+def finish(name: str, metrics: dict[str, float], figures=None, facts=None) -> AttackResult:
+    """The AttackResult of update-leakage attack `name` (metrics also as a JSON artifact);
+    facts: full-key metrics outside attack/<name>/ (fit_attack_model's selection)."""
     metrics = {k: float(v) for k, v in metrics.items()}
     texts = {f"updates/{name}_metrics.json": json.dumps(metrics, indent=2, sort_keys=True)}
-    return AttackResult(metrics, figures=figures or {}, texts=texts)
+    return AttackResult(metrics, figures=figures or {}, texts=texts, facts=dict(facts or {}))
 
 
 __all__ = ["UpdatesContext", "attack_k", "finish", "fit_attack_model", "holdout"]

@@ -31,23 +31,24 @@ from lit_mia.fitting import predict
 
 
 def lde_predict(ctx: UpdatesContext, farm, name: str = "a_lde") -> tuple[np.ndarray, np.ndarray]:
-    """A_LDE on `farm`: (true target histograms, predicted target histograms) [m, C]."""
+    """A_LDE on `farm`: (true target histograms [m, C], predicted target histograms [m, C],
+    the fit's selection facts)."""
     u, c = ctx.u, ctx.n_classes
     x_sh, x_tg = ctx.features(farm)
     h_sh = torch.as_tensor(ev.histograms(farm.shadow.labels.numpy(), c), dtype=torch.float32)
     torch.manual_seed(ctx.seed)
     module = LabelDistribution(x_sh.shape[1], c, u.lde.hidden, u.lde.dropout, u.lde.lr)
-    fit_attack_model(
+    _, facts = fit_attack_model(
         ctx, name, module, (x_sh, h_sh), u.lde.epochs, u.batch_size, farm.shadow.base_of
     )
     pred = predict(module, module, x_tg).exp().numpy()
-    return ev.histograms(farm.target.labels.numpy(), c), pred
+    return ev.histograms(farm.target.labels.numpy(), c), pred, facts
 
 
 def run_a_lde(ctx: UpdatesContext) -> AttackResult:
     farm = ctx.farm("a_lde")
     c = ctx.n_classes
-    h_tg, pred = lde_predict(ctx, farm)
+    h_tg, pred, facts = lde_predict(ctx, farm)
     h_sh = ev.histograms(farm.shadow.labels.numpy(), c)
     rand = ev.random_histograms(len(h_tg), c, ctx.rng(5))
 
@@ -66,7 +67,7 @@ def run_a_lde(ctx: UpdatesContext) -> AttackResult:
         m[f"ratio_{b}"] = m["kl"] / m[f"kl_{b}"]
     pick = ctx.rng(6).choice(len(h_tg), min(int(ctx.u.lde.n_bars), len(h_tg)), replace=False)
     fig = plots.label_bars(h_tg[pick], pred[pick], title="A_LDE (random target update sets)")
-    return finish("a_lde", m, {"plots/a_lde_label_distributions.png": fig})
+    return finish("a_lde", m, {"plots/a_lde_label_distributions.png": fig}, facts)
 
 
 def counts_from_histogram(h: np.ndarray, k: int) -> np.ndarray:
@@ -95,7 +96,9 @@ def run_a_msr(ctx: UpdatesContext) -> AttackResult:
         s.n_gen, s.best_match_weight, s.lr, s.beta1,
     )  # fmt: skip
     real_sh = ctx.images(sh.sets).flatten(2)  # [m, k, n_pix] in [-1, 1]
-    fit_attack_model(ctx, "a_msr", module, (x_sh, real_sh), s.epochs, s.sets_per_batch, sh.base_of)
+    _, facts = fit_attack_model(
+        ctx, "a_msr", module, (x_sh, real_sh), s.epochs, s.sets_per_batch, sh.base_of
+    )
     torch.manual_seed(ctx.seed)
     gen = (predict(lambda d: module(d, int(s.n_eval_gen)), module, x_tg, 64) + 1) / 2
     gen = gen.numpy()
@@ -103,7 +106,7 @@ def run_a_msr(ctx: UpdatesContext) -> AttackResult:
     k = real.shape[1]
     adv, _, mean_img, class_mean = ctx.adversary()
     cm = class_mean.flatten(1).numpy()
-    h_true, h_pred = lde_predict(ctx, farm, name="a_msr_lde")
+    h_true, h_pred, lde_facts = lde_predict(ctx, farm, name="a_msr_lde")
     x_all = ctx.bundle.x.flatten(1).numpy()
     rng = ctx.rng(7)
     reps = [ev.kmeans_representatives(g, k, seed=ctx.seed) for g in gen]
@@ -133,7 +136,7 @@ def run_a_msr(ctx: UpdatesContext) -> AttackResult:
             },
             title=f"A_MSR: target update set {int(i)} (k-means + Hungarian matched)",
         )
-    return finish("a_msr", m, figures)
+    return finish("a_msr", m, figures, facts | lde_facts)
 
 
 __all__ = ["class_mean_sets", "counts_from_histogram", "lde_predict", "run_a_lde", "run_a_msr"]

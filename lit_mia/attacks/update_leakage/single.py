@@ -41,13 +41,13 @@ from lit_mia.fitting import predict
 
 def li_predict(ctx: UpdatesContext, x_sh: Tensor, y_sh: Tensor, x_tg: Tensor, base_of,
                name="a_li"):  # fmt: skip
-    """A_LI: train on (shadow features, labels), predicted target labels [m]; base_of: the
-    shadow updates' base models (the held-out epoch selection of context.fit_attack_model)."""
+    """A_LI: train on (shadow features, labels); (predicted target labels [m], the fit's
+    selection facts); base_of: the shadow updates' base models (context.fit_attack_model)."""
     u = ctx.u
     torch.manual_seed(ctx.seed)  # module init independent of what ran before
     module = LabelInference(x_sh.shape[1], ctx.n_classes, u.hidden, u.dropout, u.li.lr)
-    fit_attack_model(ctx, name, module, (x_sh, y_sh), u.li.epochs, u.batch_size, base_of)
-    return predict(module, module, x_tg).argmax(-1).numpy()
+    _, facts = fit_attack_model(ctx, name, module, (x_sh, y_sh), u.li.epochs, u.batch_size, base_of)
+    return predict(module, module, x_tg).argmax(-1).numpy(), facts
 
 
 def run_a_li(ctx: UpdatesContext) -> AttackResult:
@@ -55,7 +55,7 @@ def run_a_li(ctx: UpdatesContext) -> AttackResult:
     sh, tg = farm.shadow, farm.target
     x_sh, x_tg = ctx.features(farm)
     y_sh, y = sh.labels[:, 0], tg.labels[:, 0].numpy()
-    pred = li_predict(ctx, x_sh, y_sh, x_tg, sh.base_of)
+    pred, facts = li_predict(ctx, x_sh, y_sh, x_tg, sh.base_of)
     majority = np.bincount(y_sh.numpy(), minlength=ctx.n_classes).argmax()
     ln_sh, ln_tg = (unit_and_lognorm(s.deltas.double())[1].numpy() for s in (sh, tg))
     norm_only = LogisticRegression(max_iter=1000).fit(ln_sh, y_sh.numpy()).predict(ln_tg)
@@ -70,6 +70,7 @@ def run_a_li(ctx: UpdatesContext) -> AttackResult:
             "acc_norm_only": (norm_only == y).mean(),
             "acc_rule": (rule == y).mean(),
         },
+        facts=facts,
     )
 
 
@@ -79,23 +80,24 @@ def train_autoencoder(ctx: UpdatesContext) -> Autoencoder:
     x = ctx.images(torch.as_tensor(ctx.pools.adversary))
     torch.manual_seed(ctx.seed)
     ae = Autoencoder(u.ssr.ae_lr, u.ssr.ae_dropout)
-    return fit_attack_model(ctx, "a_ssr_ae", ae, (x,), u.ssr.ae_epochs, u.batch_size)
+    return fit_attack_model(ctx, "a_ssr_ae", ae, (x,), u.ssr.ae_epochs, u.batch_size)[0]
 
 
 def ssr_reconstruct(ctx, ae, x_sh: Tensor, sets_sh: Tensor, x_tg: Tensor, base_of,
                     name="a_ssr"):  # fmt: skip
-    """A_SSR: train on shadow (features, images), target reconstructions in [0, 1];
-    updates.ssr.decoder "mlp" (MlpReconstruction) or "autoencoder" (ae's decoder)."""
+    """A_SSR: train on shadow (features, images); (target reconstructions in [0, 1], the fit's
+    selection facts); updates.ssr.decoder "mlp" (MlpReconstruction) or "autoencoder" (ae's
+    decoder)."""
     u, s = ctx.u, ctx.u.ssr
     torch.manual_seed(ctx.seed)
     if str(s.decoder) == "mlp":
         module = MlpReconstruction(x_sh.shape[1], ctx.bundle.shape, s.hidden, s.dropout, s.lr)
     else:
         module = SampleReconstruction(x_sh.shape[1], ae.decoder, u.hidden, u.dropout, s.lr)
-    fit_attack_model(
+    _, facts = fit_attack_model(
         ctx, name, module, (x_sh, ctx.images(sets_sh)), s.epochs, u.batch_size, base_of
     )
-    return (predict(module, module, x_tg) + 1) / 2
+    return (predict(module, module, x_tg) + 1) / 2, facts
 
 
 def per_image_mse(a: Tensor, real: Tensor) -> Tensor:
@@ -123,7 +125,7 @@ def run_a_ssr(ctx: UpdatesContext) -> AttackResult:
     sh, tg = farm.shadow, farm.target
     x_sh, x_tg = ctx.features(farm)
     ae = train_autoencoder(ctx)
-    recon = ssr_reconstruct(ctx, ae, x_sh, sh.sets[:, 0], x_tg, sh.base_of)
+    recon, facts = ssr_reconstruct(ctx, ae, x_sh, sh.sets[:, 0], x_tg, sh.base_of)
     real = ctx.bundle.x[tg.sets[:, 0]]  # [m, C, H, W] in [0, 1]
     y = tg.labels[:, 0].numpy()
     oracle = (predict(ae, ae, real * 2 - 1) + 1) / 2
@@ -144,7 +146,7 @@ def run_a_ssr(ctx: UpdatesContext) -> AttackResult:
         },
         title="A_SSR reconstructions (random target updates)",
     )
-    return finish("a_ssr", m, {"plots/a_ssr_reconstructions.png": grid})
+    return finish("a_ssr", m, {"plots/a_ssr_reconstructions.png": grid}, facts)
 
 
 __all__ = ["li_predict", "run_a_li", "run_a_ssr", "ssr_baselines", "ssr_reconstruct"]

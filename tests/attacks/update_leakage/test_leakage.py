@@ -144,9 +144,7 @@ class UpdatesTester(AttackTester):
 
     def run_attack(self, farms_fixture):
         ctx = updates_context(farms_fixture, self.k)
-        res = UPDATE_ATTACKS[self.attack].run(ctx)
-        res.selection = dict(ctx.selection)  # the epoch choices, for the tests below
-        return res
+        return UPDATE_ATTACKS[self.attack].run(ctx)
 
 
 class TestALIContract(UpdatesTester):
@@ -179,8 +177,8 @@ class TestASSRContract(UpdatesTester):
         m = res.metrics
         assert self.baseline_value(request, self.leaking, m) == m["mse_class_mean"]
         assert m["z_class_mean"] > 4, m  # the gain in paired standard errors: not noise
-        assert 0 <= res.selection["a_ssr/best_epoch"] < 60  # ssr.epochs of the fixture
-        assert res.selection["a_ssr/n_val"] == 200  # the last of 3 shadow bases: 600 / 3
+        assert 0 <= res.facts["updates/a_ssr/best_epoch"] < 60  # ssr.epochs of the fixture
+        assert res.facts["updates/a_ssr/n_val"] == 200  # the last of 3 shadow bases: 600 / 3
         assert "plots/a_ssr_reconstructions.png" in res.figures
 
     def test_at_best_the_mean_image_without_signal(self, request):
