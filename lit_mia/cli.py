@@ -215,6 +215,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         result, cfg = audit_checkpoint(args.checkpoint, args.overrides, check=check)
         print()
         print(comparison_table({result.name: result}, list(cfg.attacks)))
+        print_verdicts({result.name: result})
         name = mlflow_experiment(cfg.tracking.experiment)  # as the store and the UI name it
         print(f"\nMLflow: experiment {name!r} in {cfg.tracking.uri} (make ui)")
         return _gate(budgets, {result.name: result}, cfg)
@@ -247,6 +248,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             cfg = config.load(args.experiment, args.overrides)
             print()
             print(comparison_table(results, list(cfg.attacks)))
+            print_verdicts(results)
             name, uri = mlflow_experiment(cfg.tracking.experiment), cfg.tracking.uri
             print(f"\nMLflow: experiment {name!r} in {uri} (make ui)")
             store = " ".join(o for o in args.overrides if o.startswith("tracking."))
@@ -312,6 +314,18 @@ def _gate(budgets: list, results: dict, cfg) -> int:
     if tags:
         set_tags(resolve_uri(str(cfg.tracking.uri), cfg.tracking.artifact_root)[0], tags)
     return code
+
+
+def print_verdicts(results) -> None:
+    """After the table: the paired comparison of each target against the reference target, and
+    a warning for every placebo attack that is not at chance (report_html/reading.py)."""
+    from lit_mia.report_html.reading import paired_sentences, placebo_warnings
+
+    lines = [s for r in results.values() for s in paired_sentences(r.compared)]
+    lines += [w for r in results.values() for w in placebo_warnings(r.name, r.metrics)]
+    if lines:
+        print()
+        print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """Comparison across the targets of one experiment: the markdown table printed after a run and
-logged as `comparison.md`, the parent run's flattened metrics and its plots.
+logged as `comparison.md`, the paired comparison of every target against the first (the
+reference, e.g. natural against PGD: `paired_keys`, metrics/paired.py), the parent run's
+flattened metrics and its plots.
 
 Pure functions of `tracking.TargetResult`s and resolved configs; `log_parent` hands the results
 to the tracking layer (the only one that talks to MLflow).
@@ -7,20 +9,19 @@ to the tracking layer (the only one that talks to MLflow).
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from lit_mia import plots
 from lit_mia.metrics import keys
+from lit_mia.metrics.paired import align, compare_attacks
 from lit_mia.tracking import Run, TargetResult
 from lit_mia.training import label_of
 
 
 def metric_key(label: str) -> str:
     """A target label as an MLflow-legal metric prefix: `pgd ratio=0.5` -> `pgd ratio_0.5`."""
-    return re.sub(r"[^A-Za-z0-9_\-. :/]", "_", label)
+    return keys.label(label)
 
 
 def comparison_table(results: dict[str, TargetResult], attacks: list[str]) -> str:
@@ -60,6 +61,69 @@ def comparison_table(results: dict[str, TargetResult], attacks: list[str]) -> st
     return "\n".join([head, sep, *rows])
 
 
+MIN_PAIRED = 10
+"""Fewest common members (and non-members) for a paired comparison of two targets."""
+
+
+def paired_keys(
+    results: dict[str, TargetResult], level: float = 0.95, seed: int = 0
+) -> dict[str, dict[str, float]]:
+    """target label -> its `compare/<target>/<reference>/<attack>/<metric>` metrics against
+    the reference (the first target with scores), for every attack both scored, on the
+    samples both scored in the same role (at least MIN_PAIRED of each), Bonferroni over those
+    attacks (metrics/paired.compare_attacks). {} with fewer than two scored targets."""
+    scored = [label for label, r in results.items() if r.scores]
+    if len(scored) < 2:
+        return {}
+    ref = results[scored[0]]
+    out: dict[str, dict[str, float]] = {}
+    for label in scored[1:]:
+        other = results[label]
+        pairs = {}
+        for name in (a for a in ref.scores if a in other.scores):
+            xa, xb, m = align(*ref.scores[name], *other.scores[name])
+            if min(int(m.sum()), int((~m).sum())) >= MIN_PAIRED:
+                pairs[name] = (xa, xb, m)
+        per = compare_attacks(pairs, level, seed=seed)
+        out[label] = {
+            keys.compare(label, ref.name, a, k): v for a, r in per.items() for k, v in r.items()
+        }
+    return out
+
+
+PAIRED_COLUMNS = (
+    ("ΔAUC", "delta_auc"),
+    ("simultaneous 95% CI", ("delta_auc_simultaneous_ci_low", "delta_auc_simultaneous_ci_high")),
+    ("p (Bonferroni)", "delta_auc_p_adjusted"),
+    ("ΔTPR@1%", "delta_tpr_at_fpr_0.01"),
+    ("95% CI", ("delta_tpr_at_fpr_0.01_ci_low", "delta_tpr_at_fpr_0.01_ci_high")),
+    ("p (Bonferroni)", "delta_tpr_at_fpr_0.01_p_adjusted"),
+)
+
+
+def paired_table(compared: dict[str, dict[str, float]]) -> str:
+    """Markdown: per target and attack, ΔAUC against the reference with its simultaneous
+    interval and adjusted p, and ΔTPR@1% with its interval and adjusted p ("" when none)."""
+    rows = []
+    for m in compared.values():
+        for t, r, a, metric in filter(None, map(keys.split_compare, sorted(m))):
+            if metric != "delta_auc":
+                continue
+            cells = []
+            for _, col in PAIRED_COLUMNS:
+                if isinstance(col, tuple):
+                    lo, hi = (m[keys.compare(t, r, a, c)] for c in col)
+                    cells.append(f"[{lo:+.3f}, {hi:+.3f}]")
+                else:
+                    v = m[keys.compare(t, r, a, col)]
+                    cells.append(f"{v:.2g}" if col.endswith("_p_adjusted") else f"{v:+.3f}")
+            rows.append(f"| {t} vs {r} | {a} | " + " | ".join(cells) + " |")
+    if not rows:
+        return ""
+    head = "| target vs reference | attack | " + " | ".join(h for h, _ in PAIRED_COLUMNS) + " |"
+    return "\n".join([head, "|---" * (len(PAIRED_COLUMNS) + 2) + "|", *rows])
+
+
 def compare_plot(cfgs: list[DictConfig], results: dict[str, TargetResult], attacks: list[str]):
     """Each attack's AUC against the experiment's `compare_by` key, one point per target
     (e.g. AUC vs training-set size for a target ladder, Li & Zhang CCS'21 Fig. 10)."""
@@ -80,9 +144,16 @@ def log_parent(parent: Run, cfgs: list[DictConfig], results: dict[str, TargetRes
     prefixed by its label, the oracle-accuracy bar chart and the `compare_by` plot."""
     base = cfgs[0]
     attacks = list(base.attacks)
-    parent.log_text(comparison_table(results, attacks), "comparison.md")
+    compared = paired_keys(results, float(base.attack.ci_level), int(base.seed))
+    for label, m in compared.items():
+        results[label].compared = m
+    table = comparison_table(results, attacks)
+    paired = paired_table(compared)
+    parent.log_text(table + ("\n\n" + paired if paired else ""), "comparison.md")
     flat = {f"{metric_key(t)}/{k}": v for t, r in results.items() for k, v in r.metrics.items()}
     parent.log_metrics(flat)
+    for m in compared.values():
+        parent.log_metrics(m)
     bar_keys = [
         k
         for k in (keys.attack(a, "acc_best") for a in attacks)
@@ -109,4 +180,12 @@ def roc_figures(curves: dict, title: str) -> dict:
     }
 
 
-__all__ = ["compare_plot", "comparison_table", "label_of", "log_parent", "metric_key"]
+__all__ = [
+    "compare_plot",
+    "comparison_table",
+    "label_of",
+    "log_parent",
+    "metric_key",
+    "paired_keys",
+    "paired_table",
+]

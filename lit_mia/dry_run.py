@@ -78,7 +78,7 @@ def experiment_lines(cfgs: list[DictConfig]) -> list[str]:
     runs = "one MLflow run" if len(cfgs) == 1 else f"{len(cfgs)} MLflow runs under one parent"
     lines = [f"experiment {base.name}: {len(cfgs)} target(s), {runs}"]
     for cfg, (bundle, split) in zip(cfgs, data, strict=True):
-        lines.append(_target_line(cfg, bundle, split, run.n_shadows(cfg)))
+        lines.append(_target_line(cfg, bundle, split, run.shadows_to_train(cfg, split)))
     return lines
 
 
@@ -136,7 +136,7 @@ def audit_plan(checkpoint: str, overrides: list[str]) -> list[str]:
     return [
         HEAD.format("nothing trained or logged"),
         f"audit of {checkpoint}: state dict matches net {p.cfg.net.name} on {p.cfg.data.name}",
-        _target_line(p.cfg, p.bundle, p.split, run.n_shadows(p.cfg)),
+        _target_line(p.cfg, p.bundle, p.split, run.shadows_to_train(p.cfg, p.split)),
         tracking_line(p.cfg),
     ]
 

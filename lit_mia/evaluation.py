@@ -7,9 +7,10 @@
         res = with_slices(ctx, name, res, kind)   # attack/<name>/slice/... (membership kinds)
         tracking.log_result(run, name, res)       # metrics, scores CSV, histograms, figures
         out |= keys.attack_keys(name, res.metrics) | res.facts
-    shadow/* accuracies when shadow models were trained; ROC / PR plots of every scored attack;
-    which node trained each model trained for the run (farm/placements.csv); every non-attack
-    key of `out` logged once
+    shadow/* accuracies when shadow models were trained; placebo/*: every score attack against
+    shadow model 0, which never saw the evaluation members (attacks/placebo.py); ROC / PR plots
+    of every scored attack; which node trained each model trained for the run
+    (farm/placements.csv); every non-attack key of `out` logged once
 
 All three front ends call `evaluate`: `lit-mia run` (run.py, `AttackContext` of a trained
 target and `training.target_metrics`), `lit_mia.audit` (auditing/api.py, a user's model) and
@@ -26,6 +27,7 @@ from typing import Any
 
 from lit_mia import comparison, progress, tracking
 from lit_mia.attacks.base import AttackResult
+from lit_mia.attacks.placebo import placebo_keys, wants_placebo
 from lit_mia.attacks.registry import ATTACKS
 from lit_mia.attacks.slices import with_slices
 from lit_mia.metrics import keys
@@ -41,6 +43,14 @@ class Evaluation:
     results: dict[str, AttackResult] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
+    def scored(self) -> dict[str, tuple]:
+        """attack -> (index, is_member, scores) of every result with per-sample scores."""
+        return {
+            name: (r.index, r.is_member, r.scores)
+            for name, r in self.results.items()
+            if r.scores is not None and r.is_member is not None
+        }
+
 
 def shadow_metrics(ctx: Any) -> dict[str, float]:
     """`shadow/train_acc`, `shadow/test_acc`, `shadow/n_train` of the first shadow model, when
@@ -53,6 +63,17 @@ def shadow_metrics(ctx: Any) -> dict[str, float]:
         keys.shadow("test_acc"): sh.predictor.accuracy("nonmembers"),
         keys.shadow("n_train"): float(len(sh.in_idx)),
     }
+
+
+def placebo_summary(placebo: Mapping[str, float]) -> str:
+    """The progress line's end: `at chance`, `NOT at chance ...` or `not run (...)`."""
+    if not placebo.get(keys.placebo_fact("available")):
+        return "not run (no shadow model 0: data.n_shadow too small, or no shadow data)"
+    return (
+        "NOT at chance: see the warning"
+        if placebo[keys.placebo_fact("off_chance")]
+        else ("at chance")
+    )
 
 
 def evaluate(
@@ -90,6 +111,11 @@ def evaluate(
         if res.scores is not None:
             curves[name] = (res.scores, res.is_member)
     out.update(shadow_metrics(ctx))
+    if wants_placebo(ctx, list(attacks)):
+        with progress.task(f"placebo control on {title}") as shown:
+            placebo = placebo_keys(ctx, list(attacks))
+            shown.done(placebo_summary(placebo))
+        out.update(placebo)
     placed = getattr(ctx, "shared", {}).get(PLACEMENTS_KEY)
     if placed:
         tracking.log_placements(run, placement_rows(placed))

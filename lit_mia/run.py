@@ -21,6 +21,7 @@ from omegaconf import DictConfig
 from lit_mia import comparison, config, evaluation, plots, progress, tracking, training
 from lit_mia.attacks.base import UPDATE_LEAKAGE
 from lit_mia.attacks.context import AttackContext, check_shadow_pool
+from lit_mia.attacks.placebo import placebo_shadows
 from lit_mia.attacks.registry import ATTACKS
 from lit_mia.callbacks import LeakageCallback
 from lit_mia.data.datasets import DatasetBundle
@@ -61,16 +62,16 @@ def run_target(
             callbacks=[leakage] if leakage else [],
         )
         ctx = AttackContext.build(cfg, bundle, split, target)
-        ctx.shadow_models(n_shadows(cfg))  # every rank takes part in DDP fits
+        ctx.shadow_models(shadows_to_train(cfg, split))  # every rank takes part in DDP fits
         if not tracking.is_rank_zero():
             return TargetResult(tname, None)
 
-        result = evaluate(ctx, run)
+        ev = evaluate(ctx, run)
         if leakage is not None and leakage.history:
             run.log_figure(plots.leakage_curves(leakage.history, title=tname), "plots/leakage.png")
         if cfg.tracking.log_checkpoint:
             run.log_torch_state(target.net.state_dict(), "target.pt")
-        return TargetResult(tname, run.run_id, result)
+        return TargetResult(tname, run.run_id, ev.metrics, ev.scored())
 
 
 def leakage_callback(cfg: DictConfig, bundle, split) -> LeakageCallback | None:
@@ -94,14 +95,20 @@ def n_shadows(cfg: DictConfig) -> int:
     return max((ATTACKS[a].shadows(cfg) for a in cfg.attacks), default=0)
 
 
-def evaluate(ctx: AttackContext, run: tracking.Run) -> dict[str, float]:
+def shadows_to_train(cfg: DictConfig, split: MembershipSplit) -> int:
+    """Shadow models a target run trains up front: those the attacks use, and at least shadow
+    model 0 when it serves as the placebo model (attacks/placebo.py)."""
+    return max(n_shadows(cfg), placebo_shadows(cfg, split))
+
+
+def evaluate(ctx: AttackContext, run: tracking.Run) -> evaluation.Evaluation:
     """Target metrics and every attack's result on one trained target; logs them all
     (evaluation.evaluate, with the target's benign, PGD and verified accuracies)."""
     cfg, label = ctx.cfg, comparison.label_of(ctx.cfg)
     with progress.task(f"accuracy of {label}") as shown:  # PGD on every evaluation sample
         base = training.target_metrics(cfg, ctx.pred)
         shown.done(accuracy_summary(base))
-    ev = evaluation.evaluate(
+    return evaluation.evaluate(
         ctx,
         run,
         list(cfg.attacks),
@@ -110,7 +117,6 @@ def evaluate(ctx: AttackContext, run: tracking.Run) -> dict[str, float]:
         bins=cfg.attack.kl_bins,
         roc_title=f"{cfg.name}/{label}",
     )
-    return ev.metrics
 
 
 def accuracy_summary(base: dict[str, float]) -> str:
@@ -187,4 +193,11 @@ def _run_targets(cfgs, stage: progress.Stage, parent_run_id, run_name) -> dict[s
     return results
 
 
-__all__ = ["evaluate", "is_updates_leak", "prepare", "run_experiment", "run_target"]
+__all__ = [
+    "evaluate",
+    "is_updates_leak",
+    "prepare",
+    "run_experiment",
+    "run_target",
+    "shadows_to_train",
+]

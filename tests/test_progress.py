@@ -32,6 +32,7 @@ def test_piped_run_has_no_progress_bars(tiny_study):
         assert sum(ln.startswith(f"attack ib on {label}: auc ") for ln in lines) == 1, out
         # the PGD accuracy of the evaluation samples is a phase of its own, with its line
         assert sum(ln.startswith(f"accuracy of {label}: test acc ") for ln in lines) == 1, out
+        assert sum(ln.startswith(f"placebo control on {label}: ") for ln in lines) == 1, out
     assert "| natural |" in out
     assert "| pgd |" in out
     assert len(tiny_study.stdout) + len(tiny_study.stderr) < 20_000

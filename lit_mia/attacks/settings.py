@@ -31,7 +31,9 @@ class AttackSettings(AttackPGD):
     attack (`class`, `correctness`; [] = off) with at least slice_min members and non-members
     per slice (metrics/slicing.py);
     ia_sweep's eps list (CCS'19 Fig. 5); the leakage-over-training callback (every N epochs on
-    leakage_n members and as many non-members; 0 = off). `name` selects conf/attack/<name>.yaml
+    leakage_n members and as many non-members; 0 = off); placebo: run every score attack against
+    shadow model 0 too, a model trained like the target that never saw the evaluation members,
+    and warn when it is not at chance (attacks/placebo.py). `name` selects conf/attack/<name>.yaml
     (CLI `attack=NAME`, which also sets `attacks=[NAME]`)."""
 
     name: str = "ib"
@@ -49,6 +51,7 @@ class AttackSettings(AttackPGD):
     eps_list: list[float] = field(default_factory=lambda: [0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3])
     leakage_every: int = 0
     leakage_n: int = 200
+    placebo: bool = True
 
     @classmethod
     def validate(cls, a, cfg) -> None:

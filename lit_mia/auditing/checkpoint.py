@@ -175,7 +175,7 @@ def prepare(checkpoint: str, overrides: list[str]) -> Prepared:
     target = build_target(cfg, net)
     target.net.load_state_dict(state)
     target.eval()
-    if run.n_shadows(cfg):
+    if run.shadows_to_train(cfg, split):
         training.check_trainer(cfg)
     return Prepared(cfg, bundle, split, target)
 
@@ -202,9 +202,9 @@ def audit_checkpoint(
         r.log_dict(split.to_dict(), "split/indices.json")
         r.log_dict(split.sizes(), "split/sizes.json")
         ctx = AttackContext.build(cfg, p.bundle, split, p.target)
-        ctx.shadow_models(run.n_shadows(cfg))
-        metrics = run.evaluate(ctx, r)
-    return TargetResult(label, r.run_id, metrics), cfg
+        ctx.shadow_models(run.shadows_to_train(cfg, split))
+        ev = run.evaluate(ctx, r)
+    return TargetResult(label, r.run_id, ev.metrics, ev.scored()), cfg
 
 
 __all__ = [

@@ -124,13 +124,16 @@ def summary(study: Study) -> str:
             row += cell(n.value if n else None, n.key if n else "", h.run_id) + ci(n)
         eps = h.eps_lb
         row += cell(eps.value if eps else None, eps.key if eps else "", h.run_id)
+        pl = h.placebo
+        row += cell(pl.value if pl else None, pl.key if pl else "", h.run_id) + ci(pl)
         rows.append(row)
     head = ["target", "train acc", "95% CI", "test acc", "95% CI", "strongest attack", "AUC",
-            "CI", "TPR @ 1% FPR", "CI", "TPR @ 0.1% FPR", "CI", "ε lower bound"]  # fmt: skip
+            "simultaneous CI", "TPR @ 1% FPR", "CI", "TPR @ 0.1% FPR", "CI", "ε lower bound",
+            "placebo AUC", "simultaneous CI"]  # fmt: skip
     words = [reading.sentence(h) for h in heads]
-    comp = reading.comparison(heads)
-    if comp:
-        words.append(comp)
+    paired = reading.paired_sentences(study.top.metrics) if study.kind == "experiment" else []
+    comp = None if paired else reading.comparison(heads)  # paired: the page's first sentence
+    words += [comp] if comp else []
     items = "".join(f"<li>{esc(w)}</li>" for w in words)
     eps_note = (
         "" if any(h.eps_lb for h in heads) else " No ε lower bound was logged by these attacks."
@@ -140,10 +143,70 @@ def summary(study: Study) -> str:
         f'<ul class="reading lead">{items}</ul>'
         + table(head, rows)
         + '<p class="muted">Accuracy intervals: exact binomial (Clopper–Pearson, 95%) on the '
-        "evaluation members (train) and non-members (test). Attack intervals: the bootstrap "
-        "intervals the attacks logged. Members are the positive class; AUC 0.5 is guessing. "
-        f"ε lower bound: empirical, at the logged confidence (Jagielski et al. 2020).{eps_note}"
+        "evaluation members (train) and non-members (test). Strongest attack: the largest AUC "
+        "among the attacks with per-sample scores; its AUC interval is DeLong's, Bonferroni-"
+        "corrected over those attacks (simultaneous 95%), so choosing the maximum keeps the "
+        "interval's confidence (the AUC itself is the maximum and biased upwards with many "
+        "attacks). TPR intervals: the chosen attack's own (order-statistic Clopper–Pearson, "
+        "not corrected for the choice). Placebo: the same attack against shadow model 0, a "
+        "model trained like the target that never saw the evaluation members; it must sit at "
+        "chance (simultaneous DeLong interval; warning from an exact-null Mann–Whitney test, "
+        "Bonferroni over the placebo attacks). Paired comparison: target against the first "
+        "target on the same samples, DeLong's paired ΔAUC with a simultaneous interval over "
+        "the attacks and a Bonferroni p-value, ΔTPR@1% by paired bootstrap. Members are the "
+        "positive class; AUC 0.5 is guessing. ε lower bound: held-out threshold, one-sided "
+        f"Clopper–Pearson at the logged confidence (see the statistics page).{eps_note}"
         "</p></section>"
+    )
+
+
+def placebo_section(t: TargetData) -> str:
+    """The placebo control of one target: every placebo attack's AUC, simultaneous interval,
+    exact-null p-value (adjusted) and TPR at 1% FPR, beside the target's own AUC."""
+    m = t.metrics
+    names = sorted({p[0] for p in map(metric_keys.split_placebo, m) if p is not None})
+    if not names:
+        why = (
+            "no shadow model 0 was trained (data.n_shadow too small, or no shadow data)"
+            if m.get(metric_keys.placebo_fact("available")) == 0.0
+            else "attack.placebo was off, or no score attack ran"
+        )
+        return "<h3>Placebo control</h3>" + missing(f"No placebo control: {why}.")
+    rows = []
+    for a in names:
+        n = reading.placebo_number(t, a)
+        own = t.attacks[a].metrics.get("auc") if a in t.attacks else None
+        p = m.get(metric_keys.placebo(a, "chance_p_adjusted"))
+        tpr = m.get(metric_keys.placebo(a, "tpr_at_fpr_0.01"))
+        verdict = "NOT at chance" if m.get(metric_keys.placebo(a, "off_chance")) else "at chance"
+        rows.append(
+            f"<td>{esc(a)}</td>"
+            + cell(own, metric_keys.attack(a, "auc") if own is not None else "", t.run.run_id)
+            + cell(n.value if n else None, n.key if n else "", t.run.run_id) + ci(n)
+            + cell(p, metric_keys.placebo(a, "chance_p_adjusted") if p is not None else "",
+                   t.run.run_id)
+            + cell(tpr, metric_keys.placebo(a, "tpr_at_fpr_0.01") if tpr is not None else "",
+                   t.run.run_id)
+            + f"<td>{verdict}</td>"
+        )  # fmt: skip
+    head = ["attack", "target AUC", "placebo AUC", "simultaneous CI", "p (chance, Bonferroni)",
+            "placebo TPR @ 1% FPR", "reading"]  # fmt: skip
+    return (
+        "<h3>Placebo control</h3><p>The same attacks against shadow model 0, trained like the "
+        "target on the shadow pool (disjoint from the evaluation members and non-members): "
+        "they must sit at chance.</p>" + table(head, rows)
+    )
+
+
+def placebo_banner(study: Study) -> str:
+    """First-screen warning naming every attack whose placebo is not at chance."""
+    lines = [w for t in study.targets for w in reading.placebo_warnings(t.label, t.metrics)]
+    if not lines:
+        return ""
+    items = "".join(f"<li>{esc(w)}</li>" for w in lines)
+    return (
+        '<div class="banner" role="alert"><strong>Placebo not at chance</strong>'
+        f"<ul>{items}</ul></div>"
     )
 
 
@@ -202,6 +265,8 @@ def target_section(t: TargetData, i: int) -> str:
         else:
             out.append(missing(f"No score histograms logged for {name}."))
         out.append(_slices(t, name))
+    if t.attacks and t.run.tags.get("lit_mia.family") != "updates_leak":
+        out.append(placebo_section(t))
     if t.images:
         out.append("<h3>Plots</h3>" + figures(t.images, lambda p: p.removeprefix("plots/")))
     out.append(updates_section(t))
@@ -311,16 +376,25 @@ def unfinished_banner(study: Study) -> str:
 
 def page(study: Study, manifest: dict[str, str]) -> str:
     title = f"lit_mia report: {study.top.name}"
+    paired = reading.paired_sentences(study.top.metrics) if study.kind == "experiment" else []
+    answer = (
+        f'<p class="lead"><strong>{esc(paired[0])}</strong></p>'
+        + "".join(f'<p class="lead">{esc(s)}</p>' for s in paired[1:])
+        if paired
+        else "<p>How much does each model leak about its training members, and does robust "
+        "training make it worse?</p>"
+    )
     intro = (
-        f'<h1>{esc(title)}</h1><p class="muted">{esc(study.kind)} · MLflow experiment '
+        f"<h1>{esc(title)}</h1>{answer}"
+        f'<p class="muted">{esc(study.kind)} · MLflow experiment '
         f"<code>{esc(study.experiment)}</code> · run <code>{esc(study.top.run_id)}</code> · "
-        f"{len(study.targets)} target(s) · store <code>{esc(study.uri)}</code></p>"
-        "<p>How much does each model leak about its training members, and does robust "
-        "training make it worse? Tables sort by a click on their header.</p>"
+        f"{len(study.targets)} target(s) · store <code>{esc(study.uri)}</code>. Tables sort by a "
+        "click on their header.</p>"
     )
     parts = [
         intro,
         unfinished_banner(study),
+        placebo_banner(study),
         summary(study),
         roc_section(study),
         sweep_section(study),

@@ -25,11 +25,16 @@ from lit_mia.tracking.run import Run
 @dataclass
 class TargetResult:
     """What one target's (or one update-leakage experiment's) run produced (rank 0; empty
-    elsewhere): its label, MLflow run id and every logged scalar metric."""
+    elsewhere): its label, MLflow run id and every logged scalar metric; `scores`: attack ->
+    (dataset index or None, is_member, scores) of every attack with per-sample scores (the
+    paired comparison across targets reads them); `compared`: the `compare/...` metrics of
+    this target against the experiment's reference target, as logged on the parent run."""
 
     name: str
     run_id: str | None
     metrics: dict[str, float] = field(default_factory=dict)
+    scores: dict[str, tuple] = field(default_factory=dict)
+    compared: dict[str, float] = field(default_factory=dict)
 
 
 @contextmanager

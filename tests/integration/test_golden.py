@@ -253,7 +253,7 @@ def metrics_here(case: str, folder: str) -> dict[str, float]:
     results = run_experiment(experiment, args)
     out = {}
     for label, r in results.items():
-        for k, v in r.metrics.items():
+        for k, v in {**r.metrics, **r.compared}.items():  # compared: the parent's compare/*
             if not any(t in k for t in TIMING):
                 out[f"{label}|{k}"] = float(v)
     return out

@@ -87,7 +87,21 @@ def test_report_of_the_tiny_study(tiny_study, tmp_path, capsys):
     # the summary: one sentence per target, the comparison, the manifest
     for label in ("natural", "pgd"):
         assert f"{label}: the strongest attack (ib)" in html
-    assert "leaks the most" in html
+    # the first sentence: does PGD leak more than natural, from the logged paired comparison
+    first = re.search(r"</h1><p class=\"lead\"><strong>(.*?)</strong>", html).group(1)
+    assert re.match(
+        r"(pgd leaks (more|less) membership than natural|This run cannot tell whether pgd "
+        r"leaks more membership than natural)",
+        first,
+    ), first
+    assert "DeLong paired test on the same 64 members and 64 non-members" in first
+    logged = parent.data.metrics
+    assert f"{logged['compare/pgd/natural/ib/delta_auc']:+.3f}" in first
+    assert f"p = {logged['compare/pgd/natural/ib/delta_auc_p_adjusted']:.2g}" in first
+    assert "leaks the most" not in html  # the old unpaired reading is gone
+    assert "Placebo control" in html
+    for c in children:  # every target ran its placebo, and it is reported beside it
+        assert ("placebo/ib/auc", c.info.run_id) in shown
     assert parent.data.tags["git_sha"] in html
     assert "sha256:" in html
     assert "lit-mia run default" in html
