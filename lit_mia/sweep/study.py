@@ -234,7 +234,9 @@ def work(sw: Sweep, parent_run_id: str, worker: int = 0) -> int:
         done = sum(t.state == S.COMPLETE for t in trials)
         ahead = sum(t.state == S.RUNNING and t.number < trial.number for t in trials)
         if done + ahead >= n_target:  # another worker took the last slot meanwhile
-            fixed = trial.system_attrs.get("fixed_params")
+            # an enqueued point (optuna.Trial has no system_attrs: read this trial's frozen copy)
+            mine = [t for t in trials if t.number == trial.number]
+            fixed = mine[0].system_attrs.get("fixed_params") if mine else None
             if fixed:
                 study.enqueue_trial(fixed, user_attrs=dict(trial.user_attrs))
             raise optuna.TrialPruned("over budget: the study's trials are all taken")
