@@ -153,7 +153,7 @@ def markdown(data: dict, source: str = "") -> str:
     lines = [
         "# Reproduction of the papers' findings",
         "",
-        "<!-- written by `lit-mia reproduce --markdown FILE` (make reproduce); not edited by hand -->",
+        "<!-- written by `lit-mia reproduce --markdown FILE` (make reproduce); not edited -->",
         "",
         f"`lit-mia reproduce --tier {data['tier']}`: **{n_ok} of {len(data['claims'])} claims "
         f"reproduced**; wall {_duration(data['wall_s'])}, CPU {_duration(data['cpu_s'])}"
