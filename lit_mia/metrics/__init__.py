@@ -73,7 +73,7 @@ from lit_mia.metrics.roc import (
     threshold_metrics,
     tpr_at_fpr,
 )
-from lit_mia.metrics.summary import attack_metrics, scores_table
+from lit_mia.metrics.summary import attack_metrics, read_scores_table, scores_table
 
 __all__ = [
     "BOOTSTRAP_METRICS",
@@ -106,6 +106,7 @@ __all__ = [
     "point_metrics",
     "ppv",
     "pr_curve",
+    "read_scores_table",
     "roc_auc",
     "roc_curve",
     "scores_table",

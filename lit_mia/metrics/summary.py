@@ -160,4 +160,21 @@ def scores_table(
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["attack_metrics", "scores_table"]
+def read_scores_table(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(index, is_member, score) from `scores_table`'s CSV text (floats round-trip exactly);
+    None for a file with no rows or no score column."""
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if len(lines) < 2:
+        return None
+    head = lines[0].split(",")
+    if not {"index", "is_member", "score"} <= set(head):
+        return None
+    cols = {h: k for k, h in enumerate(head)}
+    rows = [ln.split(",") for ln in lines[1:]]
+    index = np.array([int(r[cols["index"]]) for r in rows], dtype=np.int64)
+    member = np.array([int(r[cols["is_member"]]) for r in rows], dtype=np.int64)
+    score = np.array([float(r[cols["score"]]) for r in rows], dtype=float)
+    return index, member, score
+
+
+__all__ = ["attack_metrics", "read_scores_table", "scores_table"]

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from lit_mia.errors import ConfigError
-from lit_mia.metrics import keys
+from lit_mia.metrics import keys, read_scores_table
 from lit_mia.tracking import Store, StoredRun, mlflow_experiment
 
 RUN_ID = re.compile(r"[0-9a-f]{32}")
@@ -156,11 +156,8 @@ def _attack_names(run: StoredRun) -> list[str]:
 
 
 def _read_scores(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
-    rows = np.genfromtxt(path, delimiter=",", names=True)
-    if rows.size == 0 or "score" not in (rows.dtype.names or ()):
-        return None
-    rows = np.atleast_1d(rows)
-    return rows["score"].astype(float), rows["is_member"].astype(int)
+    got = read_scores_table(path.read_text())
+    return None if got is None else (got[2], got[1].astype(int))
 
 
 def _target(store: Store, run: StoredRun, tmp: Path, label: str | None = None) -> TargetData:

@@ -45,6 +45,18 @@ def _duration(s: float) -> str:
     return f"{int(s // 60)} min {s % 60:.0f} s"
 
 
+def machine_text(m: dict) -> str:
+    """'commit 6f02074, AMD EPYC 7B13, 2 cores, 2 torch threads, load 0.1 -> 1.9' (or '')."""
+    if not m:
+        return ""
+    parts = [f"commit {str(m.get('commit', 'unknown'))[:12]}", str(m.get("cpu", "?"))]
+    parts += [f"{m.get('cores')} cores", f"{m.get('torch_threads')} torch threads"]
+    load = f"load {m.get('load_1min')}"
+    if "load_1min_after" in m:
+        load += f" -> {m['load_1min_after']}"
+    return ", ".join([*parts, load])
+
+
 def to_dict(rep: Reproduction) -> dict:
     """Everything the pages show, as JSON (written beside the HTML)."""
     return {
@@ -52,6 +64,7 @@ def to_dict(rep: Reproduction) -> dict:
         "wall_s": rep.wall_s,
         "cpu_s": rep.cpu_s,
         "tracking_uri": rep.tracking_uri,
+        "machine": rep.machine,
         "claims": [
             {
                 "id": r.claim.id,
@@ -124,7 +137,8 @@ def html_page(rep: Reproduction) -> str:
     intro = (
         f"<h1>{esc(title)}</h1><p class='muted'>{len(rep.results)} claims from "
         f"{len({r.claim.paper for r in rep.results})} papers · {len(rep.groups)} runs · "
-        f"wall {esc(_duration(rep.wall_s))}, CPU {esc(_duration(rep.cpu_s))} · store "
+        f"wall {esc(_duration(rep.wall_s))}, CPU {esc(_duration(rep.cpu_s))} · "
+        f"{esc(machine_text(rep.machine))} · store "
         f"<code>{esc(rep.tracking_uri)}</code></p>"
         f"<p class='lead'><strong>{n_ok} of {len(rep.results)} reproduced.</strong> A claim is "
         "reproduced when the whole 95% interval of its statistic clears its band (fixed in "
@@ -158,6 +172,7 @@ def markdown(data: dict, source: str = "") -> str:
         f"`lit-mia reproduce --tier {data['tier']}`: **{n_ok} of {len(data['claims'])} claims "
         f"reproduced**; wall {_duration(data['wall_s'])}, CPU {_duration(data['cpu_s'])}"
         + (f" ({source})" if source else "")
+        + (f" on {machine_text(data['machine'])}" if data.get("machine") else "")
         + ". A claim is reproduced when the whole 95% interval of its statistic clears the "
         "band fixed in `conf/reproduce/` before the run; how to run it and how the intervals "
         "are formed: [Reproduce the papers](../howto/reproduce.md).",
@@ -200,4 +215,4 @@ def write(rep: Reproduction, path: Path) -> tuple[Path, Path]:
     return path, js
 
 
-__all__ = ["html_page", "markdown", "to_dict", "write"]
+__all__ = ["html_page", "machine_text", "markdown", "to_dict", "write"]

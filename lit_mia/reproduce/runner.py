@@ -12,11 +12,14 @@ with the error and the others still run; its MLflow run ends FAILED as any `lit-
 
 from __future__ import annotations
 
+import os
+import platform
 import resource
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
@@ -55,6 +58,7 @@ class RunGroup:
     run_ids: dict[str, str | None] = field(default_factory=dict)
     experiment_ids: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    scores: dict[str, dict[str, tuple]] = field(default_factory=dict)  # label -> attack -> ...
     wall_s: float = 0.0
     cpu_s: float = 0.0
     error: str = ""
@@ -91,6 +95,7 @@ class Reproduction:
     cpu_s: float
     tracking_uri: str
     papers: dict[str, Paper]
+    machine: dict[str, Any] = field(default_factory=dict)
 
     @property
     def failed(self) -> list[ClaimResult]:
@@ -101,6 +106,32 @@ def cpu_seconds() -> float:
     """User + system CPU time of this process and its finished children."""
     s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+
+def cpu_model() -> str:
+    """The processor's name (Linux /proc/cpuinfo; platform's guess elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict[str, Any]:
+    """Where and from what the reproduction ran: commit, CPU, cores, torch threads, load."""
+    import torch
+
+    from lit_mia.tracking.run import git_sha
+
+    return {
+        "commit": git_sha(),
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "load_1min": round(os.getloadavg()[0], 2),
+    }
 
 
 def plan(
@@ -158,7 +189,8 @@ def stored_runner(experiment: str, overrides: list[str]) -> dict:
         hit = next((r for r in runs if same_run_params(r.params) == want), None)
         if hit is None:
             raise LookupError(f"no FINISHED run of {experiment} / {label} with this config")
-        out[label] = tracking.TargetResult(label, hit.run_id, dict(hit.metrics))
+        scores = store.scores(hit.run_id)  # the paired intervals read them as a live run's
+        out[label] = tracking.TargetResult(label, hit.run_id, dict(hit.metrics), scores)
     return out
 
 
@@ -171,6 +203,7 @@ def run_group(g: RunGroup, runner: Callable | None = None) -> None:
         results = runner(g.experiment, list(g.overrides))
         g.metrics = {label: dict(r.metrics) for label, r in results.items()}
         g.run_ids = {label: r.run_id for label, r in results.items()}
+        g.scores = {label: dict(r.scores) for label, r in results.items()}
         g.experiment_ids = experiment_ids(g)
     except Exception as e:  # a failed run fails its claims, not the whole reproduction
         g.error = f"{type(e).__name__}: {e}"
@@ -190,13 +223,15 @@ def judge(g: RunGroup, c: Claim) -> ClaimResult:
         return ClaimResult(c, g, NOT_REPRODUCED, f"the run failed: {g.error}", None, targets)
     # index targets ("0", "1") resolve to the run's labels
     by_index = {c.a.target: g.metrics.get(ta, {})}
+    scores = {c.a.target: g.scores.get(ta, {})}
     if c.b:
         by_index[c.b.target] = g.metrics.get(tb, {})
+        scores[c.b.target] = g.scores.get(tb, {})
     n = None
     if c.n_key:
         n = int(OmegaConf.select(g.cfg, c.n_key))
     try:
-        m = measure(c, by_index, n)
+        m = measure(c, by_index, n, scores)
     except KeyError as e:
         return ClaimResult(c, g, NOT_REPRODUCED, f"not measurable: {e.args[0]}", None, targets)
     return ClaimResult(c, g, verdict(c.band, m), reason(c.band, m), m, targets)
@@ -215,6 +250,7 @@ def reproduce(
     plan()'s result when the caller made it already."""
     groups = groups if groups is not None else plan(papers, names, tier, extra)
     uri = str(groups[0].cfg.tracking.uri)
+    where = machine()
     t0, c0 = time.perf_counter(), cpu_seconds()
     for i, g in enumerate(groups):
         if on_group is not None:
@@ -224,7 +260,9 @@ def reproduce(
     order = {c.id: i for i, c in enumerate(c for p in papers for c in p.claims)}
     results.sort(key=lambda r: order[r.claim.id])
     wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
-    return Reproduction(tier, results, groups, wall, cpu, uri, {p.id: p for p in papers})
+    where["load_1min_after"] = round(os.getloadavg()[0], 2)
+    papers_by_id = {p.id: p for p in papers}
+    return Reproduction(tier, results, groups, wall, cpu, uri, papers_by_id, where)
 
 
 __all__ = ["ClaimResult", "Reproduction", "RunGroup", "cpu_seconds", "plan", "reproduce"]

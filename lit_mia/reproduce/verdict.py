@@ -1,6 +1,6 @@
 """A claim's statistic, its 95% interval and its verdict, from the metrics of its runs.
 
-    measure(claim, metrics_by_target, n) -> Measurement(value, low, high)
+    measure(claim, metrics_by_target, n, scores) -> Measurement(value, low, high)
     verdict(band, measurement)            -> REPRODUCED | NOT_REPRODUCED
 
 Reproduced when the whole interval clears the band (above: low > value; below: high < value).
@@ -39,10 +39,48 @@ def _metric(metrics: Mapping[str, Mapping[str, float]], op: Operand) -> Mapping[
     return m
 
 
+Scores = Mapping[str, Mapping[str, tuple]]  # target -> attack -> (index, is_member, score)
+
+
+def paired_operands(claim: Claim) -> list[tuple[str, str]]:
+    """The (target, attack) score files a difference claim's paired interval reads (empty when
+    the claim is no bootstrap difference of two AUCs or two TPRs at the same FPR)."""
+    if claim.b is None or claim.interval != "bootstrap":
+        return []
+    ka, kb = iv.scored_key(claim.a.key), iv.scored_key(claim.b.key)
+    if ka is None or kb is None or ka[1] != kb[1]:
+        return []
+    return [(claim.a.target, ka[0]), (claim.b.target, kb[0])]
+
+
+def _paired(claim: Claim, scores: Scores | None) -> Measurement | None:
+    ops = paired_operands(claim)
+    if not ops or scores is None:
+        return None
+    try:
+        (ta, na), (tb, nb) = ops
+        a, b = scores[ta][na], scores[tb][nb]
+    except KeyError:
+        return None
+    got = iv.paired_difference(iv.scored_key(claim.a.key)[1], a, b)
+    if got is None:
+        return None
+    d, lo, hi, n_in, n_out = got
+    test = "DeLong" if claim.a.key.endswith("/auc") else "stratified bootstrap"
+    return Measurement(
+        d, lo, hi, f"paired ({test}) on the same {n_in} members + {n_out} non-members"
+    )
+
+
 def measure(
-    claim: Claim, metrics: Mapping[str, Mapping[str, float]], n: int | None = None
+    claim: Claim,
+    metrics: Mapping[str, Mapping[str, float]],
+    n: int | None = None,
+    scores: Scores | None = None,
 ) -> Measurement:
-    """The claim's statistic and interval (intervals.py); KeyError when a metric is missing."""
+    """The claim's statistic and interval (intervals.py); KeyError when a metric is missing.
+    scores: the per-sample scores of `paired_operands(claim)`; a bootstrap difference of two
+    metrics on the same samples is then paired, else combined as independent."""
     ma = _metric(metrics, claim.a)
     mb = _metric(metrics, claim.b) if claim.b else None
     a = ma[claim.a.key]
@@ -65,9 +103,15 @@ def measure(
     if mb is None:
         return Measurement(a, alo, ahi, "bootstrap percentile (logged)")
     b, blo, bhi = iv.bootstrap_side(mb, claim.b.key)
+    paired = _paired(claim, scores)
+    if paired is not None:
+        return paired
     se_a, se_b = iv.se_from_interval(alo, ahi), iv.se_from_interval(blo, bhi)
     lo, hi = iv.difference_interval(a, se_a, b, se_b)
-    return Measurement(a - b, lo, hi, "bootstrap SEs combined as independent (unpaired)")
+    ops = paired_operands(claim)
+    have = bool(ops) and scores is not None and all(a in scores.get(t, {}) for t, a in ops)
+    why = "different samples" if have else "no per-sample scores"
+    return Measurement(a - b, lo, hi, f"bootstrap SEs combined as independent ({why})")
 
 
 def verdict(band: Band, m: Measurement) -> str:
@@ -90,4 +134,14 @@ def reason(band: Band, m: Measurement) -> str:
     return f"the point estimate {m.value:.4f} is on the wrong side of the band {band.text()}"
 
 
-__all__ = ["NOT_REPRODUCED", "NOT_RUN", "REPRODUCED", "Measurement", "measure", "reason", "verdict"]
+__all__ = [
+    "NOT_REPRODUCED",
+    "NOT_RUN",
+    "REPRODUCED",
+    "Measurement",
+    "Scores",
+    "measure",
+    "paired_operands",
+    "reason",
+    "verdict",
+]

@@ -66,6 +66,22 @@ class Store:
     def download(self, run_id: str, path: str, dst: str | Path) -> Path:
         return Path(self.client.download_artifacts(run_id, path, str(dst)))
 
+    def scores(self, run_id: str) -> dict[str, tuple]:
+        """attack -> (dataset index, is_member, score) of every `scores/<attack>.csv` the run
+        logged (tracking.results.log_result), as TargetResult.scores holds them."""
+        import tempfile
+
+        from lit_mia.metrics import read_scores_table
+
+        out = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            for path in self.files(run_id, "scores"):
+                if path.endswith(".csv"):
+                    got = read_scores_table(self.download(run_id, path, tmp).read_text())
+                    if got is not None:
+                        out[Path(path).stem] = got
+        return out
+
     def log_file(self, run_id: str, local_path: str | Path, artifact_dir: str) -> None:
         self.client.log_artifact(run_id, str(local_path), artifact_dir)
 

@@ -412,6 +412,17 @@ def test_scores_table():
     assert lines[2].startswith("1,1,")
 
 
+def test_read_scores_table_round_trips_exactly():
+    rng = np.random.default_rng(0)
+    s, m, idx = rng.normal(size=50), rng.integers(0, 2, 50), rng.permutation(1000)[:50]
+    got_idx, got_m, got_s = M.read_scores_table(M.scores_table(s, m, losses=s**2, index=idx))
+    assert np.array_equal(got_idx, idx)
+    assert np.array_equal(got_m, m)
+    assert np.array_equal(got_s, s)  # repr round-trips every float bit for bit
+    assert M.read_scores_table("index,is_member,score\n") is None
+    assert M.read_scores_table("a,b\n1,2\n") is None
+
+
 # --------------------------------------------------------------------------- bad input
 
 

@@ -95,6 +95,15 @@ def test_quick_tier_end_to_end(quick):
     text = md.read_text()
     assert text.startswith("# Reproduction of the papers' findings")
     assert all(f"`{i}`" in text for i in ids)
+    # where it ran: the commit the runs were tagged with, the cores, the torch threads
+    where = data["machine"]
+    tagged = {r.data.tags.get("git_sha", where["commit"]) for r in runs.values()}
+    assert tagged == {where["commit"]}
+    assert where["cores"] >= 1
+    assert where["torch_threads"] >= 1
+    assert f"commit {where['commit'][:12]}" in text
+    assert f"{where['cores']} cores" in text
+    assert f"commit {where['commit'][:12]}" in page
 
 
 def test_unmeetable_band_is_not_reproduced_and_exits_1(tmp_path, capsys):

@@ -96,3 +96,88 @@ def test_ratio_of_means_ci_is_paired():
     lo, hi = ratio_of_means_ci(0.3 * b, b)
     assert lo == pytest.approx(0.3)
     assert hi == pytest.approx(0.3)
+
+
+def _correlated_scores(rng, n, shift_a, shift_b, rho=0.8):
+    """Two attacks' scores on the same n members + n non-members: shared per-sample noise
+    (correlation rho), members shifted by shift_a / shift_b. True AUC = Φ(shift / √2)."""
+    m = np.r_[np.ones(n, int), np.zeros(n, int)]
+    common = rng.normal(size=2 * n)
+    own_a, own_b = rng.normal(size=2 * n), rng.normal(size=2 * n)
+    sa = np.sqrt(rho) * common + np.sqrt(1 - rho) * own_a + shift_a * m
+    sb = np.sqrt(rho) * common + np.sqrt(1 - rho) * own_b + shift_b * m
+    idx = np.arange(2 * n)
+    return (idx, m, sa), (idx, m, sb)
+
+
+def test_paired_difference_is_a_minus_b_and_matches_sklearn():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(4)
+    a, b = _correlated_scores(rng, 300, 0.6, 0.3)
+    d, lo, hi, n_in, n_out = iv.paired_difference("auc", a, b)
+    assert d == pytest.approx(roc_auc_score(a[1], a[2]) - roc_auc_score(b[1], b[2]), abs=1e-12)
+    assert d > 0
+    assert lo < d < hi
+    assert (n_in, n_out) == (300, 300)
+    # reversed operands: the same interval mirrored
+    d2, lo2, hi2, *_ = iv.paired_difference("auc", b, a)
+    assert (d2, lo2, hi2) == pytest.approx((-d, -hi, -lo), abs=1e-12)
+
+
+def test_paired_difference_pairs_by_index_and_refuses_other_samples():
+    rng = np.random.default_rng(5)
+    a, b = _correlated_scores(rng, 100, 0.5, 0.4)
+    perm = rng.permutation(200)  # the same samples listed in another order
+    shuffled = (b[0][perm], b[1][perm], b[2][perm])
+    assert iv.paired_difference("auc", a, shuffled) == pytest.approx(
+        iv.paired_difference("auc", a, b), abs=1e-12
+    )
+    other = (b[0] + 1000, b[1], b[2])  # other samples: not pairable
+    assert iv.paired_difference("auc", a, other) is None
+    half = (b[0][:150], b[1][:150], b[2][:150])  # a subset: not the same statistic
+    assert iv.paired_difference("auc", a, half) is None
+
+
+def test_paired_difference_coverage_and_size_by_simulation():
+    """Known truth: ΔAUC = Φ(0.5/√2) - Φ(0.3/√2); the paired interval covers it ~95% of the
+    time, and under no difference its lower end clears 0 in at most ~2.5% of runs, while it is
+    narrower than the independent combination of the two bootstrap-like standard errors."""
+    truth = stats.norm.cdf(0.5 / np.sqrt(2)) - stats.norm.cdf(0.3 / np.sqrt(2))
+    rng = np.random.default_rng(6)
+    cover, false_pass, ratio = [], [], []
+    for _ in range(300):
+        a, b = _correlated_scores(rng, 200, 0.5, 0.3)
+        _, lo, hi, *_ = iv.paired_difference("auc", a, b)
+        cover.append(lo < truth < hi)
+        a0, b0 = _correlated_scores(rng, 200, 0.4, 0.4)
+        _d0, lo0, hi0, *_ = iv.paired_difference("auc", a0, b0)
+        false_pass.append(lo0 > 0)
+        from lit_mia.metrics.delong import auc_interval
+
+        ia, ib = auc_interval(a0[2], a0[1]), auc_interval(b0[2], b0[1])
+        se_a = iv.se_from_interval(ia["auc_ci_low"], ia["auc_ci_high"])
+        se_b = iv.se_from_interval(ib["auc_ci_low"], ib["auc_ci_high"])
+        ulo, uhi = iv.difference_interval(ia["auc"], se_a, ib["auc"], se_b)
+        ratio.append((hi0 - lo0) / (uhi - ulo))
+    assert 0.92 < _coverage(cover) < 0.98
+    assert _coverage(false_pass) < 0.05
+    assert np.median(ratio) < 0.7  # correlation 0.8: the paired interval is much narrower
+
+
+def test_paired_tpr_difference_orientation():
+    rng = np.random.default_rng(7)
+    a, b = _correlated_scores(rng, 500, 1.5, 0.2)
+    from lit_mia.metrics import tpr_at_fpr
+
+    d, lo, hi, *_ = iv.paired_difference("tpr_at_fpr_0.01", a, b)
+    assert d == pytest.approx(tpr_at_fpr(a[2], a[1], 0.01) - tpr_at_fpr(b[2], b[1], 0.01))
+    assert lo > 0
+    assert lo <= d <= hi
+
+
+def test_scored_key():
+    assert iv.scored_key("attack/ia/auc") == ("ia", "auc")
+    assert iv.scored_key("attack/lira/tpr_at_fpr_0.001") == ("lira", "tpr_at_fpr_0.001")
+    assert iv.scored_key("attack/a_li/acc") is None
+    assert iv.scored_key("target/test_acc") is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from lit_mia.reproduce import intervals as iv
@@ -13,6 +14,7 @@ from lit_mia.reproduce.verdict import (
     REPRODUCED,
     Measurement,
     measure,
+    paired_operands,
     reason,
     verdict,
 )
@@ -101,3 +103,53 @@ def test_missing_metric_or_interval_is_a_key_error():
         measure(claim(("t", "attack/ia/auc")), {"t": {"attack/ia/auc": 0.6}})
     with pytest.raises(KeyError, match="no results for target"):
         measure(claim(("x", "attack/ia/auc")), {"t": AUC})
+
+
+def _scores(rng, n=200, shift=0.5, rho=0.8, index_offset=0):
+    m = np.r_[np.ones(n, int), np.zeros(n, int)]
+    common = rng.normal(size=2 * n)
+    mk = lambda s: np.sqrt(rho) * common + np.sqrt(1 - rho) * rng.normal(size=2 * n) + s * m  # noqa: E731
+    return np.arange(2 * n) + index_offset, m, mk(shift), mk(shift - 0.2)
+
+
+def _auc_metrics(name, s, m):
+    from lit_mia.metrics.delong import auc_interval
+
+    r = auc_interval(s, m)
+    return {f"attack/{name}/auc": r["auc"], f"attack/{name}/auc_ci_low": r["auc_ci_low"],
+            f"attack/{name}/auc_ci_high": r["auc_ci_high"]}  # fmt: skip
+
+
+def test_difference_on_the_same_samples_is_paired():
+    """Two attacks on one target's samples: measure() uses the paired DeLong interval, whose
+    point is the logged difference and which is narrower than the independent one."""
+    rng = np.random.default_rng(0)
+    idx, m, sa, sb = _scores(rng)
+    metrics = {"t": {**_auc_metrics("ia", sa, m), **_auc_metrics("ib", sb, m)}}
+    c = claim(("t", "attack/ia/auc"), ("t", "attack/ib/auc"))
+    scores = {"t": {"ia": (idx, m, sa), "ib": (idx, m, sb)}}
+    paired = measure(c, metrics, scores=scores)
+    unpaired = measure(c, metrics)
+    assert paired.how.startswith("paired (DeLong)")
+    assert "200 members + 200 non-members" in paired.how
+    assert "no per-sample scores" in unpaired.how
+    assert paired.value == pytest.approx(unpaired.value, abs=1e-12)
+    assert paired.high - paired.low < 0.7 * (unpaired.high - unpaired.low)
+
+
+def test_difference_on_other_samples_stays_independent():
+    """Two targets on different samples (other member counts): no pairing, said so."""
+    rng = np.random.default_rng(1)
+    idx, m, sa, _ = _scores(rng)
+    idx2, m2, _, sb = _scores(rng, index_offset=5000)
+    metrics = {"x": _auc_metrics("boundary", sa, m), "y": _auc_metrics("boundary", sb, m2)}
+    c = claim(("x", "attack/boundary/auc"), ("y", "attack/boundary/auc"))
+    scores = {"x": {"boundary": (idx, m, sa)}, "y": {"boundary": (idx2, m2, sb)}}
+    got = measure(c, metrics, scores=scores)
+    assert "independent (different samples)" in got.how
+
+
+def test_metrics_without_a_per_sample_form_are_not_paired():
+    c = claim(("t", "attack/ia/auc"), ("t", "attack/ib/tpr_at_fpr_0.01"))
+    assert paired_operands(c) == []  # an AUC minus a TPR: nothing to pair
+    assert paired_operands(claim(("t", "attack/a_li/acc"), ("t", "attack/a_li/acc_majority"))) == []
