@@ -185,6 +185,7 @@ def markdown(data: dict, source: str = "") -> str:
             "–"
             if c["value"] is None
             else f"{_num(c['value'])} [{_num(c['low'])}, {_num(c['high'])}]"
+            + (f" ({_md(c['interval'])})" if c.get("interval") else "")
         )
         verdict = f"**{c['verdict']}**" if c["verdict"] == REPRODUCED else c["verdict"]
         lines.append(

@@ -95,6 +95,9 @@ def test_quick_tier_end_to_end(quick):
     text = md.read_text()
     assert text.startswith("# Reproduction of the papers' findings")
     assert all(f"`{i}`" in text for i in ids)
+    assert all(c["interval"] in text for c in data["claims"])  # how each interval was formed
+    paired = next(c for c in data["claims"] if c["id"] == "lira-beats-global-threshold-auc")
+    assert paired["interval"].startswith("paired (DeLong) on the same")  # two attacks, one target
     # where it ran: the commit the runs were tagged with, the cores, the torch threads
     where = data["machine"]
     tagged = {r.data.tags.get("git_sha", where["commit"]) for r in runs.values()}
