@@ -166,7 +166,9 @@ def _run_targets(cfgs, stage: progress.Stage, parent_run_id, run_name) -> dict[s
     results: dict[str, TargetResult] = {}
     if len(cfgs) == 1:
         cfg, (bundle, split) = cfgs[0], data[0]
-        results[comparison.label_of(cfg)] = run_target(cfg, bundle, split, parent_run_id, run_name)
+        label = comparison.label_of(cfg)
+        stage.set(f"{label}: training, attacking, logging")
+        results[label] = run_target(cfg, bundle, split, parent_run_id, run_name)
         return results
 
     base = cfgs[0]

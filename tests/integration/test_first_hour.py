@@ -123,6 +123,9 @@ def _ctrl_c(tmp_path, args: list[str], running: int) -> tuple[int, str, str]:
         text=True,
         env=env,
         start_new_session=True,
+        # as a terminal starts it, SIGINT at its default: a suite started in the background by
+        # a shell without job control (`.ci/run &`) ignores SIGINT, and children inherit that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 240
     while _statuses(db).count("RUNNING") < running and p.poll() is None:
