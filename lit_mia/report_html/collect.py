@@ -157,7 +157,7 @@ def _attack_names(run: StoredRun) -> list[str]:
 
 def _read_scores(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
     got = read_scores_table(path.read_text())
-    return None if got is None else (got[2], got[1].astype(int))
+    return None if got is None else (got[2], got[1])
 
 
 def _target(store: Store, run: StoredRun, tmp: Path, label: str | None = None) -> TargetData:

@@ -53,20 +53,22 @@ def paired_operands(claim: Claim) -> list[tuple[str, str]]:
     return [(claim.a.target, ka[0]), (claim.b.target, kb[0])]
 
 
-def _paired(claim: Claim, scores: Scores | None) -> Measurement | None:
+def _paired(claim: Claim, scores: Scores | None) -> Measurement | str:
+    """The paired measurement of a difference claim, or why there is none (the phrase the
+    independent fallback names)."""
     ops = paired_operands(claim)
     if not ops or scores is None:
-        return None
-    try:
-        (ta, na), (tb, nb) = ops
-        a, b = scores[ta][na], scores[tb][nb]
-    except KeyError:
-        return None
-    got = iv.paired_difference(iv.scored_key(claim.a.key)[1], a, b)
+        return "no per-sample scores"
+    (ta, na), (tb, nb) = ops
+    a, b = scores.get(ta, {}).get(na), scores.get(tb, {}).get(nb)
+    if a is None or b is None:
+        return "no per-sample scores"
+    metric = iv.scored_key(claim.a.key)[1]
+    got = iv.paired_difference(metric, a, b)
     if got is None:
-        return None
+        return "different samples"
     d, lo, hi, n_in, n_out = got
-    test = "DeLong" if claim.a.key.endswith("/auc") else "stratified bootstrap"
+    test = "DeLong" if metric == "auc" else "stratified bootstrap"
     return Measurement(
         d, lo, hi, f"paired ({test}) on the same {n_in} members + {n_out} non-members"
     )
@@ -104,14 +106,11 @@ def measure(
         return Measurement(a, alo, ahi, "bootstrap percentile (logged)")
     b, blo, bhi = iv.bootstrap_side(mb, claim.b.key)
     paired = _paired(claim, scores)
-    if paired is not None:
+    if isinstance(paired, Measurement):
         return paired
     se_a, se_b = iv.se_from_interval(alo, ahi), iv.se_from_interval(blo, bhi)
     lo, hi = iv.difference_interval(a, se_a, b, se_b)
-    ops = paired_operands(claim)
-    have = bool(ops) and scores is not None and all(a in scores.get(t, {}) for t, a in ops)
-    why = "different samples" if have else "no per-sample scores"
-    return Measurement(a - b, lo, hi, f"bootstrap SEs combined as independent ({why})")
+    return Measurement(a - b, lo, hi, f"bootstrap SEs combined as independent ({paired})")
 
 
 def verdict(band: Band, m: Measurement) -> str:
